@@ -1,0 +1,257 @@
+/**
+ * Aggregator: folds per-file results into per-class bit fields kept in
+ * JetStream KV, so progress survives restarts and replicas share it (writes are
+ * compare-and-set). When every file of a class run has succeeded or used up its
+ * attempts, it writes the report and publishes exactly one `class.transferred`.
+ */
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
+import type { Logger } from 'pino';
+import type { FlantsConfig } from '../config/load-config.js';
+import { redactUri } from '../storage/source-root.js';
+import type { ActorHandle } from '../streams/consume-loop.js';
+import { deadLetter } from '../streams/dead-letter.js';
+import {
+  classCrawledSchema,
+  classFailedSchema,
+  parseMessage,
+  PoisonMessageError,
+  waveResultsSchema,
+} from '../streams/messages.js';
+import type { Topology } from '../streams/topology.js';
+import { applyOp, ClassProgress, type ClassStateJson, type ProgressOp } from '../tracking/class-progress.js';
+import { buildReport, buildTransferredEvent, reportKeyFor } from '../tracking/class-report.js';
+
+/** What the aggregator needs. */
+export interface AggregatorDeps {
+  readonly js: JetStreamClient;
+  readonly kv: KV;
+  readonly topology: Topology;
+  readonly config: FlantsConfig;
+  readonly logger: Logger;
+  /** Destination S3, for reports. */
+  readonly dest: S3Client;
+}
+
+/** A running aggregator; `progress()` lists the classes it holds in memory. */
+export interface AggregatorHandle extends ActorHandle {
+  progress(): ClassProgress[];
+}
+
+const CAS_RETRIES = 8;
+
+/** The KV key for a class; class ids are untrusted text, KV keys are not. */
+export function stateKey(classId: string): string {
+  return `class.${Buffer.from(classId, 'utf8').toString('base64url') || '_'}`;
+}
+
+/** Starts the aggregator on its durable consumer. */
+export async function startAggregator(deps: AggregatorDeps): Promise<AggregatorHandle> {
+  const logger = deps.logger.child({ actor: 'aggregator' });
+  const cfg = deps.config;
+  const cache = new Map<string, { p: ClassProgress; revision: number }>();
+
+  const load = async (classId: string): Promise<{ p?: ClassProgress; revision: number }> => {
+    const hit = cache.get(classId);
+    if (hit) return hit;
+    const e = await deps.kv.get(stateKey(classId));
+    return e && e.operation === 'PUT' && e.length > 0
+      ? { p: ClassProgress.fromJSON(e.json<ClassStateJson>()), revision: e.revision }
+      : { revision: 0 };
+  };
+
+  const save = async (classId: string, p: ClassProgress, revision: number): Promise<number> => {
+    const data = JSON.stringify(p.toJSON());
+    return revision === 0 ? deps.kv.create(stateKey(classId), data) : deps.kv.update(stateKey(classId), data, revision);
+  };
+
+  /** Applies `ops` to a class and persists with compare-and-set, re-reading on conflict. */
+  const commit = async (classId: string, ops: ProgressOp[]): Promise<{ p: ClassProgress; justFinished: boolean }> => {
+    for (let attempt = 0; ; attempt++) {
+      const base = attempt === 0 ? await load(classId) : await (cache.delete(classId), load(classId));
+      const before = base.p ? JSON.stringify(base.p.toJSON()) : '';
+      const wasFinished = base.p?.finished ?? false;
+      const now = new Date().toISOString();
+      let p: ClassProgress | undefined = base.p ? ClassProgress.fromJSON(base.p.toJSON()) : undefined;
+      for (const op of ops) p = applyOp(p, op, now);
+      const next = p as ClassProgress;
+      if (JSON.stringify(next.toJSON()) === before) return { p: next, justFinished: false };
+      try {
+        const revision = await save(classId, next, base.revision);
+        cache.set(classId, { p: next, revision });
+        return { p: next, justFinished: next.finished && (!wasFinished || next.runId !== base.p?.runId) };
+      } catch (err) {
+        if (attempt >= CAS_RETRIES) throw err;
+        logger.debug({ err, classId }, 'class state changed underneath; re-reading');
+      }
+    }
+  };
+
+  /** Writes the report, publishes the event (deduped by run), and marks the run reported. */
+  const finalize = async (p: ClassProgress) => {
+    const reportKey = reportKeyFor(cfg.dest.prefix, cfg.reportPrefix, p.classId, p.runId);
+    const report = buildReport(p, {
+      source: cfg.source.kind === 's3' ? `s3://${cfg.source.bucket}/${cfg.source.prefix}` : redactUri(cfg.source.root),
+      dest: `s3://${cfg.dest.bucket}/${cfg.dest.prefix}`,
+    });
+    await deps.dest.send(
+      new PutObjectCommand({
+        Bucket: cfg.dest.bucket,
+        Key: reportKey,
+        Body: JSON.stringify(report, null, 2),
+        ContentType: 'application/json',
+      }),
+    );
+    const event = buildTransferredEvent(p, reportKey);
+    await deps.js.publish(deps.topology.subjects.transferred, JSON.stringify(event), { msgID: `transferred:${p.runId}` });
+    for (let attempt = 0; attempt <= CAS_RETRIES; attempt++) {
+      cache.delete(p.classId);
+      const cur = await load(p.classId);
+      if (!cur.p || cur.p.runId !== p.runId || cur.p.reported) break;
+      cur.p.reported = true;
+      cur.p.reportKey = reportKey;
+      try {
+        await save(p.classId, cur.p, cur.revision);
+        break;
+      } catch (err) {
+        if (attempt === CAS_RETRIES) throw err;
+      }
+    }
+    cache.delete(p.classId); // finished classes leave memory; KV keeps them
+    logger.info(
+      { classId: p.classId, runId: p.runId, status: event.status, files: event.files, bytes: event.bytes, failed: p.failedCount },
+      'class transferred',
+    );
+  };
+
+  /** Parses one message into ops; poison is dead-lettered (and terminated) and yields null. */
+  const opsOf = async (msg: JsMsg): Promise<ProgressOp[] | null> => {
+    try {
+      if (msg.subject === deps.topology.subjects.crawled) {
+        return [{ kind: 'crawled', m: parseMessage(classCrawledSchema, msg.data, 'class crawled') }];
+      }
+      if (msg.subject === deps.topology.subjects.classFailed) {
+        return [{ kind: 'failed', m: parseMessage(classFailedSchema, msg.data, 'class failed') }];
+      }
+      if (msg.subject === deps.topology.subjects.results) {
+        return parseMessage(waveResultsSchema, msg.data, 'wave results').results.map((m) => ({ kind: 'result', m }) as const);
+      }
+      throw new PoisonMessageError(`unexpected subject ${msg.subject}`);
+    } catch (err) {
+      if (!(err instanceof PoisonMessageError)) throw err;
+      await deadLetter({ ...deps, logger }, 'aggregator', msg, err.message);
+      return null;
+    }
+  };
+
+  const processBatch = async (batch: JsMsg[]) => {
+    const byClass = new Map<string, ProgressOp[]>();
+    const live: JsMsg[] = [];
+    for (const msg of batch) {
+      const ops = await opsOf(msg);
+      if (ops === null) continue;
+      live.push(msg);
+      for (const op of ops) {
+        const list = byClass.get(op.m.classId) ?? [];
+        list.push(op);
+        byClass.set(op.m.classId, list);
+      }
+    }
+    const finished: ClassProgress[] = [];
+    try {
+      const entries = [...byClass.entries()];
+      for (let i = 0; i < entries.length; i += 16) {
+        const slice = entries.slice(i, i + 16);
+        const out = await Promise.all(slice.map(([classId, ops]) => commit(classId, ops)));
+        for (const o of out) if (o.justFinished) finished.push(o.p);
+      }
+    } catch (err) {
+      // Nothing acked: everything in the batch comes back and re-applies idempotently.
+      logger.error({ err }, 'could not persist class state; batch will be redelivered');
+      for (const k of byClass.keys()) cache.delete(k);
+      live.forEach((m) => m.nak(1_000));
+      return;
+    }
+    live.forEach((m) => m.ack());
+    for (const p of finished) {
+      try {
+        await finalize(p);
+      } catch (err) {
+        logger.error({ err, classId: p.classId }, 'could not report class; will retry on next sweep');
+      }
+    }
+  };
+
+  /** Reports classes that finished but were never reported (a crash between the two). */
+  const sweep = async () => {
+    const keys = await deps.kv.keys('class.>');
+    for await (const key of keys) {
+      const e = await deps.kv.get(key);
+      if (!e || e.operation !== 'PUT' || e.length === 0) continue;
+      const p = ClassProgress.fromJSON(e.json<ClassStateJson>());
+      if (p.finished && !p.reported) await finalize(p).catch((err) => logger.error({ err, classId: p.classId }, 'sweep: report failed'));
+    }
+  };
+
+  await sweep();
+  const consumer = await deps.js.consumers.get(deps.topology.streams.events, deps.topology.consumers.aggregator);
+  const messages = await consumer.consume({ max_messages: 1_000 });
+  const queue: JsMsg[] = [];
+  let wake: (() => void) | undefined;
+  let ended = false;
+  let stopping = false;
+
+  const pull = (async () => {
+    for await (const msg of messages) {
+      if (stopping) {
+        msg.nak();
+        continue;
+      }
+      queue.push(msg);
+      wake?.();
+    }
+    ended = true;
+    wake?.();
+  })();
+
+  // One worker drains whatever has queued up: batches grow with load, and
+  // each batch costs one KV write per class it touches.
+  const work = (async () => {
+    let sinceSweep = Date.now();
+    for (;;) {
+      if (queue.length === 0) {
+        if (ended) break;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, 5_000).unref();
+        });
+        wake = undefined;
+      }
+      const batch = queue.splice(0, 2_000);
+      if (batch.length) await processBatch(batch);
+      if (Date.now() - sinceSweep > 60_000) {
+        sinceSweep = Date.now();
+        await sweep().catch((err) => logger.error({ err }, 'sweep failed'));
+      }
+    }
+  })();
+
+  const closed = Promise.all([pull, work]).then(() => undefined);
+  let stopped: Promise<void> | undefined;
+  const stop = () => {
+    stopped ??= (async () => {
+      stopping = true;
+      messages.stop();
+      await closed;
+    })();
+    return stopped;
+  };
+  return {
+    name: 'aggregator',
+    stop,
+    closed,
+    [Symbol.asyncDispose]: stop,
+    progress: () => [...cache.values()].map((c) => c.p),
+  };
+}

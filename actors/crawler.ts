@@ -1,0 +1,127 @@
+/**
+ * Crawler: reads a class's playlists and emits one transfer job per distinct
+ * file. It tells the aggregator how many files the class has before the first
+ * job, and dedupes jobs by Nats-Msg-Id so that a redelivered crawl never
+ * enqueues a file twice.
+ */
+import type { JetStreamClient, JsMsg, PubAck } from '@nats-io/jetstream';
+import type { Logger } from 'pino';
+import type { FlantsConfig } from '../config/load-config.js';
+import { crawlClass } from '../hls/crawl-class.js';
+import { describeError, isPermanent } from '../storage/errors.js';
+import type { SourceReader } from '../storage/source-reader.js';
+import type { SourceRoot } from '../storage/source-root.js';
+import { startConsumeLoop, type ActorHandle } from '../streams/consume-loop.js';
+import { deadLetter } from '../streams/dead-letter.js';
+import {
+  crawlJobSchema,
+  parseMessage,
+  PoisonMessageError,
+  type ClassCrawled,
+  type ClassFailed,
+  type CrawlJob,
+  type TransferJob,
+} from '../streams/messages.js';
+import type { Topology } from '../streams/topology.js';
+
+/** What the crawler needs. */
+export interface CrawlerDeps {
+  readonly js: JetStreamClient;
+  readonly topology: Topology;
+  readonly config: FlantsConfig;
+  readonly logger: Logger;
+  readonly reader: SourceReader;
+  readonly root: SourceRoot;
+}
+
+/** Publishes acknowledged by JetStream may be outstanding at once; bounds memory on huge classes. */
+const PUBLISH_WINDOW = 512;
+
+/** The destination key suffix: the source path, plus the query string only when configured to keep it. */
+export function destKeyFor(ref: string, path: string, keepQuery: boolean): string {
+  const q = ref.indexOf('?');
+  return keepQuery && q >= 0 ? path + decodeURIComponent(ref.slice(q)) : path;
+}
+
+/** Starts the crawler on its durable consumer. */
+export async function startCrawler(deps: CrawlerDeps): Promise<ActorHandle> {
+  const logger = deps.logger.child({ actor: 'crawler' });
+  const { subjects } = deps.topology;
+  const cfg = deps.config;
+
+  const fail = async (job: CrawlJob, reason: string) => {
+    const event: ClassFailed = { classId: job.classId, runId: job.runId, reason, startedAt: job.startedAt, refused: [] };
+    await deps.js.publish(subjects.classFailed, JSON.stringify(event), { msgID: `failed:${job.runId}` });
+  };
+
+  const publishJobs = async (msg: JsMsg, jobs: TransferJob[]) => {
+    const window = new Set<Promise<PubAck>>();
+    let lastWorking = Date.now();
+    for (const job of jobs) {
+      const p = deps.js.publish(subjects.transfer, JSON.stringify(job), { msgID: `t:${job.runId}:${job.i}` });
+      window.add(p);
+      void p.finally(() => window.delete(p)).catch(() => undefined);
+      if (window.size >= PUBLISH_WINDOW) await Promise.race(window);
+      if (Date.now() - lastWorking > 5_000) {
+        msg.working(); // a 200k-file class takes longer to enqueue than ack_wait
+        lastWorking = Date.now();
+      }
+    }
+    await Promise.all(window);
+  };
+
+  const handle = async (msg: JsMsg) => {
+    let job: CrawlJob;
+    try {
+      job = parseMessage(crawlJobSchema, msg.data, 'crawl job');
+    } catch (err) {
+      if (err instanceof PoisonMessageError) return deadLetter({ ...deps, logger }, 'crawler', msg, err.message);
+      throw err;
+    }
+    const log = logger.child({ classId: job.classId, runId: job.runId });
+    let result;
+    try {
+      const entry = deps.root.fromRef(job.manifest);
+      result = await crawlClass(entry, deps, cfg.crawl);
+    } catch (err) {
+      if (isPermanent(err) || msg.info.deliveryCount >= cfg.maxAttempts) {
+        log.warn({ err }, 'crawl failed; class reported failed');
+        await fail(job, `crawl failed: ${describeError(err)}`);
+        return msg.ack();
+      }
+      log.warn({ err, attempt: msg.info.deliveryCount }, 'crawl failed; will retry');
+      return msg.nak(cfg.retryBackoffMs[msg.info.deliveryCount - 1] ?? 5_000);
+    }
+    const crawled: ClassCrawled = {
+      classId: job.classId,
+      runId: job.runId,
+      total: result.files.length,
+      playlists: result.playlists,
+      refused: [...result.refused],
+      skipped: [...result.skipped],
+      startedAt: job.startedAt,
+    };
+    // The count goes first: the aggregator must know the class size before results arrive.
+    await deps.js.publish(subjects.crawled, JSON.stringify(crawled), { msgID: `crawled:${job.runId}` });
+    const jobs: TransferJob[] = result.files.map((f, i) => ({
+      classId: job.classId,
+      runId: job.runId,
+      i,
+      src: f.ref,
+      key: destKeyFor(f.ref, f.path, cfg.keepQuery),
+    }));
+    await publishJobs(msg, jobs);
+    log.info({ files: jobs.length, playlists: result.playlists, refused: result.refused.length }, 'class crawled');
+    msg.ack();
+  };
+
+  return startConsumeLoop({
+    name: 'crawler',
+    js: deps.js,
+    stream: deps.topology.streams.work,
+    consumer: deps.topology.consumers.crawler,
+    logger,
+    concurrency: 4,
+    handle,
+  });
+}

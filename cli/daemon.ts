@@ -1,0 +1,113 @@
+/**
+ * Starts the selected actors in this process against one NATS connection.
+ * Used by `flants daemon`, `flants demo` and the end-to-end tests alike.
+ */
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import { startAggregator, type AggregatorHandle } from '../actors/aggregator.js';
+import { startCrawler } from '../actors/crawler.js';
+import { startDispatcher, type DispatcherHandle } from '../actors/dispatcher.js';
+import { startScanner } from '../actors/scanner.js';
+import type { FlantsConfig } from '../config/load-config.js';
+import { makeLambdaClient } from '../lambda/invoke-wave.js';
+import { makeS3Client } from '../storage/s3-client.js';
+import { makeSourceReader } from '../storage/source-reader.js';
+import { SourceRoot } from '../storage/source-root.js';
+import type { ActorHandle } from '../streams/consume-loop.js';
+import { ensureTopology, openClassStateKv } from '../streams/ensure-topology.js';
+import { topology } from '../streams/topology.js';
+
+/** The actors a daemon can run. */
+export const ACTOR_NAMES = ['scanner', 'crawler', 'dispatcher', 'aggregator'] as const;
+export type ActorName = (typeof ACTOR_NAMES)[number];
+
+/** Parses `--actors a,b`; throws naming an unknown actor. */
+export function parseActors(list: string | undefined): ActorName[] {
+  if (!list || list === 'all') return [...ACTOR_NAMES];
+  const names = list.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const n of names) {
+    if (!(ACTOR_NAMES as readonly string[]).includes(n)) {
+      throw new Error(`unknown actor ${JSON.stringify(n)}; choose from ${ACTOR_NAMES.join(', ')}`);
+    }
+  }
+  return names as ActorName[];
+}
+
+/** A running daemon. */
+export interface Daemon {
+  readonly nc: NatsConnection;
+  readonly actors: ReadonlyMap<ActorName, ActorHandle>;
+  readonly dispatcher?: DispatcherHandle;
+  readonly aggregator?: AggregatorHandle;
+  /** Drains in-flight work and closes the connection. Safe to call twice. */
+  stop(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Connects and starts `actors`; creates streams and consumers idempotently first. */
+export async function startDaemon(o: { config: FlantsConfig; logger: Logger; actors?: readonly ActorName[] }): Promise<Daemon> {
+  const { config, logger } = o;
+  const wanted = o.actors ?? ACTOR_NAMES;
+  const nc = await connect({
+    servers: config.natsUrl,
+    name: `flants-${wanted.join('+')}`,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 1_000,
+  });
+  const t = topology(config.namespace);
+  try {
+    const jsm = await jetstreamManager(nc);
+    await ensureTopology(jsm, t, {
+      maxAttempts: config.maxAttempts,
+      ackWaitMs: config.ackWaitMs,
+      recordedMaxAgeMs: config.recordedMaxAgeMs,
+      dispatcherMaxAckPending: Math.max(1_000, config.batchSize * config.waveConcurrency * 4),
+    });
+    const js = jetstream(nc);
+    const root = new SourceRoot(config.source);
+    const sourceS3 = config.source.kind === 's3' ? makeS3Client(config.sourceS3) : undefined;
+    const reader = makeSourceReader(root, sourceS3);
+    const actors = new Map<ActorName, ActorHandle>();
+    const common = { js, topology: t, config, logger };
+    if (wanted.includes('aggregator')) {
+      const kv = await openClassStateKv(nc, t);
+      actors.set('aggregator', await startAggregator({ ...common, kv, dest: makeS3Client(config.destS3) }));
+    }
+    if (wanted.includes('dispatcher')) {
+      const lambda = makeLambdaClient({
+        functionName: config.lambda.functionName,
+        endpoint: config.lambda.endpoint,
+        region: config.lambda.region,
+        local: config.lambda.functionName === 'local',
+      });
+      actors.set('dispatcher', await startDispatcher({ ...common, lambda }));
+    }
+    if (wanted.includes('crawler')) actors.set('crawler', await startCrawler({ ...common, reader, root }));
+    if (wanted.includes('scanner')) actors.set('scanner', await startScanner({ ...common, reader, root }));
+    logger.info({ actors: [...actors.keys()], nats: config.natsUrl, namespace: config.namespace || undefined }, 'daemon started');
+
+    let stopped: Promise<void> | undefined;
+    const stop = () => {
+      // Upstream first, so that downstream actors can finish what upstream hands them.
+      stopped ??= (async () => {
+        for (const name of ['scanner', 'crawler', 'dispatcher', 'aggregator'] as const) await actors.get(name)?.stop();
+        await nc.drain().catch(() => undefined);
+        sourceS3?.destroy();
+        logger.info('daemon stopped');
+      })();
+      return stopped;
+    };
+    return {
+      nc,
+      actors,
+      dispatcher: actors.get('dispatcher') as DispatcherHandle | undefined,
+      aggregator: actors.get('aggregator') as AggregatorHandle | undefined,
+      stop,
+      [Symbol.asyncDispose]: stop,
+    };
+  } catch (err) {
+    await nc.close();
+    throw err;
+  }
+}

@@ -1,0 +1,235 @@
+/**
+ * Loads flants configuration from environment variables, validates it once,
+ * and fails with a message that names the offending variable.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { parseBytes, parseDuration } from './durations.js';
+import { parseS3Location, parseSourceLocation, type S3Location, type SourceLocation } from './locations.js';
+
+/** Connection details for one S3-compatible service. Credentials come from the SDK chain unless given. */
+export interface S3Endpoint {
+  readonly endpoint?: string;
+  readonly region: string;
+  readonly forcePathStyle: boolean;
+  /** Explicit static credentials; only the source may carry them (often another provider). */
+  readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken?: string };
+}
+
+/** The validated configuration every part of flants receives. */
+export interface FlantsConfig {
+  readonly natsUrl: string;
+  /** Prefix applied to every subject, stream, consumer and KV bucket; empty in production. */
+  readonly namespace: string;
+  readonly source: SourceLocation;
+  readonly sourceS3: S3Endpoint;
+  readonly dest: S3Location;
+  readonly destS3: S3Endpoint;
+  readonly lambda: {
+    readonly functionName: string;
+    readonly endpoint?: string;
+    readonly region: string;
+    /** Local endpoint only: invocations served at once before answering 429. */
+    readonly localConcurrency: number;
+    /** Local endpoint only: per-invocation time budget, like the function timeout on AWS. */
+    readonly localTimeoutMs: number;
+  };
+  readonly batchSize: number;
+  readonly batchWaitMs: number;
+  readonly waveConcurrency: number;
+  readonly maxAttempts: number;
+  readonly retryBackoffMs: readonly number[];
+  readonly ackWaitMs: number;
+  readonly manifestTemplate: string;
+  readonly keepQuery: boolean;
+  readonly reportPrefix: string;
+  readonly recordedMaxAgeMs: number;
+  readonly transfer: {
+    readonly multipartThreshold: number;
+    readonly partSize: number;
+    readonly fileConcurrency: number;
+    readonly stallTimeoutMs: number;
+  };
+  readonly crawl: {
+    readonly maxPlaylistBytes: number;
+    readonly maxDepth: number;
+    readonly maxFiles: number;
+    readonly concurrency: number;
+  };
+  readonly logLevel: string;
+}
+
+const boolText = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v));
+const positiveInt = z.coerce.number().int().positive();
+const duration = z.string().transform((v, ctx) => {
+  try {
+    return parseDuration(v);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+const bytes = z.string().transform((v, ctx) => {
+  try {
+    return parseBytes(v);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+const url = z.string().url();
+
+/** Every variable flants reads, with its default. The README's config table mirrors this. */
+const envSchema = z.object({
+  NATS_URL: z.string().default('nats://127.0.0.1:4222'),
+  FLANTS_NAMESPACE: z.string().regex(/^[A-Za-z0-9_-]*$/, 'letters, digits, "_" and "-" only').default(''),
+  FLANTS_SOURCE: z.string({ error: 'is required (s3://bucket/prefix or https://origin/prefix)' }),
+  FLANTS_SOURCE_ENDPOINT: url.optional(),
+  FLANTS_SOURCE_REGION: z.string().optional(),
+  FLANTS_SOURCE_ACCESS_KEY_ID: z.string().optional(),
+  FLANTS_SOURCE_SECRET_ACCESS_KEY: z.string().optional(),
+  FLANTS_SOURCE_SESSION_TOKEN: z.string().optional(),
+  FLANTS_DEST: z.string({ error: 'is required (s3://bucket/prefix)' }),
+  FLANTS_DEST_ENDPOINT: url.optional(),
+  FLANTS_DEST_REGION: z.string().optional(),
+  FLANTS_S3_FORCE_PATH_STYLE: boolText.optional(),
+  AWS_REGION: z.string().default('us-east-1'),
+  FLANTS_LAMBDA: z.string().min(1).default('local'),
+  FLANTS_LAMBDA_ENDPOINT: url.optional(),
+  FLANTS_LAMBDA_CONCURRENCY: positiveInt.default(32),
+  FLANTS_LAMBDA_TIMEOUT: duration.default(300_000),
+  FLANTS_BATCH_SIZE: positiveInt.max(10_000).default(100),
+  FLANTS_BATCH_WAIT: duration.default(200),
+  FLANTS_WAVE_CONCURRENCY: positiveInt.default(16),
+  FLANTS_MAX_ATTEMPTS: positiveInt.max(100).default(3),
+  FLANTS_RETRY_BACKOFF: z.string().default('1s,5s,30s'),
+  FLANTS_ACK_WAIT: duration.default(120_000),
+  FLANTS_MANIFEST_TEMPLATE: z.string().includes('{classId}', { message: 'must contain {classId}' }).default('{classId}/master.m3u8'),
+  FLANTS_KEEP_QUERY: boolText.default(false),
+  FLANTS_REPORT_PREFIX: z.string().default('_flants/reports/'),
+  FLANTS_RECORDED_MAX_AGE: duration.default(0),
+  FLANTS_MULTIPART_THRESHOLD: bytes.default(64 * 1024 * 1024),
+  FLANTS_PART_SIZE: bytes.default(16 * 1024 * 1024),
+  FLANTS_FILE_CONCURRENCY: positiveInt.max(256).default(16),
+  FLANTS_STALL_TIMEOUT: duration.default(30_000),
+  FLANTS_MAX_PLAYLIST_BYTES: bytes.default(16 * 1024 * 1024),
+  FLANTS_MAX_DEPTH: positiveInt.default(4),
+  FLANTS_MAX_FILES_PER_CLASS: positiveInt.default(200_000),
+  FLANTS_CRAWL_CONCURRENCY: positiveInt.max(256).default(8),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+/** Thrown when configuration is invalid; its message names every bad variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function fail(variable: string, message: string): never {
+  throw new ConfigError(`${variable} ${message}`);
+}
+
+/** Reads an optional `KEY=value` file named by FLANTS_CONFIG_FILE; the environment wins over it. */
+function readConfigFile(env: NodeJS.ProcessEnv): Record<string, string> {
+  const file = env.FLANTS_CONFIG_FILE;
+  if (!file) return {};
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    return fail('FLANTS_CONFIG_FILE', `cannot be read: ${(err as Error).message}`);
+  }
+  const out: Record<string, string> = {};
+  for (const [i, raw] of text.split(/\r?\n/).entries()) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    const eq = line.indexOf('=');
+    if (eq < 1) fail('FLANTS_CONFIG_FILE', `line ${i + 1} is not KEY=value`);
+    out[line.slice(0, eq).trim()] = line.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1');
+  }
+  return out;
+}
+
+/** Loads and validates configuration from `env` (default: process.env). Throws ConfigError. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): FlantsConfig {
+  const merged: Record<string, string | undefined> = { ...readConfigFile(env) };
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') merged[k] = v;
+  const parsed = envSchema.safeParse(merged);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${String(i.path[0] ?? 'config')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  const e = parsed.data;
+  const source = parseSourceLocation(e.FLANTS_SOURCE, 'FLANTS_SOURCE');
+  const dest = parseS3Location(e.FLANTS_DEST, 'FLANTS_DEST');
+  if ((e.FLANTS_SOURCE_ACCESS_KEY_ID === undefined) !== (e.FLANTS_SOURCE_SECRET_ACCESS_KEY === undefined)) {
+    fail('FLANTS_SOURCE_ACCESS_KEY_ID', 'and FLANTS_SOURCE_SECRET_ACCESS_KEY must be set together');
+  }
+  if (e.FLANTS_PART_SIZE < 5 * 1024 * 1024) fail('FLANTS_PART_SIZE', 'must be at least 5MiB (the S3 minimum part size)');
+  if (e.FLANTS_MULTIPART_THRESHOLD < e.FLANTS_PART_SIZE) {
+    fail('FLANTS_MULTIPART_THRESHOLD', 'must be at least FLANTS_PART_SIZE');
+  }
+  let backoff: number[];
+  try {
+    backoff = e.FLANTS_RETRY_BACKOFF.split(',').map((s) => parseDuration(s));
+  } catch (err) {
+    return fail('FLANTS_RETRY_BACKOFF', (err as Error).message);
+  }
+  const reportPrefix = e.FLANTS_REPORT_PREFIX.endsWith('/') ? e.FLANTS_REPORT_PREFIX : `${e.FLANTS_REPORT_PREFIX}/`;
+  if (reportPrefix.startsWith('/') || reportPrefix.split('/').includes('..')) {
+    fail('FLANTS_REPORT_PREFIX', 'must be a relative key prefix without ".."');
+  }
+  const pathStyle = (endpoint: string | undefined) => e.FLANTS_S3_FORCE_PATH_STYLE ?? endpoint !== undefined;
+  return {
+    natsUrl: e.NATS_URL,
+    namespace: e.FLANTS_NAMESPACE,
+    source,
+    sourceS3: {
+      endpoint: e.FLANTS_SOURCE_ENDPOINT,
+      region: e.FLANTS_SOURCE_REGION ?? e.AWS_REGION,
+      forcePathStyle: pathStyle(e.FLANTS_SOURCE_ENDPOINT),
+      credentials: e.FLANTS_SOURCE_ACCESS_KEY_ID && e.FLANTS_SOURCE_SECRET_ACCESS_KEY
+        ? {
+            accessKeyId: e.FLANTS_SOURCE_ACCESS_KEY_ID,
+            secretAccessKey: e.FLANTS_SOURCE_SECRET_ACCESS_KEY,
+            sessionToken: e.FLANTS_SOURCE_SESSION_TOKEN,
+          }
+        : undefined,
+    },
+    dest,
+    destS3: {
+      endpoint: e.FLANTS_DEST_ENDPOINT,
+      region: e.FLANTS_DEST_REGION ?? e.AWS_REGION,
+      forcePathStyle: pathStyle(e.FLANTS_DEST_ENDPOINT),
+    },
+    lambda: {
+      functionName: e.FLANTS_LAMBDA,
+      endpoint: e.FLANTS_LAMBDA_ENDPOINT,
+      region: e.AWS_REGION,
+      localConcurrency: e.FLANTS_LAMBDA_CONCURRENCY,
+      localTimeoutMs: e.FLANTS_LAMBDA_TIMEOUT,
+    },
+    batchSize: e.FLANTS_BATCH_SIZE,
+    batchWaitMs: e.FLANTS_BATCH_WAIT,
+    waveConcurrency: e.FLANTS_WAVE_CONCURRENCY,
+    maxAttempts: e.FLANTS_MAX_ATTEMPTS,
+    retryBackoffMs: backoff,
+    ackWaitMs: e.FLANTS_ACK_WAIT,
+    manifestTemplate: e.FLANTS_MANIFEST_TEMPLATE,
+    keepQuery: e.FLANTS_KEEP_QUERY,
+    reportPrefix,
+    recordedMaxAgeMs: e.FLANTS_RECORDED_MAX_AGE,
+    transfer: {
+      multipartThreshold: e.FLANTS_MULTIPART_THRESHOLD,
+      partSize: e.FLANTS_PART_SIZE,
+      fileConcurrency: e.FLANTS_FILE_CONCURRENCY,
+      stallTimeoutMs: e.FLANTS_STALL_TIMEOUT,
+    },
+    crawl: {
+      maxPlaylistBytes: e.FLANTS_MAX_PLAYLIST_BYTES,
+      maxDepth: e.FLANTS_MAX_DEPTH,
+      maxFiles: e.FLANTS_MAX_FILES_PER_CLASS,
+      concurrency: e.FLANTS_CRAWL_CONCURRENCY,
+    },
+    logLevel: e.LOG_LEVEL,
+  };
+}

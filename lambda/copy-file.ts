@@ -1,0 +1,184 @@
+/**
+ * Copies one file from the source to the destination as a stream, verifying
+ * length and MD5 against what the destination (and an S3 source) report.
+ * Large or unsized files go multipart; memory stays at one part per file.
+ */
+import { createHash } from 'node:crypto';
+import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { RetryableError } from '../storage/errors.js';
+import type { SourceReader } from '../storage/source-reader.js';
+import type { SourceRef } from '../storage/source-root.js';
+
+/** What one copy needs. */
+export interface CopyDeps {
+  readonly reader: SourceReader;
+  readonly dest: S3Client;
+  readonly bucket: string;
+}
+
+/** Copy tuning. */
+export interface CopyOptions {
+  readonly multipartThreshold: number;
+  readonly partSize: number;
+  readonly stallTimeoutMs: number;
+  readonly signal?: AbortSignal;
+}
+
+/** A verified copy. */
+export interface CopyOutcome {
+  readonly bytes: number;
+  readonly etag: string;
+}
+
+const PLAIN_MD5 = /^[0-9a-f]{32}$/;
+
+function unquote(etag: string | undefined): string {
+  return (etag ?? '').replace(/^"|"$/g, '');
+}
+
+/** Counts and hashes bytes as they pass, and fails the stream if the source stalls. */
+class VerifyingStall extends Transform {
+  readonly md5 = createHash('md5');
+  bytes = 0;
+  private timer: NodeJS.Timeout;
+
+  constructor(private readonly stallMs: number) {
+    super();
+    this.timer = setTimeout(() => this.stall(), stallMs);
+  }
+
+  private stall(): void {
+    this.destroy(new RetryableError(`source stalled: no data for ${this.stallMs} ms`));
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.timer.refresh();
+    this.bytes += chunk.length;
+    this.md5.update(chunk);
+    cb(null, chunk);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    clearTimeout(this.timer);
+    cb();
+  }
+
+  override _destroy(err: Error | null, cb: (error: Error | null) => void): void {
+    clearTimeout(this.timer);
+    cb(err);
+  }
+}
+
+/** Copies `ref` to `key`, streaming. Throws PermanentError or RetryableError. */
+export async function copyFile(deps: CopyDeps, ref: SourceRef, key: string, o: CopyOptions): Promise<CopyOutcome> {
+  const src = await deps.reader.open(ref, { signal: o.signal });
+  if (src.length === undefined || src.length > o.multipartThreshold) {
+    return copyMultipart(deps, src.body, src.length, key, o);
+  }
+  const guard = new VerifyingStall(o.stallTimeoutMs);
+  let streamError: Error | undefined;
+  pipeline(src.body, guard, (err) => {
+    if (err) streamError = err;
+  });
+  let etag: string;
+  let destIsMd5 = false;
+  try {
+    const out = await deps.dest.send(
+      new PutObjectCommand({ Bucket: deps.bucket, Key: key, Body: guard, ContentLength: src.length }),
+      { abortSignal: o.signal },
+    );
+    etag = unquote(out.ETag);
+    destIsMd5 = !out.SSECustomerAlgorithm && (out.ServerSideEncryption === undefined || out.ServerSideEncryption === 'AES256');
+  } catch (err) {
+    throw streamError ?? err;
+  }
+  if (streamError) throw streamError;
+  if (guard.bytes !== src.length) {
+    throw new RetryableError(`length mismatch for ${ref.path}: source said ${src.length} bytes, ${guard.bytes} arrived`);
+  }
+  const md5 = guard.md5.digest('hex');
+  if (destIsMd5 && PLAIN_MD5.test(etag) && etag !== md5) {
+    throw new RetryableError(`checksum mismatch for ${ref.path}: destination ETag ${etag}, streamed MD5 ${md5}`);
+  }
+  if (src.md5 && src.md5 !== md5) {
+    throw new RetryableError(`checksum mismatch for ${ref.path}: source ETag ${src.md5}, streamed MD5 ${md5}`);
+  }
+  return { bytes: guard.bytes, etag };
+}
+
+/** Reads `body` into parts of `partSize` and uploads each, verifying every part's MD5. */
+async function copyMultipart(
+  deps: CopyDeps,
+  body: Readable,
+  length: number | undefined,
+  key: string,
+  o: CopyOptions,
+): Promise<CopyOutcome> {
+  const guard = new VerifyingStall(o.stallTimeoutMs);
+  let streamError: Error | undefined;
+  pipeline(body, guard, (err) => {
+    if (err) streamError = err;
+  });
+  const { UploadId } = await deps.dest.send(new CreateMultipartUploadCommand({ Bucket: deps.bucket, Key: key }), {
+    abortSignal: o.signal,
+  });
+  const parts: Array<{ PartNumber: number; ETag: string }> = [];
+  const upload = async (chunks: Buffer[]): Promise<void> => {
+    const part = Buffer.concat(chunks);
+    const PartNumber = parts.length + 1;
+    const out = await deps.dest.send(
+      new UploadPartCommand({ Bucket: deps.bucket, Key: key, UploadId, PartNumber, Body: part, ContentLength: part.length }),
+      { abortSignal: o.signal },
+    );
+    const etag = unquote(out.ETag);
+    const md5 = createHash('md5').update(part).digest('hex');
+    const trusted = !out.SSECustomerAlgorithm && (out.ServerSideEncryption === undefined || out.ServerSideEncryption === 'AES256');
+    if (trusted && PLAIN_MD5.test(etag) && etag !== md5) {
+      throw new RetryableError(`part ${PartNumber} of ${key} checksum mismatch: ETag ${etag}, MD5 ${md5}`);
+    }
+    parts.push({ PartNumber, ETag: out.ETag ?? etag });
+  };
+  try {
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    for await (const chunk of guard) {
+      let buf = chunk as Buffer;
+      while (pendingBytes + buf.length >= o.partSize) {
+        const take = o.partSize - pendingBytes;
+        pending.push(buf.subarray(0, take));
+        await upload(pending);
+        buf = buf.subarray(take);
+        pending = [];
+        pendingBytes = 0;
+      }
+      if (buf.length) {
+        pending.push(buf);
+        pendingBytes += buf.length;
+      }
+    }
+    if (streamError) throw streamError;
+    // S3 needs at least one part, even for an empty unsized body.
+    if (pendingBytes > 0 || parts.length === 0) await upload(pending);
+    if (length !== undefined && guard.bytes !== length) {
+      throw new RetryableError(`length mismatch for ${key}: source said ${length} bytes, ${guard.bytes} arrived`);
+    }
+    const done = await deps.dest.send(
+      new CompleteMultipartUploadCommand({ Bucket: deps.bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }),
+      { abortSignal: o.signal },
+    );
+    return { bytes: guard.bytes, etag: unquote(done.ETag) };
+  } catch (err) {
+    await deps.dest
+      .send(new AbortMultipartUploadCommand({ Bucket: deps.bucket, Key: key, UploadId }))
+      .catch(() => undefined);
+    throw streamError ?? err;
+  }
+}

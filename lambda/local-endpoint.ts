@@ -1,0 +1,167 @@
+/**
+ * A Lambda-API-compatible HTTP endpoint that runs the transfer handler in a
+ * pool of worker threads. It serves `POST /2015-03-31/functions/{name}/invocations`
+ * and, like AWS, answers 429 TooManyRequestsException past its concurrency limit,
+ * so that the dispatcher talks to it through the real @aws-sdk/client-lambda.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import type { InvokeOutcome, InvokeTask } from './invoke-worker.js';
+
+/** Options for the local endpoint. */
+export interface LocalLambdaOptions {
+  readonly port?: number;
+  readonly host?: string;
+  /** Function names served; any other gets 404 ResourceNotFoundException. Empty serves any name. */
+  readonly functionNames?: readonly string[];
+  /** Invocations run at once; more are refused with 429, as a reserved-concurrency limit would. */
+  readonly concurrency: number;
+  /** Per-invocation time budget, like a function timeout. */
+  readonly timeoutMs: number;
+  /** Worker threads; defaults to the number of cores. */
+  readonly workers?: number;
+  /** Environment the handler sees (source credentials, for instance). Defaults to this process's. */
+  readonly env?: Record<string, string | undefined>;
+  readonly logger?: Logger;
+}
+
+/** A running endpoint. */
+export interface LocalLambda {
+  readonly url: string;
+  readonly port: number;
+  /** Invocations in flight now, and the most seen at once. */
+  stats(): { inFlight: number; peak: number; invocations: number; throttled: number };
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+const MAX_SYNC_PAYLOAD = 6 * 1024 * 1024;
+const INVOKE_PATH = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/;
+
+// Under vitest this module runs from TypeScript source, which a worker thread
+// cannot load; `npm test` compiles first, so the worker comes from dist/.
+function workerFile(): URL {
+  const here = import.meta.url;
+  return here.endsWith('.ts')
+    ? new URL('../dist/lambda/invoke-worker.js', here)
+    : new URL('./invoke-worker.js', here);
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+function sendError(res: ServerResponse, status: number, type: string, message: string): void {
+  sendJson(res, status, { Type: 'User', message }, { 'x-amzn-errortype': type });
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of req) {
+    total += (chunk as Buffer).length;
+    if (total > limit) return undefined;
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Starts the endpoint on `port` (0 for a free one). */
+export async function startLocalLambda(o: LocalLambdaOptions): Promise<LocalLambda> {
+  const size = Math.max(1, o.workers ?? availableParallelism());
+  const pool = Array.from({ length: size }, () => ({
+    worker: new Worker(fileURLToPath(workerFile()), { env: o.env ?? process.env }),
+    load: 0,
+  }));
+  const waiting = new Map<number, { resolve: (out: InvokeOutcome) => void; slot: (typeof pool)[number] }>();
+  for (const slot of pool) {
+    slot.worker.unref();
+    slot.worker.on('message', (out: InvokeOutcome) => {
+      const w = waiting.get(out.id);
+      if (!w) return;
+      waiting.delete(out.id);
+      w.slot.load--;
+      w.resolve(out);
+    });
+    slot.worker.on('error', (err) => o.logger?.error({ err }, 'local lambda worker crashed'));
+  }
+  let nextId = 1;
+  let inFlight = 0;
+  let peak = 0;
+  let invocations = 0;
+  let throttled = 0;
+
+  const invoke = (payload: string): Promise<InvokeOutcome> => {
+    const slot = pool.reduce((a, b) => (b.load < a.load ? b : a));
+    slot.load++;
+    const task: InvokeTask = { id: nextId++, payload, deadline: Date.now() + o.timeoutMs };
+    return new Promise((resolve) => {
+      waiting.set(task.id, { resolve, slot });
+      slot.worker.postMessage(task);
+    });
+  };
+
+  const server = createServer((req, res) => {
+    void (async () => {
+      const m = INVOKE_PATH.exec(req.url?.split('?')[0] ?? '');
+      if (req.method !== 'POST' || !m) return sendError(res, 404, 'ResourceNotFoundException', 'Unknown path');
+      const name = decodeURIComponent(m[1] ?? '');
+      if (o.functionNames?.length && !o.functionNames.includes(name)) {
+        return sendError(res, 404, 'ResourceNotFoundException', `Function not found: ${name}`);
+      }
+      if (inFlight >= o.concurrency) {
+        throttled++;
+        req.resume();
+        return sendError(res, 429, 'TooManyRequestsException', 'Rate Exceeded.');
+      }
+      inFlight++;
+      peak = Math.max(peak, inFlight);
+      invocations++;
+      try {
+        const body = await readBody(req, MAX_SYNC_PAYLOAD);
+        if (!body) return sendError(res, 413, 'RequestTooLargeException', 'Request must be smaller than 6291456 bytes');
+        const type = String(req.headers['x-amz-invocation-type'] ?? 'RequestResponse');
+        if (type === 'DryRun') {
+          res.writeHead(204).end();
+          return;
+        }
+        const outcome = invoke(body.toString('utf8') || '{}');
+        if (type === 'Event') {
+          res.writeHead(202).end();
+          await outcome;
+          return;
+        }
+        const out = await outcome;
+        if (out.error) return sendJson(res, 200, out.error, { 'x-amz-function-error': 'Unhandled', 'x-amz-executed-version': '$LATEST' });
+        res.writeHead(200, { 'content-type': 'application/json', 'x-amz-executed-version': '$LATEST' });
+        res.end(out.payload);
+      } finally {
+        inFlight--;
+      }
+    })().catch((err) => {
+      o.logger?.error({ err }, 'local lambda request failed');
+      if (!res.headersSent) sendError(res, 500, 'ServiceException', 'internal error');
+    });
+  });
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve) => server.listen(o.port ?? 0, o.host ?? '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  const close = async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await Promise.all(pool.map((s) => s.worker.terminate()));
+  };
+  return {
+    url: `http://${o.host ?? '127.0.0.1'}:${port}`,
+    port,
+    stats: () => ({ inFlight, peak, invocations, throttled }),
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}

@@ -1,0 +1,119 @@
+/**
+ * The transfer Lambda: copies one wave of files with bounded concurrency and
+ * returns one result per job. It stops starting files before its time budget
+ * ends and hands the rest back as retryable. Imports nothing from actors/.
+ */
+import { setMaxListeners } from 'node:events';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { describeError, isPermanent, PermanentError, RetryableError } from '../storage/errors.js';
+import { makeS3Client } from '../storage/s3-client.js';
+import { makeSourceReader, type SourceReader } from '../storage/source-reader.js';
+import { SourceRoot } from '../storage/source-root.js';
+import { copyFile } from './copy-file.js';
+import type { JobResult, WaveDest, WaveRequest, WaveResponse, WaveSource } from './wave.js';
+
+/** What the handler needs from its runtime: the time left, as AWS's context gives it. */
+export interface InvocationContext {
+  getRemainingTimeInMillis(): number;
+}
+
+/** Time kept back at the end of the budget: no new file starts inside it. */
+const START_RESERVE_MS = 5_000;
+/** In-flight copies are aborted this long before the budget ends, so results still get out. */
+const ABORT_RESERVE_MS = 1_500;
+
+const clients = new Map<string, { s3: S3Client; reader?: SourceReader; root?: SourceRoot }>();
+
+/** Source credentials may differ from the function's role: another provider, from the environment. */
+function sourceCredentials(env: NodeJS.ProcessEnv) {
+  const accessKeyId = env.FLANTS_SOURCE_ACCESS_KEY_ID;
+  const secretAccessKey = env.FLANTS_SOURCE_SECRET_ACCESS_KEY;
+  return accessKeyId && secretAccessKey
+    ? { accessKeyId, secretAccessKey, sessionToken: env.FLANTS_SOURCE_SESSION_TOKEN }
+    : undefined;
+}
+
+// Clients are cached across invocations of a warm function: their keep-alive
+// sockets are most of the speed on small segments.
+function sourceFor(spec: WaveSource): { reader: SourceReader; root: SourceRoot } {
+  const cacheKey = `src:${JSON.stringify(spec)}`;
+  let hit = clients.get(cacheKey);
+  if (!hit) {
+    const root = new SourceRoot(spec.location);
+    const s3 = makeS3Client({ ...spec, credentials: sourceCredentials(process.env) });
+    hit = { s3, root, reader: makeSourceReader(root, s3) };
+    clients.set(cacheKey, hit);
+  }
+  return { reader: hit.reader as SourceReader, root: hit.root as SourceRoot };
+}
+
+function destFor(spec: WaveDest): S3Client {
+  const cacheKey = `dst:${JSON.stringify({ ...spec, location: undefined })}`;
+  let hit = clients.get(cacheKey);
+  if (!hit) {
+    hit = { s3: makeS3Client(spec) };
+    clients.set(cacheKey, hit);
+  }
+  return hit.s3;
+}
+
+/** Checks a destination key suffix: no traversal, no absolute paths, no control characters. */
+export function checkDestKey(key: string): void {
+  const parts = key.split('/');
+  if (!key || key.startsWith('/') || parts.includes('..') || parts.includes('.') || /[\u0000-\u001f\\]/.test(key)) {
+    throw new PermanentError(`destination key ${JSON.stringify(key.slice(0, 200))} is not a safe relative key`);
+  }
+}
+
+/** Copies every job of `req`. Never throws for a single file: each gets its own result. */
+export async function handleWave(req: WaveRequest, ctx: InvocationContext): Promise<WaveResponse> {
+  const { reader, root } = sourceFor(req.source);
+  const dest = destFor(req.dest);
+  const abort = new AbortController();
+  setMaxListeners(0, abort.signal); // every in-flight copy listens to the same budget signal
+  const abortIn = ctx.getRemainingTimeInMillis() - ABORT_RESERVE_MS;
+  const abortTimer = setTimeout(() => abort.abort(new RetryableError('time budget ended mid-copy')), Math.max(0, abortIn));
+  const results: JobResult[] = new Array(req.jobs.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      const index = next++;
+      const job = req.jobs[index];
+      if (!job) return;
+      const started = Date.now();
+      if (ctx.getRemainingTimeInMillis() < START_RESERVE_MS || abort.signal.aborted) {
+        results[index] = { ok: false, bytes: 0, ms: 0, error: 'time budget exhausted before start', retryable: true };
+        continue;
+      }
+      try {
+        const ref = root.fromRef(job.src);
+        checkDestKey(job.key);
+        const out = await copyFile({ reader, dest, bucket: req.dest.location.bucket }, ref, req.dest.location.prefix + job.key, {
+          ...req.options,
+          signal: abort.signal,
+        });
+        results[index] = { ok: true, bytes: out.bytes, etag: out.etag, ms: Date.now() - started };
+      } catch (err) {
+        const cause = abort.signal.aborted ? new RetryableError('time budget ended mid-copy', { cause: err }) : err;
+        results[index] = {
+          ok: false,
+          bytes: 0,
+          ms: Date.now() - started,
+          error: describeError(cause),
+          retryable: !isPermanent(cause),
+        };
+      }
+    }
+  };
+  const lanes = Math.max(1, Math.min(req.options.fileConcurrency, req.jobs.length));
+  try {
+    await Promise.all(Array.from({ length: lanes }, worker));
+  } finally {
+    clearTimeout(abortTimer);
+  }
+  return { results };
+}
+
+/** The AWS Lambda entry point. */
+export const handler = async (event: WaveRequest, context: InvocationContext): Promise<WaveResponse> =>
+  handleWave(event, context);

@@ -1,0 +1,60 @@
+/**
+ * The contract between the dispatcher and the transfer Lambda: one wave of jobs
+ * in, one result per job out, aligned by position.
+ */
+import type { SourceLocation, S3Location } from '../config/locations.js';
+
+/** Where the Lambda reads from and how to reach it. Never carries credentials. */
+export interface WaveSource {
+  readonly location: SourceLocation;
+  readonly endpoint?: string;
+  readonly region: string;
+  readonly forcePathStyle: boolean;
+}
+
+/** Where the Lambda writes to. Credentials come from the function's own role. */
+export interface WaveDest {
+  readonly location: S3Location;
+  readonly endpoint?: string;
+  readonly region: string;
+  readonly forcePathStyle: boolean;
+}
+
+/** One file to copy. */
+export interface WaveJob {
+  /** Source reference relative to the source root (percent-encoded, query kept). */
+  readonly src: string;
+  /** Destination key relative to the destination prefix. */
+  readonly key: string;
+}
+
+/** Tuning that travels with each wave so that one function serves any daemon. */
+export interface WaveOptions {
+  readonly multipartThreshold: number;
+  readonly partSize: number;
+  readonly fileConcurrency: number;
+  readonly stallTimeoutMs: number;
+}
+
+/** The Lambda's input. */
+export interface WaveRequest {
+  readonly source: WaveSource;
+  readonly dest: WaveDest;
+  readonly jobs: readonly WaveJob[];
+  readonly options: WaveOptions;
+}
+
+/** One job's outcome. */
+export interface JobResult {
+  readonly ok: boolean;
+  readonly bytes: number;
+  readonly etag?: string;
+  readonly ms: number;
+  readonly error?: string;
+  readonly retryable?: boolean;
+}
+
+/** The Lambda's output: `results[i]` belongs to `jobs[i]`. */
+export interface WaveResponse {
+  readonly results: JobResult[];
+}

@@ -1,0 +1,176 @@
+/**
+ * Reads files from the configured source: an S3 bucket or a plain HTTP(S) origin.
+ * Every read goes through SourceRoot first, and HTTP redirects are followed only
+ * while they stay on the source root.
+ */
+import { Readable } from 'node:stream';
+import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { isPermanent, PermanentError, RefusedUriError, RetryableError } from './errors.js';
+import type { SourceRef, SourceRoot } from './source-root.js';
+
+/** An open source file: its body stream and whatever the source told us about it. */
+export interface SourceObject {
+  readonly body: Readable;
+  /** Content-Length when known; HTTP origins may stream without one. */
+  readonly length?: number;
+  /** The source's ETag, quotes removed. */
+  readonly etag?: string;
+  /** The content MD5 (hex) when the source vouches for it: S3 single-part objects without KMS or SSE-C. */
+  readonly md5?: string;
+}
+
+/** Range of bytes to read, inclusive start, exclusive end. */
+export interface ByteRange {
+  readonly start: number;
+  readonly end: number;
+}
+
+/** Reads source files by checked reference. */
+export interface SourceReader {
+  open(ref: SourceRef, opts?: { signal?: AbortSignal; range?: ByteRange }): Promise<SourceObject>;
+  /** Reads a whole (small) file as text, refusing anything larger than `maxBytes`. */
+  readText(ref: SourceRef, maxBytes: number, signal?: AbortSignal): Promise<string>;
+  /** True when the file exists; throws for errors other than "not found". */
+  exists(ref: SourceRef, signal?: AbortSignal): Promise<boolean>;
+}
+
+const MAX_REDIRECTS = 5;
+
+function unquote(etag: string | null | undefined): string | undefined {
+  return etag ? etag.replace(/^(W\/)?"|"$/g, '') : undefined;
+}
+
+async function readAll(body: Readable, maxBytes: number, what: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of body) {
+    total += (chunk as Buffer).length;
+    if (total > maxBytes) {
+      body.destroy();
+      throw new PermanentError(`${what} is larger than the ${maxBytes}-byte playlist limit`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Reads from an S3 (or S3-compatible) bucket. */
+export class S3SourceReader implements SourceReader {
+  constructor(
+    private readonly s3: S3Client,
+    private readonly root: SourceRoot,
+  ) {}
+
+  private key(ref: SourceRef): { Bucket: string; Key: string } {
+    const loc = this.root.location;
+    if (loc.kind !== 's3') throw new Error('S3SourceReader needs an s3:// source');
+    return { Bucket: loc.bucket, Key: loc.prefix + ref.path };
+  }
+
+  async open(ref: SourceRef, opts: { signal?: AbortSignal; range?: ByteRange } = {}): Promise<SourceObject> {
+    const range = opts.range ? `bytes=${opts.range.start}-${opts.range.end - 1}` : undefined;
+    const out = await this.s3.send(new GetObjectCommand({ ...this.key(ref), Range: range }), { abortSignal: opts.signal });
+    if (!out.Body) throw new RetryableError(`source returned no body for ${ref.path}`);
+    const etag = unquote(out.ETag);
+    // KMS- and SSE-C-encrypted objects have ETags that are not content MD5s.
+    const trusted = !out.SSECustomerAlgorithm && (out.ServerSideEncryption === undefined || out.ServerSideEncryption === 'AES256');
+    const md5 = trusted && etag && /^[0-9a-f]{32}$/.test(etag) && !range ? etag : undefined;
+    return { body: out.Body as Readable, length: out.ContentLength, etag, md5 };
+  }
+
+  async readText(ref: SourceRef, maxBytes: number, signal?: AbortSignal): Promise<string> {
+    const obj = await this.open(ref, { signal });
+    if (obj.length !== undefined && obj.length > maxBytes) {
+      obj.body.destroy();
+      throw new PermanentError(`${ref.path} is ${obj.length} bytes, over the ${maxBytes}-byte playlist limit`);
+    }
+    return (await readAll(obj.body, maxBytes, ref.path)).toString('utf8');
+  }
+
+  async exists(ref: SourceRef, signal?: AbortSignal): Promise<boolean> {
+    try {
+      await this.s3.send(new HeadObjectCommand(this.key(ref)), { abortSignal: signal });
+      return true;
+    } catch (err) {
+      if (isPermanent(err) && (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return false;
+      throw err;
+    }
+  }
+}
+
+/** Reads from a plain HTTP(S) origin, never leaving the source root. */
+export class HttpSourceReader implements SourceReader {
+  constructor(
+    private readonly root: SourceRoot,
+    private readonly headers: Record<string, string> = {},
+  ) {}
+
+  private async request(ref: SourceRef, method: 'GET' | 'HEAD', signal?: AbortSignal, range?: ByteRange): Promise<Response> {
+    let url = ref.url;
+    for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
+      const headers: Record<string, string> = { ...this.headers };
+      if (range) headers.range = `bytes=${range.start}-${range.end - 1}`;
+      let res: Response;
+      try {
+        res = await fetch(url, { method, headers, redirect: 'manual', signal });
+      } catch (err) {
+        throw new RetryableError(`fetch of ${ref.path} failed: ${(err as Error).message}`, { cause: err });
+      }
+      if (res.status >= 300 && res.status < 400 && res.headers.get('location')) {
+        await res.body?.cancel();
+        const location = res.headers.get('location') ?? '';
+        try {
+          url = this.root.resolve(location, url).url;
+        } catch (err) {
+          throw new RefusedUriError(`redirect of ${ref.path} leaves the source: ${(err as Error).message}`);
+        }
+        continue;
+      }
+      if (res.ok) return res;
+      await res.body?.cancel();
+      const what = `GET ${ref.path} answered HTTP ${res.status}`;
+      if (res.status === 404 || res.status === 410 || res.status === 403 || res.status === 401) throw new PermanentError(what);
+      throw new RetryableError(what);
+    }
+    throw new PermanentError(`${ref.path} redirects more than ${MAX_REDIRECTS} times`);
+  }
+
+  async open(ref: SourceRef, opts: { signal?: AbortSignal; range?: ByteRange } = {}): Promise<SourceObject> {
+    const res = await this.request(ref, 'GET', opts.signal, opts.range);
+    if (!res.body) throw new RetryableError(`origin returned no body for ${ref.path}`);
+    const len = res.headers.get('content-length');
+    return {
+      body: Readable.fromWeb(res.body as import('node:stream/web').ReadableStream),
+      length: len !== null && /^\d+$/.test(len) ? Number(len) : undefined,
+      etag: unquote(res.headers.get('etag')),
+    };
+  }
+
+  async readText(ref: SourceRef, maxBytes: number, signal?: AbortSignal): Promise<string> {
+    const obj = await this.open(ref, { signal });
+    if (obj.length !== undefined && obj.length > maxBytes) {
+      obj.body.destroy();
+      throw new PermanentError(`${ref.path} is ${obj.length} bytes, over the ${maxBytes}-byte playlist limit`);
+    }
+    return (await readAll(obj.body, maxBytes, ref.path)).toString('utf8');
+  }
+
+  async exists(ref: SourceRef, signal?: AbortSignal): Promise<boolean> {
+    try {
+      await (await this.request(ref, 'HEAD', signal)).body?.cancel();
+      return true;
+    } catch (err) {
+      if (err instanceof PermanentError && /HTTP (404|410)/.test(err.message)) return false;
+      throw err;
+    }
+  }
+}
+
+/** Creates the reader for `root`: S3 when the source is a bucket, HTTP otherwise. */
+export function makeSourceReader(root: SourceRoot, s3: S3Client | undefined, headers?: Record<string, string>): SourceReader {
+  if (root.location.kind === 's3') {
+    if (!s3) throw new Error('an s3:// source needs an S3 client');
+    return new S3SourceReader(s3, root);
+  }
+  return new HttpSourceReader(root, headers);
+}

@@ -1,0 +1,137 @@
+/**
+ * Creates or updates every stream, consumer and KV bucket idempotently, so that
+ * starting a daemon twice, or two daemons at once, is safe.
+ */
+import {
+  AckPolicy,
+  DeliverPolicy,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  type ConsumerConfig,
+  type JetStreamManager,
+  type StreamConfig,
+} from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Topology } from './topology.js';
+
+/** What the topology needs from configuration. */
+export interface TopologyOptions {
+  readonly maxAttempts: number;
+  readonly ackWaitMs: number;
+  /** 0 keeps `class.recorded` history forever. */
+  readonly recordedMaxAgeMs: number;
+  /** Upper bound of un-acked transfer jobs across all dispatchers. */
+  readonly dispatcherMaxAckPending: number;
+}
+
+const nanos = (ms: number) => ms * 1_000_000;
+
+function streamConfigs(t: Topology, o: TopologyOptions): Array<Partial<StreamConfig> & { name: string }> {
+  return [
+    {
+      // Limits retention keeps the trigger history for replay audits; class.transferred
+      // shares it so that its Nats-Msg-Id dedupe makes the outcome event exactly-once.
+      name: t.streams.classes,
+      subjects: [t.subjects.recorded, t.subjects.transferred],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      max_age: nanos(o.recordedMaxAgeMs),
+      duplicate_window: nanos(60 * 60_000),
+    },
+    {
+      // Work queue: a job is gone once acked. The dedupe window outlasts a crawl's
+      // redelivery so a re-crawled class never enqueues a file twice.
+      name: t.streams.work,
+      subjects: [t.subjects.crawl, t.subjects.transfer],
+      retention: RetentionPolicy.Workqueue,
+      storage: StorageType.File,
+      duplicate_window: nanos(Math.max(20 * 60_000, o.ackWaitMs * 4)),
+    },
+    {
+      name: t.streams.events,
+      subjects: [t.subjects.aggregate],
+      retention: RetentionPolicy.Workqueue,
+      storage: StorageType.File,
+      duplicate_window: nanos(20 * 60_000),
+    },
+    {
+      name: t.streams.deadletter,
+      subjects: [t.subjects.deadletter],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      max_age: nanos(30 * 86_400_000),
+    },
+  ];
+}
+
+function consumerConfigs(t: Topology, o: TopologyOptions): Array<{ stream: string; config: Partial<ConsumerConfig> & { durable_name: string } }> {
+  // The server-side redelivery cap sits above our own attempt counting: the
+  // actors publish the final failure themselves, and this only stops a message
+  // that kills its process every time from looping forever.
+  const backstop = o.maxAttempts + 3;
+  const base = { ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, ack_wait: nanos(o.ackWaitMs) };
+  return [
+    {
+      stream: t.streams.classes,
+      config: { ...base, durable_name: t.consumers.scanner, filter_subject: t.subjects.recorded, max_deliver: backstop, max_ack_pending: 256 },
+    },
+    {
+      stream: t.streams.work,
+      config: { ...base, durable_name: t.consumers.crawler, filter_subject: t.subjects.crawl, max_deliver: backstop, max_ack_pending: 64 },
+    },
+    {
+      stream: t.streams.work,
+      config: {
+        ...base,
+        durable_name: t.consumers.dispatcher,
+        filter_subject: t.subjects.transfer,
+        max_deliver: backstop,
+        max_ack_pending: o.dispatcherMaxAckPending,
+      },
+    },
+    {
+      stream: t.streams.events,
+      config: { ...base, durable_name: t.consumers.aggregator, filter_subject: t.subjects.aggregate, max_deliver: -1, max_ack_pending: 20_000 },
+    },
+  ];
+}
+
+const ALREADY_EXISTS = new Set([10058, 10013, 10148, 10105]);
+
+function isAlreadyExists(err: unknown): boolean {
+  return err instanceof JetStreamApiError && ALREADY_EXISTS.has(err.code);
+}
+
+async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }): Promise<void> {
+  try {
+    await jsm.streams.add(cfg);
+  } catch (err) {
+    if (!isAlreadyExists(err)) throw err;
+    // Another daemon created it first, or our settings changed: converge on ours.
+    const { name, storage: _storage, retention: _retention, ...rest } = cfg;
+    await jsm.streams.update(name, rest);
+  }
+}
+
+async function ensureConsumer(jsm: JetStreamManager, stream: string, cfg: Partial<ConsumerConfig> & { durable_name: string }): Promise<void> {
+  try {
+    await jsm.consumers.add(stream, cfg);
+  } catch (err) {
+    if (!isAlreadyExists(err)) throw err;
+    const { durable_name, deliver_policy: _dp, ...rest } = cfg;
+    await jsm.consumers.update(stream, durable_name, rest);
+  }
+}
+
+/** Creates or converges every stream and consumer; safe to call concurrently from many daemons. */
+export async function ensureTopology(jsm: JetStreamManager, t: Topology, o: TopologyOptions): Promise<void> {
+  for (const s of streamConfigs(t, o)) await ensureStream(jsm, s);
+  for (const c of consumerConfigs(t, o)) await ensureConsumer(jsm, c.stream, c.config);
+}
+
+/** Opens (creating if needed) the aggregator's class-state KV bucket. */
+export async function openClassStateKv(nc: NatsConnection, t: Topology): Promise<KV> {
+  return new Kvm(nc).create(t.kv.classes, { history: 1, storage: StorageType.File });
+}

@@ -1,0 +1,166 @@
+/**
+ * Message schemas for every subject. Inbound messages are parsed with zod so
+ * that a poison message is rejected with a reason instead of crashing an actor.
+ */
+import { z } from 'zod';
+
+/** Largest payload any actor will parse; bigger ones are dead-lettered unread. */
+export const MAX_PAYLOAD_BYTES = 256 * 1024;
+
+/** A class id is untrusted text: printable, bounded, and unable to climb paths. */
+export const classIdSchema = z
+  .string()
+  .min(1, 'classId is empty')
+  .max(256, 'classId is longer than 256 characters')
+  .refine((s) => !/[\u0000-\u001f\u007f/\\]/.test(s), 'classId may not contain "/", "\\" or control characters')
+  .refine((s) => s !== '.' && s !== '..', 'classId may not be "." or ".."');
+
+/** The JSON form of a `class.recorded` trigger. A bare class id as plain text is also accepted. */
+export const classRecordedSchema = z.strictObject({
+  classId: classIdSchema,
+  manifest: z.string().min(1).max(2048).optional(),
+});
+export type ClassRecorded = z.infer<typeof classRecordedSchema>;
+
+/** Scanner → crawler: crawl one class run. */
+export const crawlJobSchema = z.object({
+  classId: classIdSchema,
+  /** Identifies one transfer of a class: the `class.recorded` stream sequence that started it. */
+  runId: z.string().min(1),
+  /** Entry playlist, relative to FLANTS_SOURCE. */
+  manifest: z.string().min(1),
+  startedAt: z.string(),
+});
+export type CrawlJob = z.infer<typeof crawlJobSchema>;
+
+/** Crawler → dispatcher: copy one file. */
+export const transferJobSchema = z.object({
+  classId: classIdSchema,
+  runId: z.string().min(1),
+  /** The file's index within its class run: its bit in the aggregator's bit field. */
+  i: z.number().int().nonnegative(),
+  /** Source reference relative to the source root, percent-encoded, query kept. */
+  src: z.string().min(1),
+  /** Destination key relative to the destination prefix. */
+  key: z.string().min(1),
+});
+export type TransferJob = z.infer<typeof transferJobSchema>;
+
+/** A URI the crawler refused to follow, with why. Recorded in the class report. */
+export interface Refusal {
+  readonly uri: string;
+  readonly reason: string;
+}
+
+/** Crawler → aggregator: how many files the class run has. Published before any of its jobs. */
+export const classCrawledSchema = z.object({
+  classId: classIdSchema,
+  runId: z.string().min(1),
+  total: z.number().int().nonnegative(),
+  playlists: z.number().int().nonnegative(),
+  refused: z.array(z.object({ uri: z.string(), reason: z.string() })).default([]),
+  /** Files the class references but that are deliberately not fetched (e.g. skd: key URIs). */
+  skipped: z.array(z.object({ uri: z.string(), reason: z.string() })).default([]),
+  startedAt: z.string(),
+});
+export type ClassCrawled = z.infer<typeof classCrawledSchema>;
+
+/** One file's outcome for one attempt. `final` marks the last word on that file. */
+export const fileResultSchema = z.object({
+  classId: classIdSchema,
+  runId: z.string().min(1),
+  i: z.number().int().nonnegative(),
+  key: z.string(),
+  ok: z.boolean(),
+  bytes: z.number().nonnegative(),
+  etag: z.string().optional(),
+  attempt: z.number().int().positive(),
+  final: z.boolean(),
+  error: z.string().optional(),
+});
+export type FileResult = z.infer<typeof fileResultSchema>;
+
+/** Dispatcher → aggregator: every result of one wave in one message, so results cost one publish per wave. */
+export const waveResultsSchema = z.object({ results: z.array(fileResultSchema) });
+export type WaveResults = z.infer<typeof waveResultsSchema>;
+
+/** Scanner or crawler → aggregator: the class run failed before its files could be counted. */
+export const classFailedSchema = z.object({
+  classId: classIdSchema,
+  runId: z.string().min(1),
+  reason: z.string(),
+  startedAt: z.string(),
+  refused: z.array(z.object({ uri: z.string(), reason: z.string() })).default([]),
+});
+export type ClassFailed = z.infer<typeof classFailedSchema>;
+
+/** The outcome event on `class.transferred`, exactly one per class run. */
+export interface ClassTransferred {
+  readonly classId: string;
+  readonly runId: string;
+  readonly status: 'complete' | 'failed';
+  readonly files: number;
+  readonly bytes: number;
+  readonly failed: ReadonlyArray<{ key: string; reasons: string[] }>;
+  readonly reason?: string;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly reportKey: string;
+}
+
+/** A record on the dead-letter subject: what was rejected, where it came from, and why. */
+export interface DeadLetter {
+  readonly subject: string;
+  readonly stream: string;
+  readonly seq: number;
+  readonly actor: string;
+  readonly reason: string;
+  readonly size: number;
+  /** At most 1 KiB of the payload, for diagnosis. */
+  readonly preview: string;
+  readonly at: string;
+}
+
+/** Rejection with a human reason; used for poison messages. */
+export class PoisonMessageError extends Error {
+  override name = 'PoisonMessageError';
+}
+
+/** Parses JSON bytes with a schema, throwing PoisonMessageError with a readable reason. */
+export function parseMessage<T>(schema: z.ZodType<T>, data: Uint8Array, what: string): T {
+  if (data.length > MAX_PAYLOAD_BYTES) {
+    throw new PoisonMessageError(`${what} payload is ${data.length} bytes, over the ${MAX_PAYLOAD_BYTES}-byte limit`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.from(data).toString('utf8'));
+  } catch (err) {
+    throw new PoisonMessageError(`${what} is not valid JSON: ${(err as Error).message}`);
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const why = parsed.error.issues.map((i) => `${i.path.join('.') || 'payload'}: ${i.message}`).join('; ');
+    throw new PoisonMessageError(`${what} is invalid: ${why}`);
+  }
+  return parsed.data;
+}
+
+/**
+ * Parses a `class.recorded` payload: JSON `{classId, manifest?}` or a bare class id.
+ * Anything else throws PoisonMessageError naming the problem.
+ */
+export function parseClassRecorded(data: Uint8Array): ClassRecorded {
+  if (data.length > MAX_PAYLOAD_BYTES) {
+    throw new PoisonMessageError(`class.recorded payload is ${data.length} bytes, over the ${MAX_PAYLOAD_BYTES}-byte limit`);
+  }
+  const text = Buffer.from(data).toString('utf8').trim();
+  if (text.startsWith('{') || text.startsWith('[') || text.startsWith('"')) {
+    return parseMessage(classRecordedSchema, data, 'class.recorded');
+  }
+  if (!/^[A-Za-z0-9][A-Za-z0-9._:@-]{0,255}$/.test(text)) {
+    throw new PoisonMessageError(
+      `class.recorded payload is neither JSON {"classId": ...} nor a bare class id (letters, digits, . _ : @ -): ${JSON.stringify(text.slice(0, 80))}`,
+    );
+  }
+  return { classId: text };
+}

@@ -1,0 +1,71 @@
+/**
+ * The one place that names subjects, streams, consumers and KV buckets.
+ * A namespace prefixes all of them so that tests and demos never share state
+ * with a production deployment on the same NATS account.
+ */
+
+/** Every name flants uses on NATS, derived from one namespace. */
+export interface Topology {
+  readonly subjects: {
+    /** Trigger: a class was recorded and should be transferred. Kept for replay audits. */
+    readonly recorded: string;
+    /** Outcome: one per class run, complete or failed. */
+    readonly transferred: string;
+    readonly crawl: string;
+    readonly transfer: string;
+    /** Everything the aggregator consumes, as a wildcard. */
+    readonly aggregate: string;
+    readonly crawled: string;
+    readonly results: string;
+    readonly classFailed: string;
+    readonly deadletter: string;
+  };
+  readonly streams: {
+    readonly classes: string;
+    readonly work: string;
+    readonly events: string;
+    readonly deadletter: string;
+  };
+  readonly consumers: {
+    readonly scanner: string;
+    readonly crawler: string;
+    readonly dispatcher: string;
+    readonly aggregator: string;
+  };
+  readonly kv: {
+    /** Per-class aggregation state (bit fields), so it survives aggregator restarts. */
+    readonly classes: string;
+  };
+}
+
+/** Builds the topology for `namespace` (empty string in production). */
+export function topology(namespace = ''): Topology {
+  const dot = namespace ? `${namespace}.` : '';
+  const under = namespace ? `${namespace}_` : '';
+  return {
+    subjects: {
+      recorded: `${dot}class.recorded`,
+      transferred: `${dot}class.transferred`,
+      crawl: `${dot}flants.crawl`,
+      transfer: `${dot}flants.transfer`,
+      aggregate: `${dot}flants.agg.>`,
+      crawled: `${dot}flants.agg.crawled`,
+      results: `${dot}flants.agg.results`,
+      classFailed: `${dot}flants.agg.failed`,
+      deadletter: `${dot}flants.deadletter`,
+    },
+    streams: {
+      classes: `${under}FLANTS_CLASSES`,
+      work: `${under}FLANTS_WORK`,
+      events: `${under}FLANTS_EVENTS`,
+      deadletter: `${under}FLANTS_DEADLETTER`,
+    },
+    consumers: {
+      scanner: 'scanner',
+      crawler: 'crawler',
+      dispatcher: 'dispatcher',
+      aggregator: 'aggregator',
+    },
+    kv: { classes: `${under}flants_classes` },
+  };
+}
