@@ -159,8 +159,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FlantsConfig {
     throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
   }
   const e = parsed.data;
-  const source = parseSourceLocation(e.FLANTS_SOURCE, 'FLANTS_SOURCE');
-  const dest = parseS3Location(e.FLANTS_DEST, 'FLANTS_DEST');
+  let source: SourceLocation;
+  let dest: S3Location;
+  try {
+    source = parseSourceLocation(e.FLANTS_SOURCE, 'FLANTS_SOURCE');
+    dest = parseS3Location(e.FLANTS_DEST, 'FLANTS_DEST');
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
   if ((e.FLANTS_SOURCE_ACCESS_KEY_ID === undefined) !== (e.FLANTS_SOURCE_SECRET_ACCESS_KEY === undefined)) {
     fail('FLANTS_SOURCE_ACCESS_KEY_ID', 'and FLANTS_SOURCE_SECRET_ACCESS_KEY must be set together');
   }

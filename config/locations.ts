@@ -51,7 +51,7 @@ export function parseSourceLocation(value: string, variable: string): SourceLoca
     throw new Error(`${variable} must use s3://, https:// or http://, got ${url.protocol}`);
   }
   if (url.username || url.password) {
-    throw new Error(`${variable} must not embed credentials; use FLANTS_SOURCE_HEADERS or the credential chain`);
+    throw new Error(`${variable} must not embed credentials in the URL`);
   }
   if (url.search || url.hash) throw new Error(`${variable} must not carry a query string or fragment`);
   url.pathname = withSlash(url.pathname);

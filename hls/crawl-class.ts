@@ -52,8 +52,9 @@ export async function crawlClass(
   signal?: AbortSignal,
 ): Promise<CrawlResult> {
   const visited = new Map<string, Visited>();
-  const refused: Refusal[] = [];
-  const skipped: Refusal[] = [];
+  // Keyed by URI: m3u8-parser repeats a key or map on every segment it covers.
+  const refused = new Map<string, Refusal>();
+  const skipped = new Map<string, Refusal>();
   const queue: Visited[] = [];
   const enqueue = (ref: SourceRef, depth: number) => {
     if (visited.has(ref.ref)) return;
@@ -72,7 +73,8 @@ export async function crawlClass(
     for (const r of v.parsed.references) {
       const scheme = /^([a-z][a-z0-9+.-]*:)/i.exec(r.uri)?.[1]?.toLowerCase();
       if (scheme && UNFETCHABLE_SCHEMES.has(scheme)) {
-        skipped.push({ uri: redactUri(r.uri), reason: `${r.role} URI uses ${scheme}, which is not a file to copy` });
+        const uri = redactUri(r.uri);
+        skipped.set(uri, { uri, reason: `${r.role} URI uses ${scheme}, which is not a file to copy` });
         continue;
       }
       let ref: SourceRef;
@@ -80,7 +82,8 @@ export async function crawlClass(
         ref = deps.root.resolve(r.uri, v.ref.url);
       } catch (err) {
         if (!(err instanceof RefusedUriError)) throw err;
-        refused.push({ uri: redactUri(r.uri), reason: `${r.role} in ${v.ref.path}: ${err.message}` });
+        const uri = redactUri(r.uri);
+        if (!refused.has(uri)) refused.set(uri, { uri, reason: `${r.role} in ${v.ref.path}: ${err.message}` });
         continue;
       }
       v.children.push({ ref, kind: r.kind, role: r.role });
@@ -146,5 +149,5 @@ export async function crawlClass(
     stack.pop();
   };
   walk(visited.get(entry.ref) as Visited, 'playlist');
-  return { files, playlists: visited.size, refused, skipped, live };
+  return { files, playlists: visited.size, refused: [...refused.values()], skipped: [...skipped.values()], live };
 }

@@ -1,0 +1,121 @@
+/**
+ * The `flants` command line. The one place that handles signals: SIGTERM and
+ * SIGINT drain in-flight work, a second signal exits at once.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { jetstream } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { ConfigError, loadConfig } from '../config/load-config.js';
+import { startLocalLambda } from '../lambda/local-endpoint.js';
+import { classRecordedSchema } from '../streams/messages.js';
+import { topology } from '../streams/topology.js';
+import { parseActors, startDaemon } from './daemon.js';
+import { runDemo } from './demo.js';
+import { withLocalLambda } from './local-lambda-for.js';
+import { createLogger } from './logger.js';
+
+function onShutdown(stop: () => Promise<void>): void {
+  let signalled = false;
+  const handler = (signal: NodeJS.Signals) => {
+    if (signalled) process.exit(130);
+    signalled = true;
+    process.stderr.write(`\n${signal}: draining in-flight work (send again to exit at once)\n`);
+    stop().then(
+      () => process.exit(0),
+      (err) => {
+        process.stderr.write(`shutdown failed: ${(err as Error).message}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+}
+
+/** Builds the program; `run` parses argv and executes. */
+export function buildProgram(): Command {
+  const program = new Command('flants')
+    .description('Move whole HLS video libraries to S3 on NATS JetStream and AWS Lambda, tracking every file.')
+    .showHelpAfterError();
+
+  program
+    .command('daemon')
+    .description('run actors on durable JetStream consumers until SIGTERM (configuration from FLANTS_* variables)')
+    .option('--actors <list>', 'comma-separated subset of scanner,crawler,dispatcher,aggregator', 'all')
+    .action(async (opts: { actors: string }) => {
+      const actors = parseActors(opts.actors);
+      const base = loadConfig();
+      const logger = createLogger(base.logLevel);
+      const { config, local } = actors.includes('dispatcher') ? await withLocalLambda(base, logger) : { config: base, local: undefined };
+      const daemon = await startDaemon({ config, logger, actors });
+      onShutdown(async () => {
+        await daemon.stop();
+        await local?.close();
+      });
+    });
+
+  program
+    .command('trigger')
+    .description('announce a recorded class on class.recorded, as `nats pub class.recorded <id>` would')
+    .argument('<classId>', 'the class to transfer')
+    .option('--manifest <path>', 'entry playlist relative to FLANTS_SOURCE (default from FLANTS_MANIFEST_TEMPLATE)')
+    .action(async (classId: string, opts: { manifest?: string }) => {
+      const payload = classRecordedSchema.safeParse({ classId, manifest: opts.manifest });
+      if (!payload.success) throw new InvalidArgumentError(payload.error.issues.map((i) => i.message).join('; '));
+      const natsUrl = process.env.NATS_URL || 'nats://127.0.0.1:4222';
+      const nc = await connect({ servers: natsUrl });
+      try {
+        const t = topology(process.env.FLANTS_NAMESPACE ?? '');
+        const ack = await jetstream(nc).publish(t.subjects.recorded, JSON.stringify(payload.data));
+        process.stdout.write(`queued ${classId} on ${t.subjects.recorded} (stream ${ack.stream}, seq ${ack.seq})\n`);
+      } finally {
+        await nc.close();
+      }
+    });
+
+  program
+    .command('demo')
+    .description('transfer a small synthetic library between two local S3 endpoints and print the results')
+    .option('--classes <n>', 'classes to generate', positiveInt, 4)
+    .option('--renditions <n>', 'renditions per class', positiveInt, 3)
+    .option('--segments <n>', 'segments per rendition', positiveInt, 30)
+    .action(async (opts: { classes: number; renditions: number; segments: number }) => {
+      const logger = createLogger(process.env.LOG_LEVEL ?? 'warn');
+      const code = await runDemo({ ...opts, natsUrl: process.env.NATS_URL || 'nats://127.0.0.1:4222', out: process.stdout, logger });
+      process.exit(code);
+    });
+
+  program
+    .command('lambda-local')
+    .description('serve the transfer handler on the Lambda Invoke API (for split deployments and tests)')
+    .option('--port <n>', 'port to listen on', positiveInt, 9001)
+    .option('--host <addr>', 'address to bind', '127.0.0.1')
+    .option('--concurrency <n>', 'invocations at once before answering 429', positiveInt, 32)
+    .action(async (opts: { port: number; host: string; concurrency: number }) => {
+      const logger = createLogger(process.env.LOG_LEVEL ?? 'info');
+      const local = await startLocalLambda({ port: opts.port, host: opts.host, concurrency: opts.concurrency, timeoutMs: 300_000, logger });
+      logger.info({ url: local.url }, 'local Lambda endpoint listening');
+      onShutdown(() => local.close());
+    });
+
+  return program;
+}
+
+/** Runs the CLI; configuration errors print their message, not a stack. */
+export async function run(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof InvalidArgumentError) {
+      process.stderr.write(`flants: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}

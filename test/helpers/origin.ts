@@ -1,0 +1,54 @@
+/**
+ * A real HTTP origin for tests: serves a map of paths, records every request,
+ * and can inject faults per path (status codes for the first N requests).
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** A fault for one path: answer `status` to its first `times` requests. */
+export interface Fault {
+  readonly status: number;
+  times: number;
+}
+
+/** A running origin. */
+export interface Origin {
+  readonly url: string;
+  readonly requests: string[];
+  readonly files: Map<string, Buffer>;
+  readonly faults: Map<string, Fault>;
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Starts an origin serving `files` (path → body) at 127.0.0.1 on a free port. */
+export async function startOrigin(files: Record<string, string | Buffer> = {}): Promise<Origin> {
+  const map = new Map(Object.entries(files).map(([k, v]) => [k, Buffer.isBuffer(v) ? v : Buffer.from(v)]));
+  const requests: string[] = [];
+  const faults = new Map<string, Fault>();
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://origin');
+    requests.push(`${req.method} ${url.pathname}${url.search}`);
+    const path = decodeURIComponent(url.pathname);
+    const fault = faults.get(path);
+    if (fault && fault.times > 0) {
+      fault.times--;
+      res.writeHead(fault.status).end('injected fault');
+      return;
+    }
+    const body = map.get(path);
+    if (!body) {
+      res.writeHead(404).end('not found');
+      return;
+    }
+    res.writeHead(200, { 'content-length': body.length, 'content-type': 'application/octet-stream' });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  const close = async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  return { url: `http://127.0.0.1:${port}`, requests, files: map, faults, close, [Symbol.asyncDispose]: close };
+}

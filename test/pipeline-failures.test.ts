@@ -1,0 +1,156 @@
+/**
+ * Per-item outcomes on real parts, from an HTTP origin with injected faults:
+ * a flaky file is retried alone, a missing file fails at once, a file that
+ * keeps failing uses its attempts and is reported with every reason. Poison
+ * messages are dead-lettered and the consumers keep going.
+ */
+import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDaemon, type Daemon } from '../cli/daemon.js';
+import type { LocalLambda } from '../lambda/local-endpoint.js';
+import type { NatsServer } from '../local/nats-server.js';
+import type { S3Server } from '../local/s3-server.js';
+import type { ClassTransferred, DeadLetter } from '../streams/messages.js';
+import { topology, type Topology } from '../streams/topology.js';
+import { startOrigin, type Origin } from './helpers/origin.js';
+import { getObject, listKeys, natsClient, s3For, startLambda, startNats, startS3, testConfig, testLogger } from './helpers/services.js';
+
+const media = (n: number) =>
+  ['#EXTM3U', '#EXT-X-TARGETDURATION:4', ...Array.from({ length: n }, (_, i) => [`#EXTINF:4,`, `seg${i}.ts`]).flat(), '#EXT-X-ENDLIST', ''].join('\n');
+
+describe('pipeline - per-item retries, failures and poison messages', () => {
+  let nats: NatsServer;
+  let dst: S3Server;
+  let lambda: LocalLambda;
+  let origin: Origin;
+  let daemon: Daemon;
+  let t: Topology;
+  let client: Awaited<ReturnType<typeof natsClient>>;
+  let js: JetStreamClient;
+  const outcomes = new Map<string, ClassTransferred[]>();
+
+  const waitFor = async (classId: string, timeoutMs = 60_000): Promise<ClassTransferred> => {
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      const got = outcomes.get(classId);
+      if (got?.length) return got[0] as ClassTransferred;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`no class.transferred for ${classId} within ${timeoutMs} ms`);
+  };
+
+  beforeAll(async () => {
+    [nats, dst, lambda] = await Promise.all([startNats(), startS3('dest-bucket'), startLambda()]);
+    const files: Record<string, string> = {
+      '/vod/mixed/master.m3u8': '#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv/index.m3u8\n',
+      '/vod/mixed/v/index.m3u8': media(5),
+      '/vod/ok/master.m3u8': '#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv/index.m3u8\n',
+      '/vod/ok/v/index.m3u8': media(2),
+    };
+    for (let i = 0; i < 5; i++) if (i !== 3) files[`/vod/mixed/v/seg${i}.ts`] = `segment ${i} `.repeat(100 * (i + 1));
+    for (let i = 0; i < 2; i++) files[`/vod/ok/v/seg${i}.ts`] = `ok ${i}`;
+    origin = await startOrigin(files);
+    origin.faults.set('/vod/mixed/v/seg1.ts', { status: 503, times: 1 });
+    origin.faults.set('/vod/mixed/v/seg4.ts', { status: 500, times: 100 });
+    const config = testConfig({
+      NATS_URL: nats.url,
+      FLANTS_SOURCE: `${origin.url}/vod/`,
+      FLANTS_DEST: 's3://dest-bucket/',
+      FLANTS_DEST_ENDPOINT: dst.endpoint,
+      FLANTS_LAMBDA_ENDPOINT: lambda.url,
+      FLANTS_RETRY_BACKOFF: '100ms,200ms',
+      FLANTS_BATCH_WAIT: '50ms',
+    });
+    t = topology(config.namespace);
+    daemon = await startDaemon({ config, logger: testLogger() });
+    client = await natsClient(nats.url);
+    js = jetstream(client);
+    const sub = client.subscribe(t.subjects.transferred);
+    void (async () => {
+      for await (const m of sub) {
+        const e = m.json<ClassTransferred>();
+        outcomes.set(e.classId, [...(outcomes.get(e.classId) ?? []), e]);
+      }
+    })();
+  });
+
+  afterAll(async () => {
+    await daemon?.stop();
+    await client?.close();
+    await Promise.all([lambda?.close(), dst?.close(), nats?.close(), origin?.close()]);
+  });
+
+  it('pipeline - retries only the failing files and reports each failure with every attempt', async () => {
+    await js.publish(t.subjects.recorded, 'mixed');
+    const e = await waitFor('mixed');
+    expect(e.status).toBe('failed');
+    expect(e.files).toBe(7);
+    const byKey = Object.fromEntries(e.failed.map((f) => [f.key, f.reasons]));
+    expect(Object.keys(byKey).sort()).toEqual(['mixed/v/seg3.ts', 'mixed/v/seg4.ts']);
+    expect(byKey['mixed/v/seg3.ts']).toEqual([expect.stringMatching(/^attempt 1: .*HTTP 404/)]);
+    expect(byKey['mixed/v/seg4.ts']).toEqual([
+      expect.stringMatching(/^attempt 1: .*HTTP 500/),
+      expect.stringMatching(/^attempt 2: .*HTTP 500/),
+      expect.stringMatching(/^attempt 3: .*HTTP 500/),
+    ]);
+    const count = (p: string) => origin.requests.filter((r) => r === `GET ${p}`).length;
+    expect(count('/vod/mixed/v/seg0.ts')).toBe(1);
+    expect(count('/vod/mixed/v/seg1.ts')).toBe(2);
+    expect(count('/vod/mixed/v/seg3.ts')).toBe(1);
+    expect(count('/vod/mixed/v/seg4.ts')).toBe(3);
+    const copied = (await listKeys(s3For(dst), 'dest-bucket')).filter((k) => k.startsWith('mixed/')).sort();
+    expect(copied).toEqual(['mixed/master.m3u8', 'mixed/v/index.m3u8', 'mixed/v/seg0.ts', 'mixed/v/seg1.ts', 'mixed/v/seg2.ts']);
+    const expectedBytes = copied.reduce((n, k) => n + (origin.files.get(`/vod/${k}`)?.length ?? 0), 0);
+    expect(e.bytes).toBe(expectedBytes);
+    const report = JSON.parse((await getObject(s3For(dst), 'dest-bucket', e.reportKey)).toString());
+    expect(report.failed.map((f: { key: string }) => f.key).sort()).toEqual(['mixed/v/seg3.ts', 'mixed/v/seg4.ts']);
+    expect(report.retries).toBe(3);
+  });
+
+  it('pipeline - a class whose entry playlist is missing is reported failed, with the reason', async () => {
+    await js.publish(t.subjects.recorded, JSON.stringify({ classId: 'ghost' }));
+    const e = await waitFor('ghost');
+    expect(e.status).toBe('failed');
+    expect(e.reason).toMatch(/entry playlist ghost\/master.m3u8 not found/);
+  });
+
+  it('pipeline - poison messages are dead-lettered with reasons and the consumers keep going', async () => {
+    const poison = [
+      '{"classId":',
+      JSON.stringify({ classId: 5 }),
+      JSON.stringify({ classId: 'x', extra: true }),
+      JSON.stringify({ classId: '../../etc' }),
+      '<script>alert(1)</script>',
+      'x'.repeat(300 * 1024),
+    ];
+    for (const p of poison) await js.publish(t.subjects.recorded, p);
+    await js.publish(t.subjects.transfer, '{"not":"a job"}');
+    await js.publish(t.subjects.results, 'garbage');
+    await js.publish(t.subjects.recorded, 'ok');
+    const e = await waitFor('ok');
+    expect(e.status).toBe('complete');
+    expect(e.files).toBe(4);
+    const records: DeadLetter[] = [];
+    const consumer = await js.consumers.get(t.streams.deadletter);
+    const until = Date.now() + 10_000;
+    while (records.length < poison.length + 2 && Date.now() < until) {
+      const batch = await consumer.fetch({ max_messages: 20, expires: 1_000 });
+      for await (const m of batch) records.push(m.json<DeadLetter>());
+    }
+    expect(records).toHaveLength(poison.length + 2);
+    const reasons = records.map((r) => `${r.actor}: ${r.reason}`);
+    expect(reasons).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^scanner: class.recorded is not valid JSON/),
+        expect.stringMatching(/^scanner: class.recorded is invalid: classId: .*string/i),
+        expect.stringMatching(/^scanner: class.recorded is invalid: .*extra/),
+        expect.stringMatching(/^scanner: class.recorded is invalid: classId: classId may not contain/),
+        expect.stringMatching(/^scanner: class.recorded payload is neither JSON/),
+        expect.stringMatching(/^scanner: class.recorded payload is 307200 bytes, over the 262144-byte limit/),
+        expect.stringMatching(/^dispatcher: transfer job is invalid/),
+        expect.stringMatching(/^aggregator: wave results is not valid JSON/),
+      ]),
+    );
+    expect(records.every((r) => r.preview.length <= 1024)).toBe(true);
+  });
+});
