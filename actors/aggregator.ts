@@ -200,14 +200,10 @@ export async function startAggregator(deps: AggregatorDeps): Promise<AggregatorH
   const queue: JsMsg[] = [];
   let wake: (() => void) | undefined;
   let ended = false;
-  let stopping = false;
 
   const pull = (async () => {
+    // After stop() the iterator still yields what was delivered, then ends; all of it is processed.
     for await (const msg of messages) {
-      if (stopping) {
-        msg.nak();
-        continue;
-      }
       queue.push(msg);
       wake?.();
     }
@@ -241,7 +237,6 @@ export async function startAggregator(deps: AggregatorDeps): Promise<AggregatorH
   let stopped: Promise<void> | undefined;
   const stop = () => {
     stopped ??= (async () => {
-      stopping = true;
       messages.stop();
       await closed;
     })();

@@ -84,21 +84,15 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
   const consumer = await deps.js.consumers.get(deps.topology.streams.work, deps.topology.consumers.dispatcher);
   const messages = await consumer.consume({ max_messages: cfg.batchSize * 2 });
   const slots = new Slots(cfg.batchSize * cfg.waveConcurrency);
-  let stopping = false;
 
   const jobs$ = new Observable<JsMsg>((subscriber) => {
     void (async () => {
+      // After stop(), the iterator still yields what was already buffered and
+      // then ends: those messages are delivered to us, so we finish them rather
+      // than nak them (a nak'd message can be redelivered to this client's
+      // now-dead pull request and sit there until ack_wait expires).
       for await (const msg of messages) {
-        if (stopping) {
-          msg.nak(); // buffered but never started: hand it straight back
-          continue;
-        }
         await slots.take();
-        if (stopping) {
-          slots.give();
-          msg.nak();
-          continue;
-        }
         subscriber.next(msg);
       }
       subscriber.complete();
@@ -180,7 +174,6 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
   let stopped: Promise<void> | undefined;
   const stop = () => {
     stopped ??= (async () => {
-      stopping = true;
       messages.stop();
       await closed;
     })();

@@ -1,8 +1,9 @@
 /**
  * Pulls from a durable consumer and runs a handler per message with bounded
- * concurrency. `stop()` stops pulling, hands buffered-but-unstarted messages
- * straight back (nak) so they are redelivered at once, and waits for in-flight
- * handlers: nothing is acked before it is done.
+ * concurrency. `stop()` stops pulling, finishes the messages already delivered
+ * to this client, and waits for in-flight handlers: nothing is acked before it
+ * is done. (Buffered messages are finished, not nak'd: a nak'd message can be
+ * redelivered to this client's now-dead pull request and wait out ack_wait.)
  */
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
@@ -42,19 +43,10 @@ export async function startConsumeLoop(o: ConsumeLoopOptions): Promise<ActorHand
   const consumer = await o.js.consumers.get(o.stream, o.consumer);
   const messages = await consumer.consume({ max_messages: o.maxMessages ?? Math.max(o.concurrency * 2, 16) });
   const inFlight = new Set<Promise<void>>();
-  let stopping = false;
 
   const run = (async () => {
     for await (const msg of messages) {
-      if (stopping) {
-        msg.nak();
-        continue;
-      }
       await belowLimit(inFlight, o.concurrency);
-      if (stopping) {
-        msg.nak();
-        continue;
-      }
       const p: Promise<void> = o
         .handle(msg)
         .catch((err) => {
@@ -70,7 +62,6 @@ export async function startConsumeLoop(o: ConsumeLoopOptions): Promise<ActorHand
   let stopped: Promise<void> | undefined;
   const stop = () => {
     stopped ??= (async () => {
-      stopping = true;
       messages.stop();
       await run;
     })();
