@@ -17,6 +17,8 @@ export interface Origin {
   readonly requests: string[];
   readonly files: Map<string, Buffer>;
   readonly faults: Map<string, Fault>;
+  /** Path → milliseconds to wait before answering. */
+  readonly delays: Map<string, number>;
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -26,10 +28,13 @@ export async function startOrigin(files: Record<string, string | Buffer> = {}): 
   const map = new Map(Object.entries(files).map(([k, v]) => [k, Buffer.isBuffer(v) ? v : Buffer.from(v)]));
   const requests: string[] = [];
   const faults = new Map<string, Fault>();
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const delays = new Map<string, number>();
+  const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://origin');
     requests.push(`${req.method} ${url.pathname}${url.search}`);
     const path = decodeURIComponent(url.pathname);
+    const delay = delays.get(path);
+    if (delay) await new Promise((r) => setTimeout(r, delay));
     const fault = faults.get(path);
     if (fault && fault.times > 0) {
       fault.times--;
@@ -50,5 +55,5 @@ export async function startOrigin(files: Record<string, string | Buffer> = {}): 
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   };
-  return { url: `http://127.0.0.1:${port}`, requests, files: map, faults, close, [Symbol.asyncDispose]: close };
+  return { url: `http://127.0.0.1:${port}`, requests, files: map, faults, delays, close, [Symbol.asyncDispose]: close };
 }
