@@ -43,6 +43,13 @@ export function destKeyFor(ref: string, path: string, keepQuery: boolean): strin
   return keepQuery && q >= 0 ? path + decodeURIComponent(ref.slice(q)) : path;
 }
 
+/** What the aggregator should make of a class whose playlists may still be growing. */
+export function liveState(live: boolean, startedAt: string, cfg: FlantsConfig): ClassCrawled['live'] {
+  if (!live) return 'ended';
+  if (cfg.live.policy === 'incomplete') return 'incomplete';
+  return Date.now() - Date.parse(startedAt) > cfg.live.maxWaitMs ? 'incomplete' : 'recrawl';
+}
+
 /** Starts the crawler on its durable consumer. */
 export async function startCrawler(deps: CrawlerDeps): Promise<ActorHandle> {
   const logger = deps.logger.child({ actor: 'crawler' });
@@ -78,20 +85,25 @@ export async function startCrawler(deps: CrawlerDeps): Promise<ActorHandle> {
       if (err instanceof PoisonMessageError) return deadLetter({ ...deps, logger }, 'crawler', msg, err.message);
       throw err;
     }
-    const log = logger.child({ classId: job.classId, runId: job.runId });
+    const log = logger.child({ classId: job.classId, runId: job.runId, generation: job.generation });
+    const wait = job.notBefore ? Date.parse(job.notBefore) - Date.now() : 0;
+    if (wait > 0) return msg.nak(wait); // a live re-crawl that is not due yet; not a failed attempt
+    // A due re-crawl spent one delivery waiting for its interval.
+    const attempt = msg.info.deliveryCount - (job.notBefore ? 1 : 0);
     let result;
     try {
       const entry = deps.root.fromRef(job.manifest);
       result = await crawlClass(entry, deps, cfg.crawl);
     } catch (err) {
-      if (isPermanent(err) || msg.info.deliveryCount >= cfg.maxAttempts) {
+      if (isPermanent(err) || attempt >= cfg.maxAttempts) {
         log.warn({ err }, 'crawl failed; class reported failed');
         await fail(job, `crawl failed: ${describeError(err)}`);
         return msg.ack();
       }
-      log.warn({ err, attempt: msg.info.deliveryCount }, 'crawl failed; will retry');
-      return msg.nak(cfg.retryBackoffMs[msg.info.deliveryCount - 1] ?? 5_000);
+      log.warn({ err, attempt }, 'crawl failed; will retry');
+      return msg.nak(cfg.retryBackoffMs[attempt - 1] ?? 5_000);
     }
+    const live = liveState(result.live, job.startedAt, cfg);
     const crawled: ClassCrawled = {
       classId: job.classId,
       runId: job.runId,
@@ -100,18 +112,31 @@ export async function startCrawler(deps: CrawlerDeps): Promise<ActorHandle> {
       refused: [...result.refused],
       skipped: [...result.skipped],
       startedAt: job.startedAt,
+      live,
     };
     // The count goes first: the aggregator must know the class size before results arrive.
-    await deps.js.publish(subjects.crawled, JSON.stringify(crawled), { msgID: `crawled:${job.runId}` });
-    const jobs: TransferJob[] = result.files.map((f, i) => ({
+    await deps.js.publish(subjects.crawled, JSON.stringify(crawled), { msgID: `crawled:${job.runId}:${job.generation}` });
+    // Earlier generations of a live recording already enqueued their files; media
+    // playlists of a recording only grow, so new files have the new indexes.
+    const jobs: TransferJob[] = result.files.slice(job.known).map((f, n) => ({
       classId: job.classId,
       runId: job.runId,
-      i,
+      i: job.known + n,
       src: f.ref,
       key: destKeyFor(f.ref, f.path, cfg.keepQuery),
+      optional: f.optional || undefined,
     }));
     await publishJobs(msg, jobs);
-    log.info({ files: jobs.length, playlists: result.playlists, refused: result.refused.length }, 'class crawled');
+    if (live === 'recrawl') {
+      const next: CrawlJob = {
+        ...job,
+        generation: job.generation + 1,
+        known: Math.max(job.known, result.files.length),
+        notBefore: new Date(Date.now() + cfg.live.recrawlIntervalMs).toISOString(),
+      };
+      await deps.js.publish(subjects.crawl, JSON.stringify(next), { msgID: `crawl:${job.runId}:g${next.generation}` });
+    }
+    log.info({ files: result.files.length, new: jobs.length, playlists: result.playlists, refused: result.refused.length, live }, 'class crawled');
     msg.ack();
   };
 

@@ -69,9 +69,15 @@ class Slots {
 
 function waveRequest(config: FlantsConfig, jobs: readonly TransferJob[]): WaveRequest {
   return {
-    source: { location: config.source, ...config.sourceS3, credentials: undefined } as WaveRequest['source'],
+    source: {
+      location: config.source,
+      allow: config.sourceAllow,
+      endpoint: config.sourceS3.endpoint,
+      region: config.sourceS3.region,
+      forcePathStyle: config.sourceS3.forcePathStyle,
+    },
     dest: { location: config.dest, endpoint: config.destS3.endpoint, region: config.destS3.region, forcePathStyle: config.destS3.forcePathStyle },
-    jobs: jobs.map((j) => ({ src: j.src, key: j.key })),
+    jobs: jobs.map((j) => ({ src: j.src, key: j.key, optional: j.optional })),
     options: config.transfer,
   };
 }
@@ -138,6 +144,7 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
           attempt: msg.info.deliveryCount,
           final: settlements[i]?.action !== 'nak',
           error: r.ok ? undefined : (r.error ?? 'unknown error'),
+          note: r.skipped,
         };
       });
       const body: WaveResults = { results: fileResults };

@@ -54,6 +54,8 @@ export async function startScanner(deps: ScannerDeps): Promise<ActorHandle> {
       runId: runIdOf(msg),
       manifest: trigger.manifest ?? manifestFor(deps.config.manifestTemplate, trigger.classId),
       startedAt: new Date(msg.info.timestampNanos / 1e6).toISOString(),
+      generation: 0,
+      known: 0,
     };
     const log = logger.child({ classId: job.classId, runId: job.runId });
     try {

@@ -65,7 +65,7 @@ export async function startDaemon(o: { config: FlantsConfig; logger: Logger; act
       dispatcherMaxAckPending: Math.max(1_000, config.batchSize * config.waveConcurrency * 4),
     });
     const js = jetstream(nc);
-    const root = new SourceRoot(config.source);
+    const root = new SourceRoot(config.source, config.sourceAllow);
     const sourceS3 = config.source.kind === 's3' ? makeS3Client(config.sourceS3) : undefined;
     const reader = makeSourceReader(root, sourceS3);
     const actors = new Map<ActorName, ActorHandle>();

@@ -22,6 +22,8 @@ export interface FlantsConfig {
   /** Prefix applied to every subject, stream, consumer and KV bucket; empty in production. */
   readonly namespace: string;
   readonly source: SourceLocation;
+  /** Extra roots playlists may reference (FLANTS_SOURCE_ALLOW); everything else is refused. */
+  readonly sourceAllow: readonly string[];
   readonly sourceS3: S3Endpoint;
   readonly dest: S3Location;
   readonly destS3: S3Endpoint;
@@ -49,6 +51,13 @@ export interface FlantsConfig {
     readonly partSize: number;
     readonly fileConcurrency: number;
     readonly stallTimeoutMs: number;
+  };
+  readonly live: {
+    /** `recrawl` waits for EXT-X-ENDLIST, crawling again every interval; `incomplete` reports what is there. */
+    readonly policy: 'recrawl' | 'incomplete';
+    readonly recrawlIntervalMs: number;
+    /** A recording still live after this long is reported incomplete. */
+    readonly maxWaitMs: number;
   };
   readonly crawl: {
     readonly maxPlaylistBytes: number;
@@ -85,6 +94,10 @@ const envSchema = z.object({
   FLANTS_NAMESPACE: z.string().regex(/^[A-Za-z0-9_-]*$/, 'letters, digits, "_" and "-" only').default(''),
   FLANTS_SOURCE: z.string({ error: 'is required (s3://bucket/prefix or https://origin/prefix)' }),
   FLANTS_SOURCE_ENDPOINT: url.optional(),
+  FLANTS_SOURCE_ALLOW: z.string().optional(),
+  FLANTS_LIVE: z.enum(['recrawl', 'incomplete']).default('recrawl'),
+  FLANTS_LIVE_RECRAWL_INTERVAL: duration.default(30_000),
+  FLANTS_LIVE_MAX_WAIT: duration.default(6 * 3_600_000),
   FLANTS_SOURCE_REGION: z.string().optional(),
   FLANTS_SOURCE_ACCESS_KEY_ID: z.string().optional(),
   FLANTS_SOURCE_SECRET_ACCESS_KEY: z.string().optional(),
@@ -184,11 +197,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FlantsConfig {
   if (reportPrefix.startsWith('/') || reportPrefix.split('/').includes('..')) {
     fail('FLANTS_REPORT_PREFIX', 'must be a relative key prefix without ".."');
   }
+  const sourceAllow: string[] = [];
+  for (const entry of (e.FLANTS_SOURCE_ALLOW ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+    try {
+      const loc = parseSourceLocation(entry, 'FLANTS_SOURCE_ALLOW');
+      sourceAllow.push(loc.kind === 's3' ? `s3://${loc.bucket}/${loc.prefix}` : loc.root);
+    } catch (err) {
+      throw new ConfigError((err as Error).message);
+    }
+  }
   const pathStyle = (endpoint: string | undefined) => e.FLANTS_S3_FORCE_PATH_STYLE ?? endpoint !== undefined;
   return {
     natsUrl: e.NATS_URL,
     namespace: e.FLANTS_NAMESPACE,
     source,
+    sourceAllow,
     sourceS3: {
       endpoint: e.FLANTS_SOURCE_ENDPOINT,
       region: e.FLANTS_SOURCE_REGION ?? e.AWS_REGION,
@@ -229,6 +252,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FlantsConfig {
       partSize: e.FLANTS_PART_SIZE,
       fileConcurrency: e.FLANTS_FILE_CONCURRENCY,
       stallTimeoutMs: e.FLANTS_STALL_TIMEOUT,
+    },
+    live: {
+      policy: e.FLANTS_LIVE,
+      recrawlIntervalMs: e.FLANTS_LIVE_RECRAWL_INTERVAL,
+      maxWaitMs: e.FLANTS_LIVE_MAX_WAIT,
     },
     crawl: {
       maxPlaylistBytes: e.FLANTS_MAX_PLAYLIST_BYTES,

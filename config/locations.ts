@@ -1,3 +1,5 @@
+import { isLinkLocalOrMetadata } from '../storage/source-root.js';
+
 /**
  * Parses the two location forms flants accepts: `s3://bucket/prefix` and
  * `https://origin.example.com/prefix` (plain HTTP CDN origin, source only).
@@ -54,6 +56,7 @@ export function parseSourceLocation(value: string, variable: string): SourceLoca
     throw new Error(`${variable} must not embed credentials in the URL`);
   }
   if (url.search || url.hash) throw new Error(`${variable} must not carry a query string or fragment`);
+  if (isLinkLocalOrMetadata(url.hostname)) throw new Error(`${variable} may not be a link-local or metadata address`);
   url.pathname = withSlash(url.pathname);
   return { kind: 'http', root: url.href };
 }

@@ -25,6 +25,8 @@ export interface CrawledFile {
   /** Root-relative path, decoded, no query: the destination key suffix. */
   readonly path: string;
   readonly role: string;
+  /** True when every reference to the file allows it to be missing (EXT-X-GAP, preload hint). */
+  readonly optional: boolean;
 }
 
 /** Everything one crawl found. */
@@ -40,8 +42,10 @@ export interface CrawlResult {
 interface Visited {
   readonly ref: SourceRef;
   readonly depth: number;
+  /** Definitions of the playlist that first referenced this one, for EXT-X-DEFINE:IMPORT. */
+  readonly imported: Readonly<Record<string, string>>;
   parsed?: ParsedPlaylist;
-  children: Array<{ ref: SourceRef; kind: 'playlist' | 'file'; role: string }>;
+  children: Array<{ ref: SourceRef; kind: 'playlist' | 'file'; role: string; optional: boolean }>;
 }
 
 /** Crawls from `entry`. Throws PermanentError (class fails) or anything else (retry the crawl). */
@@ -56,20 +60,20 @@ export async function crawlClass(
   const refused = new Map<string, Refusal>();
   const skipped = new Map<string, Refusal>();
   const queue: Visited[] = [];
-  const enqueue = (ref: SourceRef, depth: number) => {
+  const enqueue = (ref: SourceRef, depth: number, imported: Readonly<Record<string, string>>) => {
     if (visited.has(ref.ref)) return;
     if (depth > limits.maxDepth) {
       throw new PermanentError(`playlist nesting is deeper than FLANTS_MAX_DEPTH=${limits.maxDepth} at ${ref.path}`);
     }
-    const v: Visited = { ref, depth, children: [] };
+    const v: Visited = { ref, depth, imported, children: [] };
     visited.set(ref.ref, v);
     queue.push(v);
   };
-  enqueue(entry, 0);
+  enqueue(entry, 0, {});
 
   const load = async (v: Visited) => {
     const text = await deps.reader.readText(v.ref, limits.maxPlaylistBytes, signal);
-    v.parsed = parsePlaylist(text, v.ref.path);
+    v.parsed = parsePlaylist(text, v.ref.path, { url: v.ref.url.href, imported: v.imported });
     for (const r of v.parsed.references) {
       const scheme = /^([a-z][a-z0-9+.-]*:)/i.exec(r.uri)?.[1]?.toLowerCase();
       if (scheme && UNFETCHABLE_SCHEMES.has(scheme)) {
@@ -86,8 +90,8 @@ export async function crawlClass(
         if (!refused.has(uri)) refused.set(uri, { uri, reason: `${r.role} in ${v.ref.path}: ${err.message}` });
         continue;
       }
-      v.children.push({ ref, kind: r.kind, role: r.role });
-      if (r.kind === 'playlist') enqueue(ref, v.depth + 1);
+      v.children.push({ ref, kind: r.kind, role: r.role, optional: r.optional === true });
+      if (r.kind === 'playlist') enqueue(ref, v.depth + 1, v.parsed.definitions);
     }
   };
 
@@ -125,26 +129,36 @@ export async function crawlClass(
 
   // Deterministic order: depth-first from the entry, in playlist order.
   const files: CrawledFile[] = [];
-  const seen = new Set<string>();
+  const seen = new Map<string, number>();
   let live = false;
   const stack: Visited[] = [];
-  const add = (ref: SourceRef, role: string) => {
-    if (seen.has(ref.path)) return;
-    seen.add(ref.path);
-    files.push({ ref: ref.ref, path: ref.path, role });
+  const add = (ref: SourceRef, role: string, optional: boolean) => {
+    const at = seen.get(ref.path);
+    if (at !== undefined) {
+      // A file some playlist requires is required, whoever else calls it optional.
+      const f = files[at] as CrawledFile;
+      if (f.optional && !optional) files[at] = { ...f, optional: false };
+      return;
+    }
+    seen.set(ref.path, files.length);
+    files.push({ ref: ref.ref, path: ref.path, role, optional });
     if (files.length > limits.maxFiles) {
       throw new PermanentError(`class references more than FLANTS_MAX_FILES_PER_CLASS=${limits.maxFiles} files`);
     }
   };
   const walk = (v: Visited, role: string) => {
-    if (stack.includes(v)) return; // a playlist cycle: already being walked
+    if (stack.includes(v)) {
+      const uri = v.ref.path;
+      skipped.set(`cycle:${uri}`, { uri, reason: `playlist cycle: ${stack.at(-1)?.ref.path} references its ancestor ${uri}` });
+      return;
+    }
     stack.push(v);
-    add(v.ref, role);
+    add(v.ref, role, false);
     if (v.parsed?.type === 'media' && !v.parsed.endList) live = true;
     for (const c of v.children) {
       const child = c.kind === 'playlist' ? visited.get(c.ref.ref) : undefined;
       if (child) walk(child, 'playlist');
-      else add(c.ref, c.role);
+      else add(c.ref, c.role, c.optional);
     }
     stack.pop();
   };

@@ -5,7 +5,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { describeError, isPermanent, PermanentError, RetryableError } from '../storage/errors.js';
+import { describeError, isNotFound, isPermanent, PermanentError, RetryableError } from '../storage/errors.js';
 import { makeS3Client } from '../storage/s3-client.js';
 import { makeSourceReader, type SourceReader } from '../storage/source-reader.js';
 import { SourceRoot } from '../storage/source-root.js';
@@ -39,7 +39,7 @@ function sourceFor(spec: WaveSource): { reader: SourceReader; root: SourceRoot }
   const cacheKey = `src:${JSON.stringify(spec)}`;
   let hit = clients.get(cacheKey);
   if (!hit) {
-    const root = new SourceRoot(spec.location);
+    const root = new SourceRoot(spec.location, spec.allow);
     const s3 = makeS3Client({ ...spec, credentials: sourceCredentials(process.env) });
     hit = { s3, root, reader: makeSourceReader(root, s3) };
     clients.set(cacheKey, hit);
@@ -94,6 +94,10 @@ export async function handleWave(req: WaveRequest, ctx: InvocationContext): Prom
         });
         results[index] = { ok: true, bytes: out.bytes, etag: out.etag, ms: Date.now() - started };
       } catch (err) {
+        if (job.optional && isNotFound(err)) {
+          results[index] = { ok: true, bytes: 0, ms: Date.now() - started, skipped: `optional file missing: ${describeError(err)}` };
+          continue;
+        }
         const cause = abort.signal.aborted ? new RetryableError('time budget ended mid-copy', { cause: err }) : err;
         results[index] = {
           ok: false,

@@ -7,6 +7,8 @@ import type { SourceLocation, S3Location } from '../config/locations.js';
 /** Where the Lambda reads from and how to reach it. Never carries credentials. */
 export interface WaveSource {
   readonly location: SourceLocation;
+  /** Allow-listed extra roots; the handler re-checks every job against them and the location. */
+  readonly allow?: readonly string[];
   readonly endpoint?: string;
   readonly region: string;
   readonly forcePathStyle: boolean;
@@ -26,6 +28,8 @@ export interface WaveJob {
   readonly src: string;
   /** Destination key relative to the destination prefix. */
   readonly key: string;
+  /** May be missing (EXT-X-GAP, preload hint): a missing file then succeeds with nothing copied. */
+  readonly optional?: boolean;
 }
 
 /** Tuning that travels with each wave so that one function serves any daemon. */
@@ -52,6 +56,8 @@ export interface JobResult {
   readonly ms: number;
   readonly error?: string;
   readonly retryable?: boolean;
+  /** Set when an optional file was missing and deliberately not copied. */
+  readonly skipped?: string;
 }
 
 /** The Lambda's output: `results[i]` belongs to `jobs[i]`. */

@@ -19,6 +19,11 @@ export class RetryableError extends Error {
   }
 }
 
+/** The file does not exist at the source (HTTP 404/410, S3 NoSuchKey). */
+export class NotFoundError extends PermanentError {
+  override name = 'NotFoundError';
+}
+
 /** A URI that resolves outside the configured source, or uses a forbidden scheme. Never requested. */
 export class RefusedUriError extends PermanentError {
   override name = 'RefusedUriError';
@@ -37,6 +42,13 @@ export function isPermanent(err: unknown): boolean {
   if (e?.Code && PERMANENT_S3_CODES.has(e.Code)) return true;
   const status = e?.$metadata?.httpStatusCode;
   return status === 403 || status === 404;
+}
+
+/** True when `err` says the file does not exist. */
+export function isNotFound(err: unknown): boolean {
+  if (err instanceof NotFoundError) return true;
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
+  return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
 }
 
 /** A one-line description of `err` without stack, for results and reports. */

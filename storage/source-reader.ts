@@ -5,7 +5,7 @@
  */
 import { Readable } from 'node:stream';
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { isPermanent, PermanentError, RefusedUriError, RetryableError } from './errors.js';
+import { isNotFound, NotFoundError, PermanentError, RefusedUriError, RetryableError } from './errors.js';
 import type { SourceRef, SourceRoot } from './source-root.js';
 
 /** An open source file: its body stream and whatever the source told us about it. */
@@ -56,15 +56,11 @@ async function readAll(body: Readable, maxBytes: number, what: string): Promise<
 
 /** Reads from an S3 (or S3-compatible) bucket. */
 export class S3SourceReader implements SourceReader {
-  constructor(
-    private readonly s3: S3Client,
-    private readonly root: SourceRoot,
-  ) {}
+  constructor(private readonly s3: S3Client) {}
 
+  // The bucket and key come from the checked URL, so allow-listed buckets work too.
   private key(ref: SourceRef): { Bucket: string; Key: string } {
-    const loc = this.root.location;
-    if (loc.kind !== 's3') throw new Error('S3SourceReader needs an s3:// source');
-    return { Bucket: loc.bucket, Key: loc.prefix + ref.path };
+    return { Bucket: ref.url.host, Key: decodeURIComponent(ref.url.pathname.slice(1)) };
   }
 
   async open(ref: SourceRef, opts: { signal?: AbortSignal; range?: ByteRange } = {}): Promise<SourceObject> {
@@ -92,7 +88,7 @@ export class S3SourceReader implements SourceReader {
       await this.s3.send(new HeadObjectCommand(this.key(ref)), { abortSignal: signal });
       return true;
     } catch (err) {
-      if (isPermanent(err) && (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return false;
+      if (isNotFound(err)) return false;
       throw err;
     }
   }
@@ -129,7 +125,8 @@ export class HttpSourceReader implements SourceReader {
       if (res.ok) return res;
       await res.body?.cancel();
       const what = `GET ${ref.path} answered HTTP ${res.status}`;
-      if (res.status === 404 || res.status === 410 || res.status === 403 || res.status === 401) throw new PermanentError(what);
+      if (res.status === 404 || res.status === 410) throw new NotFoundError(what);
+      if (res.status === 403 || res.status === 401) throw new PermanentError(what);
       throw new RetryableError(what);
     }
     throw new PermanentError(`${ref.path} redirects more than ${MAX_REDIRECTS} times`);
@@ -160,7 +157,7 @@ export class HttpSourceReader implements SourceReader {
       await (await this.request(ref, 'HEAD', signal)).body?.cancel();
       return true;
     } catch (err) {
-      if (err instanceof PermanentError && /HTTP (404|410)/.test(err.message)) return false;
+      if (isNotFound(err)) return false;
       throw err;
     }
   }
@@ -170,7 +167,7 @@ export class HttpSourceReader implements SourceReader {
 export function makeSourceReader(root: SourceRoot, s3: S3Client | undefined, headers?: Record<string, string>): SourceReader {
   if (root.location.kind === 's3') {
     if (!s3) throw new Error('an s3:// source needs an S3 client');
-    return new S3SourceReader(s3, root);
+    return new S3SourceReader(s3);
   }
   return new HttpSourceReader(root, headers);
 }

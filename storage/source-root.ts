@@ -1,8 +1,10 @@
 /**
  * Decides whether a URI may be fetched: only from the configured source root
- * (same scheme, host, port or bucket, under the prefix). Everything a playlist
- * references passes through here before anything is requested.
+ * (same scheme, host, port or bucket, under the prefix) or an explicitly
+ * allow-listed root. Everything a playlist references passes through here
+ * before anything is requested.
  */
+import { isIP } from 'node:net';
 import type { SourceLocation } from '../config/locations.js';
 import { RefusedUriError } from './errors.js';
 
@@ -10,23 +12,48 @@ import { RefusedUriError } from './errors.js';
 export interface SourceRef {
   /** The absolute URL (s3://bucket/key or https://...), query kept, for fetching and resolving. */
   readonly url: URL;
-  /** Path relative to the source root, percent-decoded, without query: the destination key suffix. */
+  /**
+   * Destination key suffix: the path under the source root, percent-decoded,
+   * without query. Files from an allow-listed root land under `<host>/<path>`.
+   */
   readonly path: string;
-  /** Reference relative to the source root, percent-encoded, query kept: what a job carries. */
+  /** What a job carries: root-relative and percent-encoded with query, or absolute for allow-listed roots. */
   readonly ref: string;
 }
 
 /** Schemes that a playlist may name but that are data, not fetchable files (reported, never fetched). */
 export const UNFETCHABLE_SCHEMES = new Set(['skd:', 'data:']);
 
-/** The configured source root and the rules that keep every fetch inside it. */
+/** Cloud metadata endpoints by name; their addresses are caught by the link-local check. */
+const METADATA_HOSTS = new Set(['metadata.google.internal', 'metadata', 'instance-data', 'instance-data.ec2.internal']);
+
+/** True for link-local and well-known metadata addresses, which are never fetched. */
+export function isLinkLocalOrMetadata(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  if (METADATA_HOSTS.has(host)) return true;
+  if (isIP(host) === 4) return host.startsWith('169.254.') || host === '100.100.100.200';
+  if (isIP(host) === 6) return /^fe[89ab]/.test(host) || host.startsWith('fd00:ec2:') || /^::ffff:169\.254\./.test(host);
+  return false;
+}
+
+/** The configured source root plus allow-listed roots, and the rules that keep every fetch inside them. */
 export class SourceRoot {
   readonly root: URL;
+  private readonly allowed: URL[];
 
-  constructor(readonly location: SourceLocation) {
+  /** `allow` lists extra roots (same form as FLANTS_SOURCE) that playlists may reference. */
+  constructor(
+    readonly location: SourceLocation,
+    allow: readonly string[] = [],
+  ) {
     this.root = location.kind === 's3'
       ? new URL(`s3://${location.bucket}/${encodePath(location.prefix)}`)
       : new URL(location.root);
+    this.allowed = allow.map((a) => {
+      const u = new URL(a);
+      if (!u.pathname.endsWith('/')) u.pathname += '/';
+      return u;
+    });
   }
 
   /** Resolves `uri` against `base` (the playlist that holds it) and checks it. Throws RefusedUriError. */
@@ -40,41 +67,58 @@ export class SourceRoot {
     return this.check(url);
   }
 
-  /** Resolves a root-relative reference, as carried by jobs. */
+  /** Resolves a reference as carried by jobs. */
   fromRef(ref: string): SourceRef {
     return this.resolve(ref, this.root);
   }
 
-  /** Checks that `url` lies under the source root. Throws RefusedUriError naming why not. */
+  /** Checks that `url` lies under the source root or an allowed root. Throws RefusedUriError naming why not. */
   check(url: URL): SourceRef {
+    if (url.username || url.password) throw new RefusedUriError('URI carries credentials');
+    if (url.protocol !== 's3:' && isLinkLocalOrMetadata(url.hostname)) {
+      throw new RefusedUriError(`${url.hostname} is a link-local or metadata address`);
+    }
+    const decoded = safeDecodedPath(url);
+    for (const extra of this.allowed) {
+      if (url.protocol === extra.protocol && url.host === extra.host && url.pathname.startsWith(extra.pathname)) {
+        const path = decoded.slice(decodeURIComponent(extra.pathname).length);
+        return { url, path: `${url.host}/${fileName(path)}`, ref: url.href };
+      }
+    }
     if (url.protocol !== this.root.protocol) {
       throw new RefusedUriError(`scheme ${url.protocol} is not the source's ${this.root.protocol}`);
     }
-    if (url.username || url.password) throw new RefusedUriError('URI carries credentials');
     if (url.host !== this.root.host) {
       const what = this.location.kind === 's3' ? 'bucket' : 'host';
       throw new RefusedUriError(`${what} ${url.host} is not the source ${what} ${this.root.host}`);
     }
-    // WHATWG URL already removed dot segments; a decoded ".." or "/" hidden in
-    // percent-encoding would still escape once an S3 key or file path is built.
-    let decoded: string;
-    try {
-      decoded = decodeURIComponent(url.pathname);
-    } catch {
-      throw new RefusedUriError('URI has invalid percent-encoding');
-    }
-    const segments = decoded.split('/');
-    if (segments.includes('..') || segments.includes('.') || decoded.includes('\\') || /[\u0000-\u001f]/.test(decoded)) {
-      throw new RefusedUriError('URI path climbs out of the source prefix');
-    }
     if (!url.pathname.startsWith(this.root.pathname)) {
       throw new RefusedUriError(`path ${truncate(url.pathname)} is outside the source prefix ${this.root.pathname}`);
     }
-    const encodedRel = url.pathname.slice(this.root.pathname.length);
-    const path = decoded.slice(decodeURIComponent(this.root.pathname).length);
-    if (path === '' || path.endsWith('/')) throw new RefusedUriError('URI names a folder, not a file');
-    return { url, path, ref: encodedRel + url.search };
+    const path = fileName(decoded.slice(decodeURIComponent(this.root.pathname).length));
+    return { url, path, ref: url.pathname.slice(this.root.pathname.length) + url.search };
   }
+}
+
+// WHATWG URL already removed dot segments; a decoded ".." or "/" hidden in
+// percent-encoding would still escape once an S3 key or file path is built.
+function safeDecodedPath(url: URL): string {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(url.pathname);
+  } catch {
+    throw new RefusedUriError('URI has invalid percent-encoding');
+  }
+  const segments = decoded.split('/');
+  if (segments.includes('..') || segments.includes('.') || decoded.includes('\\') || /[\u0000-\u001f]/.test(decoded)) {
+    throw new RefusedUriError('URI path climbs out of the source prefix');
+  }
+  return decoded;
+}
+
+function fileName(path: string): string {
+  if (path === '' || path.endsWith('/')) throw new RefusedUriError('URI names a folder, not a file');
+  return path;
 }
 
 /** Percent-encodes each path segment, keeping "/" separators. */

@@ -30,6 +30,12 @@ export const crawlJobSchema = z.object({
   /** Entry playlist, relative to FLANTS_SOURCE. */
   manifest: z.string().min(1),
   startedAt: z.string(),
+  /** Live recordings are crawled again; each crawl of a run is one generation. */
+  generation: z.number().int().nonnegative().default(0),
+  /** Files already enqueued by earlier generations (their indexes are stable: playlists only append). */
+  known: z.number().int().nonnegative().default(0),
+  /** Do not crawl before this time (a live re-crawl waits for its interval). */
+  notBefore: z.string().optional(),
 });
 export type CrawlJob = z.infer<typeof crawlJobSchema>;
 
@@ -43,6 +49,8 @@ export const transferJobSchema = z.object({
   src: z.string().min(1),
   /** Destination key relative to the destination prefix. */
   key: z.string().min(1),
+  /** May legitimately be missing (EXT-X-GAP segment, preload hint). */
+  optional: z.boolean().optional(),
 });
 export type TransferJob = z.infer<typeof transferJobSchema>;
 
@@ -62,6 +70,11 @@ export const classCrawledSchema = z.object({
   /** Files the class references but that are deliberately not fetched (e.g. skd: key URIs). */
   skipped: z.array(z.object({ uri: z.string(), reason: z.string() })).default([]),
   startedAt: z.string(),
+  /**
+   * `ended`: every playlist has EXT-X-ENDLIST. `recrawl`: still live, more files may come.
+   * `incomplete`: still live, but it will not be crawled again; report what is there.
+   */
+  live: z.enum(['ended', 'recrawl', 'incomplete']).default('ended'),
 });
 export type ClassCrawled = z.infer<typeof classCrawledSchema>;
 
@@ -77,6 +90,8 @@ export const fileResultSchema = z.object({
   attempt: z.number().int().positive(),
   final: z.boolean(),
   error: z.string().optional(),
+  /** Why an optional file was not copied. */
+  note: z.string().optional(),
 });
 export type FileResult = z.infer<typeof fileResultSchema>;
 
@@ -98,7 +113,7 @@ export type ClassFailed = z.infer<typeof classFailedSchema>;
 export interface ClassTransferred {
   readonly classId: string;
   readonly runId: string;
-  readonly status: 'complete' | 'failed';
+  readonly status: 'complete' | 'failed' | 'incomplete';
   readonly files: number;
   readonly bytes: number;
   readonly failed: ReadonlyArray<{ key: string; reasons: string[] }>;

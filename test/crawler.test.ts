@@ -39,8 +39,10 @@ describe('crawler - URI resolution', () => {
     ['https://evil.example.com/vod/x.ts', /host evil.example.com/],
     ['http://cdn.example.com/vod/x.ts', /scheme http:/],
     ['file:///etc/passwd', /scheme file:/],
-    ['http://169.254.169.254/latest/meta-data/', /scheme http:/],
-    ['https://169.254.169.254/vod/x.ts', /host 169.254.169.254/],
+    ['http://169.254.169.254/latest/meta-data/', /link-local or metadata/],
+    ['https://169.254.169.254/vod/x.ts', /link-local or metadata/],
+    ['https://[fe80::1]/vod/x.ts', /link-local or metadata/],
+    ['https://metadata.google.internal/computeMetadata/v1/', /link-local or metadata/],
     ['../../../../etc/passwd', /outside the source prefix/],
     ['https://cdn.example.com/other/x.ts', /outside the source prefix/],
     ['%2e%2e/%2e%2e/%2e%2e/secret.ts', /outside the source prefix|climbs/],
@@ -176,5 +178,121 @@ describe('crawler - playlists and jobs', () => {
     expect(() => parsePlaylist('#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI="k",IV=0x1\n#EXTINF:4,\ns.ts\n', 'x.m3u8')).toThrow(
       /x.m3u8 is a malformed playlist/,
     );
+  });
+});
+
+describe('crawler - full tag coverage and limits', () => {
+  let origin: Origin;
+  let foreign: Origin;
+  const m = (...lines: string[]) => `${lines.join('\n')}\n`;
+
+  beforeAll(async () => {
+    foreign = await startOrigin({ '/x.m3u8': m('#EXTM3U', '#EXTINF:4,', 'a.ts', '#EXT-X-ENDLIST') });
+    origin = await startOrigin({
+      '/vod/tags/master.m3u8': m(
+        '#EXTM3U',
+        '#EXT-X-DEFINE:NAME="dir",VALUE="hd"',
+        '#EXT-X-SESSION-DATA:DATA-ID="com.example.title",URI="meta/title.json"',
+        '#EXT-X-SESSION-DATA:DATA-ID="com.example.chapters",URI="meta/chapters.json"',
+        '#EXT-X-SESSION-KEY:METHOD=AES-128,URI="keys/session.key"',
+        '#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",NAME="en",URI="subs/en.m3u8"',
+        '#EXT-X-MEDIA:TYPE=VIDEO,GROUP-ID="angles",NAME="side",URI="side/index.m3u8"',
+        '#EXT-X-IMAGE-STREAM-INF:BANDWIDTH=5000,RESOLUTION=320x180,CODECS="jpeg",URI="thumbs/index.m3u8"',
+        '#EXT-X-STREAM-INF:BANDWIDTH=1000,SUBTITLES="subs",VIDEO="angles"',
+        '{$dir}/{$dir}.m3u8?token=t1',
+      ),
+      '/vod/tags/hd/hd.m3u8': m(
+        '#EXTM3U', '#EXT-X-TARGETDURATION:4', '#EXT-X-VERSION:9',
+        '#EXT-X-DEFINE:IMPORT="dir"',
+        '#EXT-X-DEFINE:QUERYPARAM="token"',
+        '#EXT-X-MAP:URI="{$dir}-init.mp4",BYTERANGE="720@0"',
+        '#EXTINF:4,', '{$dir}-{$token}-0.m4s',
+        '#EXT-X-GAP', '#EXTINF:4,', 'gap-1.m4s',
+        '#EXTINF:4,', 'seg2.m4s',
+        '#EXT-X-PART:DURATION=1,URI="part3.0.m4s"',
+        '#EXT-X-PART:DURATION=1,URI="part3.1.m4s",GAP=YES',
+        '#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part3.2.m4s"',
+      ),
+      '/vod/tags/subs/en.m3u8': m('#EXTM3U', '#EXT-X-TARGETDURATION:4', '#EXTINF:4,', 'en0.vtt', '#EXT-X-ENDLIST'),
+      '/vod/tags/side/index.m3u8': m('#EXTM3U', '#EXT-X-TARGETDURATION:4', '#EXTINF:4,', 's0.ts', '#EXT-X-ENDLIST'),
+      '/vod/tags/thumbs/index.m3u8': m('#EXTM3U', '#EXT-X-TARGETDURATION:4', '#EXT-X-IMAGES-ONLY', '#EXT-X-TILES:RESOLUTION=64x36,LAYOUT=5x5,DURATION=1', '#EXTINF:25,', 'tile0.jpg', '#EXT-X-ENDLIST'),
+      '/vod/undef/index.m3u8': m('#EXTM3U', '#EXT-X-TARGETDURATION:4', '#EXTINF:4,', '{$nope}.ts', '#EXT-X-ENDLIST'),
+      '/vod/redir/index.m3u8': m('#EXTM3U', '#EXT-X-STREAM-INF:BANDWIDTH=1', 'away.m3u8', '#EXT-X-STREAM-INF:BANDWIDTH=2', 'near.m3u8'),
+      '/vod/redir/ok.m3u8': m('#EXTM3U', '#EXT-X-STREAM-INF:BANDWIDTH=2', 'near.m3u8'),
+      '/vod/redir/near-target.m3u8': m('#EXTM3U', '#EXTINF:4,', 'n0.ts', '#EXT-X-ENDLIST'),
+      '/vod/deep/0.m3u8': m('#EXTM3U', '#EXT-X-STREAM-INF:BANDWIDTH=1', '1.m3u8'),
+      '/vod/deep/1.m3u8': m('#EXTM3U', '#EXT-X-STREAM-INF:BANDWIDTH=1', '2.m3u8'),
+      '/vod/deep/2.m3u8': m('#EXTM3U', '#EXT-X-STREAM-INF:BANDWIDTH=1', '3.m3u8'),
+      '/vod/deep/3.m3u8': m('#EXTM3U', '#EXTINF:4,', 'x.ts', '#EXT-X-ENDLIST'),
+      '/vod/big/index.m3u8': m('#EXTM3U', '#EXT-X-TARGETDURATION:4', ...Array.from({ length: 50 }, (_, i) => `#EXTINF:4,\ns${i}.ts`), '#EXT-X-ENDLIST'),
+      '/vod/meta/index.m3u8': m('#EXTM3U', '#EXTINF:4,', 'http://169.254.169.254/latest/meta-data/iam', '#EXT-X-ENDLIST'),
+      '/vod/allow/index.m3u8': '',
+    });
+    origin.files.set('/vod/allow/index.m3u8', Buffer.from(m('#EXTM3U', '#EXT-X-STREAM-INF:BANDWIDTH=1', `${foreign.url}/x.m3u8`)));
+    origin.redirects.set('/vod/redir/away.m3u8', `${foreign.url}/x.m3u8`);
+    origin.redirects.set('/vod/redir/near.m3u8', '/vod/redir/near-target.m3u8');
+  });
+
+  afterAll(async () => {
+    await origin?.close();
+    await foreign?.close();
+  });
+
+  const crawl = (entry: string, over: Partial<CrawlLimits> = {}, allow: string[] = []) => {
+    const root = new SourceRoot({ kind: 'http', root: `${origin.url}/vod/` }, allow);
+    return crawlClass(root.fromRef(entry), { reader: new HttpSourceReader(root), root }, { ...limits, ...over });
+  };
+
+  it('crawler - covers session data and keys, subtitles, video renditions, image streams, map, parts and hints', async () => {
+    const r = await crawl('tags/master.m3u8');
+    const byPath = Object.fromEntries(r.files.map((f) => [f.path, f]));
+    expect(Object.keys(byPath).sort()).toEqual([
+      'tags/hd/hd-init.mp4', 'tags/hd/hd-t1-0.m4s', 'tags/hd/hd.m3u8', 'tags/hd/gap-1.m4s',
+      'tags/hd/part3.0.m4s', 'tags/hd/part3.1.m4s', 'tags/hd/part3.2.m4s', 'tags/hd/seg2.m4s',
+      'tags/keys/session.key', 'tags/master.m3u8', 'tags/meta/chapters.json', 'tags/meta/title.json',
+      'tags/side/index.m3u8', 'tags/side/s0.ts', 'tags/subs/en.m3u8', 'tags/subs/en0.vtt',
+      'tags/thumbs/index.m3u8', 'tags/thumbs/tile0.jpg',
+    ].sort());
+    expect(byPath['tags/hd/gap-1.m4s']?.optional).toBe(true);
+    expect(byPath['tags/hd/part3.1.m4s']?.optional).toBe(true);
+    expect(byPath['tags/hd/part3.2.m4s']?.optional).toBe(true);
+    expect(byPath['tags/hd/seg2.m4s']?.optional).toBe(false);
+    expect(byPath['tags/hd/hd.m3u8']?.ref).toBe('tags/hd/hd.m3u8?token=t1');
+    // The LL-HLS playlist has no EXT-X-ENDLIST: the class is still being recorded.
+    expect(r.live).toBe(true);
+  });
+
+  it('crawler - fails a playlist that uses an undefined variable', async () => {
+    await expect(crawl('undef/index.m3u8')).rejects.toThrow(/undefined variable \{\$nope\}/);
+  });
+
+  it('crawler - refuses a redirect off the origin but follows one that stays on it', async () => {
+    await expect(crawl('redir/index.m3u8')).rejects.toThrow(/redirect of redir\/away.m3u8 leaves the source/);
+    expect(foreign.requests).toEqual([]);
+    const r = await crawl('redir/ok.m3u8');
+    expect(r.files.map((f) => f.path)).toEqual(['redir/ok.m3u8', 'redir/near.m3u8', 'redir/n0.ts']);
+  });
+
+  it('crawler - refuses link-local and metadata addresses', async () => {
+    const r = await crawl('meta/index.m3u8');
+    expect(r.refused[0]?.reason).toMatch(/169.254.169.254 is a link-local or metadata address/);
+    expect(r.files.map((f) => f.path)).toEqual(['meta/index.m3u8']);
+  });
+
+  it('crawler - follows an allow-listed origin into its own key space, and nothing else', async () => {
+    const refused = await crawl('allow/index.m3u8');
+    expect(refused.refused).toHaveLength(1);
+    expect(foreign.requests).toEqual([]);
+    const allowed = await crawl('allow/index.m3u8', {}, [`${foreign.url}/`]);
+    const host = new URL(foreign.url).host;
+    expect(allowed.files.map((f) => f.path)).toEqual(['allow/index.m3u8', `${host}/x.m3u8`, `${host}/a.ts`]);
+    expect(allowed.files[2]?.ref).toBe(`${foreign.url}/a.ts`);
+  });
+
+  it('crawler - enforces nesting depth, playlist size and files-per-class limits', async () => {
+    await expect(crawl('deep/0.m3u8', { maxDepth: 2 })).rejects.toThrow(/deeper than FLANTS_MAX_DEPTH=2/);
+    expect((await crawl('deep/0.m3u8', { maxDepth: 3 })).files).toHaveLength(5);
+    await expect(crawl('big/index.m3u8', { maxPlaylistBytes: 100 })).rejects.toThrow(/over the 100-byte playlist limit/);
+    await expect(crawl('big/index.m3u8', { maxFiles: 20 })).rejects.toThrow(/more than FLANTS_MAX_FILES_PER_CLASS=20/);
   });
 });

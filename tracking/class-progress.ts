@@ -13,6 +13,8 @@ export const ClassStatus = {
   transferring: 'transferring',
   complete: 'complete',
   failed: 'failed',
+  /** A live recording reported with what existed when it stopped being crawled. */
+  incomplete: 'incomplete',
 } as const;
 export type ClassStatus = (typeof ClassStatus)[keyof typeof ClassStatus];
 
@@ -36,6 +38,9 @@ export interface ClassStateJson {
   readonly failures: Record<string, { key: string; reasons: string[] }>;
   readonly refused: Refusal[];
   readonly skipped: Refusal[];
+  readonly live: 'ended' | 'recrawl' | 'incomplete';
+  /** Optional files (EXT-X-GAP, preload hints) that were missing, with why. */
+  readonly notes: Array<{ key: string; note: string }>;
   readonly reason?: string;
   readonly startedAt: string;
   readonly updatedAt: string;
@@ -58,6 +63,8 @@ export class ClassProgress {
   failures: Record<string, { key: string; reasons: string[] }> = {};
   refused: Refusal[] = [];
   skipped: Refusal[] = [];
+  live: 'ended' | 'recrawl' | 'incomplete' = 'ended';
+  notes: Array<{ key: string; note: string }> = [];
   reason?: string;
   updatedAt: string;
   finishedAt?: string;
@@ -87,6 +94,8 @@ export class ClassProgress {
       failures: j.failures,
       refused: j.refused,
       skipped: j.skipped,
+      live: j.live ?? 'ended',
+      notes: j.notes ?? [],
       reason: j.reason,
       updatedAt: j.updatedAt,
       finishedAt: j.finishedAt,
@@ -113,6 +122,8 @@ export class ClassProgress {
       failures: this.failures,
       refused: this.refused,
       skipped: this.skipped,
+      live: this.live,
+      notes: this.notes,
       reason: this.reason,
       startedAt: this.startedAt,
       updatedAt: this.updatedAt,
@@ -123,19 +134,24 @@ export class ClassProgress {
   }
 
   get finished(): boolean {
-    return this.status === ClassStatus.complete || this.status === ClassStatus.failed;
+    return this.status === ClassStatus.complete || this.status === ClassStatus.failed || this.status === ClassStatus.incomplete;
   }
 
   private settleIfAccounted(now: string): void {
-    if (this.finished || this.total === null) return;
+    // A recording that is still live is never complete, however many files are done.
+    if (this.finished || this.total === null || this.live === 'recrawl') return;
     if (this.doneCount + this.failedCount < this.total) return;
-    this.status = this.failedCount > 0 ? ClassStatus.failed : ClassStatus.complete;
+    if (this.failedCount > 0) this.status = ClassStatus.failed;
+    else this.status = this.live === 'incomplete' ? ClassStatus.incomplete : ClassStatus.complete;
     this.finishedAt = now;
   }
 
-  /** The crawler counted the class's files. */
+  /** The crawler counted the class's files (again, for each crawl of a live recording). */
   applyCrawled(m: ClassCrawled, now: string): void {
     if (this.finished) return;
+    // Generations may arrive out of order after redelivery; the file count only grows.
+    if (this.total !== null && m.total < this.total) return;
+    this.live = m.live;
     this.total = m.total;
     this.playlists = m.playlists;
     this.refused = m.refused;
@@ -155,6 +171,7 @@ export class ClassProgress {
       this.doneCount++;
       this.bytes += r.bytes;
       delete this.failures[idx];
+      if (r.note && this.notes.length < 1_000) this.notes.push({ key: r.key, note: r.note });
     } else {
       if (this.done.get(r.i)) return false;
       const entry = (this.failures[idx] ??= { key: r.key, reasons: [] });

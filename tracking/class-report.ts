@@ -35,6 +35,8 @@ export function buildReport(p: ClassProgress, context: { source: string; dest: s
     failed: p.failedFiles(),
     refused: p.refused,
     skipped: p.skipped,
+    live: p.live,
+    notes: p.notes,
   };
 }
 
@@ -43,7 +45,7 @@ export function buildTransferredEvent(p: ClassProgress, reportKey: string): Clas
   return {
     classId: p.classId,
     runId: p.runId,
-    status: p.status === 'complete' ? 'complete' : 'failed',
+    status: p.status === 'complete' || p.status === 'incomplete' ? p.status : 'failed',
     files: p.total ?? 0,
     bytes: p.bytes,
     failed: p.failedFiles().slice(0, EVENT_FAILED_LIMIT).map(({ key, reasons }) => ({ key, reasons })),

@@ -19,6 +19,8 @@ export interface Origin {
   readonly faults: Map<string, Fault>;
   /** Path → milliseconds to wait before answering. */
   readonly delays: Map<string, number>;
+  /** Path → Location to answer 302 with. */
+  readonly redirects: Map<string, string>;
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -29,12 +31,18 @@ export async function startOrigin(files: Record<string, string | Buffer> = {}): 
   const requests: string[] = [];
   const faults = new Map<string, Fault>();
   const delays = new Map<string, number>();
+  const redirects = new Map<string, string>();
   const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://origin');
     requests.push(`${req.method} ${url.pathname}${url.search}`);
     const path = decodeURIComponent(url.pathname);
     const delay = delays.get(path);
     if (delay) await new Promise((r) => setTimeout(r, delay));
+    const location = redirects.get(path);
+    if (location) {
+      res.writeHead(302, { location }).end();
+      return;
+    }
     const fault = faults.get(path);
     if (fault && fault.times > 0) {
       fault.times--;
@@ -55,5 +63,5 @@ export async function startOrigin(files: Record<string, string | Buffer> = {}): 
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   };
-  return { url: `http://127.0.0.1:${port}`, requests, files: map, faults, delays, close, [Symbol.asyncDispose]: close };
+  return { url: `http://127.0.0.1:${port}`, requests, files: map, faults, delays, redirects, close, [Symbol.asyncDispose]: close };
 }

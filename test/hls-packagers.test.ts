@@ -1,0 +1,149 @@
+/**
+ * Crawler end to end on real packager output (ffmpeg): fMP4 with init segments
+ * and an audio group, AES-128 with a key file, single-file byte ranges and
+ * WebVTT subtitles. Every referenced file must arrive identical, and nothing
+ * else. Also: EXT-X-GAP segments, and recordings that are still live.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDaemon, type Daemon } from '../cli/daemon.js';
+import type { LocalLambda } from '../lambda/local-endpoint.js';
+import type { NatsServer } from '../local/nats-server.js';
+import type { S3Server } from '../local/s3-server.js';
+import type { ClassTransferred } from '../streams/messages.js';
+import { topology, type Topology } from '../streams/topology.js';
+import { makeFfmpegFixtures, type Fixtures } from './helpers/ffmpeg-fixtures.js';
+import { startOrigin, type Origin } from './helpers/origin.js';
+import { getObject, listKeys, natsClient, s3For, startLambda, startNats, startS3, testConfig, testLogger } from './helpers/services.js';
+
+describe('crawler - real packager output, end to end', () => {
+  let fixtures: Fixtures;
+  let nats: NatsServer;
+  let dst: S3Server;
+  let lambda: LocalLambda;
+  let origin: Origin;
+  const daemons: Daemon[] = [];
+  let client: Awaited<ReturnType<typeof natsClient>>;
+  let js: JetStreamClient;
+  const outcomes = new Map<string, ClassTransferred>();
+
+  const start = async (bucketPrefix: string, env: Record<string, string> = {}): Promise<Topology> => {
+    const config = testConfig({
+      NATS_URL: nats.url,
+      FLANTS_SOURCE: `${origin.url}/vod/`,
+      FLANTS_DEST: `s3://dest-bucket/${bucketPrefix}`,
+      FLANTS_DEST_ENDPOINT: dst.endpoint,
+      FLANTS_LAMBDA_ENDPOINT: lambda.url,
+      FLANTS_BATCH_WAIT: '50ms',
+      ...env,
+    });
+    daemons.push(await startDaemon({ config, logger: testLogger() }));
+    const t = topology(config.namespace);
+    const sub = client.subscribe(t.subjects.transferred);
+    void (async () => {
+      for await (const m of sub) {
+        const e = m.json<ClassTransferred>();
+        outcomes.set(`${bucketPrefix}${e.classId}`, e);
+      }
+    })();
+    return t;
+  };
+
+  const outcome = async (key: string, timeoutMs = 60_000) => {
+    for (const until = Date.now() + timeoutMs; Date.now() < until; await new Promise((r) => setTimeout(r, 50))) {
+      const e = outcomes.get(key);
+      if (e) return e;
+    }
+    throw new Error(`no outcome for ${key}`);
+  };
+
+  beforeAll(async () => {
+    fixtures = makeFfmpegFixtures();
+    [nats, dst, lambda] = await Promise.all([startNats(), startS3('dest-bucket'), startLambda()]);
+    const files: Record<string, Buffer> = {};
+    for (const [name, c] of Object.entries(fixtures.classes)) {
+      for (const f of c.files) files[`/vod/${name}/${f}`] = readFileSync(join(fixtures.root, name, f));
+      files[`/vod/${name}/unreferenced.bin`] = Buffer.from('not in any playlist');
+    }
+    origin = await startOrigin(files);
+    client = await natsClient(nats.url);
+    js = jetstream(client);
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const d of daemons) await d.stop();
+    await client?.close();
+    await Promise.all([lambda?.close(), dst?.close(), nats?.close(), origin?.close()]);
+  });
+
+  it('crawler - transfers fMP4, AES-128, byte-range and WebVTT packagings completely and exactly', async () => {
+    const t = await start('pkg/');
+    for (const [name, c] of Object.entries(fixtures.classes)) {
+      await js.publish(t.subjects.recorded, JSON.stringify({ classId: name, manifest: `${name}/${c.entry}` }));
+    }
+    const keys = await (async () => {
+      for (const name of Object.keys(fixtures.classes)) expect((await outcome(`pkg/${name}`)).status).toBe('complete');
+      return listKeys(s3For(dst), 'dest-bucket');
+    })();
+    for (const [name, c] of Object.entries(fixtures.classes)) {
+      const copied = keys.filter((k) => k.startsWith(`pkg/${name}/`)).map((k) => k.slice(`pkg/${name}/`.length)).sort();
+      expect(copied, name).toEqual(c.files);
+      expect(c.files.length, name).toBeGreaterThan(3);
+      for (const f of c.files) {
+        const got = await getObject(s3For(dst), 'dest-bucket', `pkg/${name}/${f}`);
+        expect(got.equals(readFileSync(join(fixtures.root, name, f))), `${name}/${f}`).toBe(true);
+      }
+      expect((await outcome(`pkg/${name}`)).files).toBe(c.files.length);
+    }
+    // The byte-range packaging is one media file per rendition, copied once each.
+    expect(fixtures.classes.single?.files.filter((f) => f.endsWith('.ts'))).toHaveLength(2);
+  });
+
+  it('crawler - a missing EXT-X-GAP segment is not a failure, and is noted in the report', async () => {
+    origin.files.set('/vod/gappy/index.m3u8', Buffer.from(
+      ['#EXTM3U', '#EXT-X-TARGETDURATION:4', '#EXTINF:4,', 's0.ts', '#EXT-X-GAP', '#EXTINF:4,', 's1.ts', '#EXTINF:4,', 's2.ts', '#EXT-X-ENDLIST', ''].join('\n'),
+    ));
+    origin.files.set('/vod/gappy/s0.ts', Buffer.from('zero'));
+    origin.files.set('/vod/gappy/s2.ts', Buffer.from('two'));
+    const t = await start('gap/');
+    await js.publish(t.subjects.recorded, JSON.stringify({ classId: 'gappy', manifest: 'gappy/index.m3u8' }));
+    const e = await outcome('gap/gappy');
+    expect(e.status).toBe('complete');
+    expect(e.files).toBe(4);
+    const report = JSON.parse((await getObject(s3For(dst), 'dest-bucket', e.reportKey)).toString());
+    expect(report.notes).toEqual([{ key: 'gappy/s1.ts', note: expect.stringMatching(/optional file missing.*404/) }]);
+  });
+
+  it('crawler - a recording without EXT-X-ENDLIST is never complete until it ends; it is re-crawled meanwhile', async () => {
+    const lines = ['#EXTM3U', '#EXT-X-TARGETDURATION:4', '#EXT-X-PLAYLIST-TYPE:EVENT', '#EXTINF:4,', 'l0.ts', '#EXTINF:4,', 'l1.ts'];
+    origin.files.set('/vod/rec/index.m3u8', Buffer.from(`${lines.join('\n')}\n`));
+    for (let i = 0; i < 4; i++) origin.files.set(`/vod/rec/l${i}.ts`, Buffer.from(`live ${i}`.repeat(100)));
+    const t = await start('live/', { FLANTS_LIVE_RECRAWL_INTERVAL: '300ms' });
+    await js.publish(t.subjects.recorded, JSON.stringify({ classId: 'rec', manifest: 'rec/index.m3u8' }));
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(outcomes.has('live/rec')).toBe(false);
+    const crawls = () => origin.requests.filter((r) => r === 'GET /vod/rec/index.m3u8').length;
+    expect(crawls()).toBeGreaterThanOrEqual(3);
+    lines.push('#EXTINF:4,', 'l2.ts', '#EXTINF:4,', 'l3.ts', '#EXT-X-ENDLIST');
+    origin.files.set('/vod/rec/index.m3u8', Buffer.from(`${lines.join('\n')}\n`));
+    const e = await outcome('live/rec');
+    expect(e.status).toBe('complete');
+    expect(e.files).toBe(5);
+    const keys = (await listKeys(s3For(dst), 'dest-bucket')).filter((k) => k.startsWith('live/rec/')).sort();
+    expect(keys).toEqual(['live/rec/index.m3u8', 'live/rec/l0.ts', 'live/rec/l1.ts', 'live/rec/l2.ts', 'live/rec/l3.ts']);
+    // Each segment was fetched once: re-crawls enqueue only new files.
+    for (let i = 0; i < 4; i++) expect(origin.requests.filter((r) => r === `GET /vod/rec/l${i}.ts`)).toHaveLength(1);
+  });
+
+  it('crawler - with FLANTS_LIVE=incomplete a live recording is reported incomplete, never complete', async () => {
+    origin.files.set('/vod/open/index.m3u8', Buffer.from(['#EXTM3U', '#EXT-X-TARGETDURATION:4', '#EXTINF:4,', 'o0.ts', ''].join('\n')));
+    origin.files.set('/vod/open/o0.ts', Buffer.from('open'));
+    const t = await start('inc/', { FLANTS_LIVE: 'incomplete' });
+    await js.publish(t.subjects.recorded, JSON.stringify({ classId: 'open', manifest: 'open/index.m3u8' }));
+    const e = await outcome('inc/open');
+    expect(e.status).toBe('incomplete');
+    expect(e.files).toBe(2);
+  });
+});
