@@ -12,6 +12,7 @@ import type { FlantsConfig } from '../config/load-config.js';
 import { redactUri } from '../storage/source-root.js';
 import type { ActorHandle } from '../streams/consume-loop.js';
 import { deadLetter } from '../streams/dead-letter.js';
+import { pullMessages } from '../streams/pull-messages.js';
 import {
   classCrawledSchema,
   classFailedSchema,
@@ -196,13 +197,13 @@ export async function startAggregator(deps: AggregatorDeps): Promise<AggregatorH
 
   await sweep();
   const consumer = await deps.js.consumers.get(deps.topology.streams.events, deps.topology.consumers.aggregator);
-  const messages = await consumer.consume({ max_messages: 1_000 });
   const queue: JsMsg[] = [];
+  const messages = pullMessages(consumer, { maxMessages: 1_000, room: () => 4_000 - queue.length, logger });
   let wake: (() => void) | undefined;
   let ended = false;
 
   const pull = (async () => {
-    // After stop() the iterator still yields what was delivered, then ends; all of it is processed.
+    // After stop() the last fetch still yields what it received, then ends; all of it is processed.
     for await (const msg of messages) {
       queue.push(msg);
       wake?.();

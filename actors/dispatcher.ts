@@ -3,17 +3,20 @@
  * the transfer Lambda once per wave, and ends every job's message by its own
  * result. Results reach the aggregator (one message per wave) before any job
  * is acked, so a crash in between only causes a harmless, idempotent repeat.
+ * Throttling (Lambda 429, S3 SlowDown) lowers an adaptive concurrency limit
+ * and the throttled jobs go round again in-process, using up no attempt.
  */
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { Logger } from 'pino';
-import { mergeMap, Observable } from 'rxjs';
+import { merge, mergeMap, Observable, Subject } from 'rxjs';
 import type { FlantsConfig } from '../config/load-config.js';
 import { invokeWave } from '../lambda/invoke-wave.js';
 import type { JobResult, WaveRequest } from '../lambda/wave.js';
-import { describeError } from '../storage/errors.js';
+import { describeError, isThrottle } from '../storage/errors.js';
 import type { ActorHandle } from '../streams/consume-loop.js';
 import { deadLetter } from '../streams/dead-letter.js';
+import { pullMessages } from '../streams/pull-messages.js';
 import {
   parseMessage,
   PoisonMessageError,
@@ -23,6 +26,7 @@ import {
   type WaveResults,
 } from '../streams/messages.js';
 import type { Topology } from '../streams/topology.js';
+import { AdaptiveLimit, type LimitStats } from './adaptive-limit.js';
 import { intoWaves, settle } from './wave-batching.js';
 
 /** What the dispatcher needs. */
@@ -39,18 +43,23 @@ export interface DispatcherStats {
   waves: number;
   files: number;
   failedAttempts: number;
+  throttledJobs: number;
   inFlightWaves: number;
 }
 
 /** A running dispatcher. */
 export interface DispatcherHandle extends ActorHandle {
   readonly stats: DispatcherStats;
+  limit(): LimitStats;
 }
 
 /** A counting semaphore: bounds jobs pulled but not yet settled. */
 class Slots {
   private waiters: Array<() => void> = [];
   constructor(private free: number) {}
+  room(): number {
+    return this.free - this.waiters.length;
+  }
   async take(): Promise<void> {
     if (this.free > 0) {
       this.free--;
@@ -66,6 +75,10 @@ class Slots {
     }
   }
 }
+
+/** The first throttled retry waits this long; each further one for the same job doubles it, to 10 s. */
+const THROTTLE_BASE_MS = 250;
+const THROTTLE_MAX_MS = 10_000;
 
 function waveRequest(config: FlantsConfig, jobs: readonly TransferJob[]): WaveRequest {
   return {
@@ -86,28 +99,59 @@ function waveRequest(config: FlantsConfig, jobs: readonly TransferJob[]): WaveRe
 export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherHandle> {
   const logger = deps.logger.child({ actor: 'dispatcher' });
   const cfg = deps.config;
-  const stats: DispatcherStats = { waves: 0, files: 0, failedAttempts: 0, inFlightWaves: 0 };
+  const stats: DispatcherStats = { waves: 0, files: 0, failedAttempts: 0, throttledJobs: 0, inFlightWaves: 0 };
   const consumer = await deps.js.consumers.get(deps.topology.streams.work, deps.topology.consumers.dispatcher);
-  const messages = await consumer.consume({ max_messages: cfg.batchSize * 2 });
   const slots = new Slots(cfg.batchSize * cfg.waveConcurrency);
+  const messages = pullMessages(consumer, { maxMessages: cfg.batchSize * 2, room: () => slots.room(), logger });
+  const limit = new AdaptiveLimit(cfg.waveConcurrency);
+  // Every message pulled and not yet settled, with how often it was throttled.
+  const held = new Map<JsMsg, number>();
+  const retry$ = new Subject<JsMsg>();
+  let pulling = true;
+  let pendingRetries = 0;
 
-  const jobs$ = new Observable<JsMsg>((subscriber) => {
+  // Held jobs (waiting in a wave, or for a throttled retry) must not time out.
+  const keepAlive = setInterval(() => held.forEach((_, m) => m.working()), Math.max(500, cfg.ackWaitMs / 3));
+
+  const pulled$ = new Observable<JsMsg>((subscriber) => {
     void (async () => {
-      // After stop(), the iterator still yields what was already buffered and
-      // then ends: those messages are delivered to us, so we finish them rather
-      // than nak them (a nak'd message can be redelivered to this client's
-      // now-dead pull request and sit there until ack_wait expires).
+      // After stop(), the last fetch still yields what it received, then ends; all of it is finished.
       for await (const msg of messages) {
         await slots.take();
+        held.set(msg, 0);
         subscriber.next(msg);
       }
+      pulling = false;
       subscriber.complete();
+      maybeComplete();
     })().catch((err) => subscriber.error(err));
   });
 
+  const maybeComplete = () => {
+    if (!pulling && pendingRetries === 0 && held.size === 0) retry$.complete();
+  };
+
+  const release = (msg: JsMsg) => {
+    held.delete(msg);
+    slots.give();
+    maybeComplete();
+  };
+
+  /** Sends a throttled job round again after a growing delay; its attempt count is untouched. */
+  const requeue = (msg: JsMsg) => {
+    const n = (held.get(msg) ?? 0) + 1;
+    held.set(msg, n);
+    stats.throttledJobs++;
+    pendingRetries++;
+    const delay = Math.min(THROTTLE_MAX_MS, THROTTLE_BASE_MS * 2 ** (n - 1)) * (0.5 + Math.random());
+    setTimeout(() => {
+      pendingRetries--;
+      retry$.next(msg);
+    }, delay).unref();
+  };
+
   const runWave = async (msgs: JsMsg[]): Promise<void> => {
     stats.inFlightWaves++;
-    const keepAlive = setInterval(() => msgs.forEach((m) => m.working()), Math.max(1_000, cfg.ackWaitMs / 3));
     const valid: Array<{ msg: JsMsg; job: TransferJob }> = [];
     try {
       for (const msg of msgs) {
@@ -116,67 +160,85 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
         } catch (err) {
           if (!(err instanceof PoisonMessageError)) throw err;
           await deadLetter({ ...deps, logger }, 'dispatcher', msg, err.message);
-          slots.give();
+          release(msg);
         }
       }
       if (valid.length === 0) return;
       let results: JobResult[];
       const started = Date.now();
+      await limit.acquire();
       try {
         results = (await invokeWave(deps.lambda, cfg.lambda.functionName, waveRequest(cfg, valid.map((v) => v.job)))).results;
+        limit.release(results.some((r) => r.throttled) ? 'throttled' : 'ok');
       } catch (err) {
-        // The wave never ran (throttled, unreachable, crashed): every job gets this attempt's error.
+        if (isThrottle(err)) {
+          limit.release('throttled');
+          logger.debug({ jobs: valid.length, limit: limit.stats().limit }, 'Lambda throttled the wave; slowing down');
+          valid.forEach(({ msg }) => requeue(msg));
+          return;
+        }
+        limit.release('error');
+        // The wave never ran (unreachable, crashed): every job gets this attempt's error.
         const error = `wave invocation failed: ${describeError(err)}`;
         logger.warn({ err, jobs: valid.length }, 'wave invocation failed');
         results = valid.map(() => ({ ok: false, bytes: 0, ms: 0, error, retryable: true }));
       }
-      const settlements = valid.map(({ msg }, i) => settle(results[i] as JobResult, msg.info.deliveryCount, cfg.maxAttempts, cfg.retryBackoffMs));
-      const fileResults: FileResult[] = valid.map(({ msg, job }, i) => {
-        const r = results[i] as JobResult;
-        return {
-          classId: job.classId,
-          runId: job.runId,
-          i: job.i,
-          key: job.key,
-          ok: r.ok,
-          bytes: r.bytes,
-          etag: r.etag,
-          attempt: msg.info.deliveryCount,
-          final: settlements[i]?.action !== 'nak',
-          error: r.ok ? undefined : (r.error ?? 'unknown error'),
-          note: r.skipped,
-        };
-      });
-      const body: WaveResults = { results: fileResults };
-      // Results first, then acks: if we die in between, jobs are redone and the aggregator dedupes.
-      await deps.js.publish(deps.topology.subjects.results, JSON.stringify(body));
-      valid.forEach(({ msg }, i) => {
+      const settled = valid
+        .map((v, i) => ({ ...v, r: results[i] as JobResult }))
+        .filter(({ msg, r }) => {
+          if (!r.throttled) return true;
+          requeue(msg);
+          return false;
+        });
+      const settlements = settled.map(({ msg, r }) => settle(r, msg.info.deliveryCount, cfg.maxAttempts, cfg.retryBackoffMs));
+      const fileResults: FileResult[] = settled.map(({ msg, job, r }, i) => ({
+        classId: job.classId,
+        runId: job.runId,
+        i: job.i,
+        key: job.key,
+        ok: r.ok,
+        bytes: r.bytes,
+        etag: r.etag,
+        attempt: msg.info.deliveryCount,
+        final: settlements[i]?.action !== 'nak',
+        error: r.ok ? undefined : (r.error ?? 'unknown error'),
+        note: r.skipped,
+        unchanged: r.unchanged,
+      }));
+      if (fileResults.length > 0) {
+        const body: WaveResults = { results: fileResults };
+        // Results first, then acks: if we die in between, jobs are redone and the aggregator dedupes.
+        await deps.js.publish(deps.topology.subjects.results, JSON.stringify(body));
+      }
+      settled.forEach(({ msg }, i) => {
         const s = settlements[i];
         if (s?.action === 'ack') msg.ack();
         else if (s?.action === 'nak') msg.nak(s.delayMs);
         else msg.term('failed after final attempt');
+        release(msg);
       });
       stats.waves++;
       stats.files += fileResults.filter((r) => r.ok).length;
       stats.failedAttempts += fileResults.filter((r) => !r.ok).length;
       logger.debug({ jobs: valid.length, ms: Date.now() - started }, 'wave done');
-      slots.give(valid.length);
     } catch (err) {
       // Could not publish results: leave nothing acked; the jobs come back after a short delay.
       logger.error({ err }, 'wave could not be settled; its jobs will be redelivered');
-      valid.forEach(({ msg }) => msg.nak(2_000));
-      slots.give(valid.length);
+      for (const { msg } of valid) {
+        if (!held.has(msg)) continue;
+        msg.nak(2_000);
+        release(msg);
+      }
     } finally {
-      clearInterval(keepAlive);
       stats.inFlightWaves--;
     }
   };
 
   const closed = new Promise<void>((resolve, reject) => {
-    jobs$
+    merge(pulled$, retry$)
       .pipe(intoWaves<JsMsg>(cfg.batchSize, cfg.batchWaitMs), mergeMap((wave) => runWave(wave), cfg.waveConcurrency))
       .subscribe({ complete: resolve, error: reject });
-  });
+  }).finally(() => clearInterval(keepAlive));
 
   let stopped: Promise<void> | undefined;
   const stop = () => {
@@ -186,5 +248,5 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
     })();
     return stopped;
   };
-  return { name: 'dispatcher', stats, stop, closed, [Symbol.asyncDispose]: stop };
+  return { name: 'dispatcher', stats, limit: () => limit.stats(), stop, closed, [Symbol.asyncDispose]: stop };
 }

@@ -51,6 +51,7 @@ export interface FlantsConfig {
     readonly partSize: number;
     readonly fileConcurrency: number;
     readonly stallTimeoutMs: number;
+    readonly skipIdentical: boolean;
   };
   readonly live: {
     /** `recrawl` waits for EXT-X-ENDLIST, crawling again every interval; `incomplete` reports what is there. */
@@ -125,6 +126,7 @@ const envSchema = z.object({
   FLANTS_PART_SIZE: bytes.default(16 * 1024 * 1024),
   FLANTS_FILE_CONCURRENCY: positiveInt.max(256).default(16),
   FLANTS_STALL_TIMEOUT: duration.default(30_000),
+  FLANTS_SKIP_IDENTICAL: boolText.default(true),
   FLANTS_MAX_PLAYLIST_BYTES: bytes.default(16 * 1024 * 1024),
   FLANTS_MAX_DEPTH: positiveInt.default(4),
   FLANTS_MAX_FILES_PER_CLASS: positiveInt.default(200_000),
@@ -252,6 +254,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FlantsConfig {
       partSize: e.FLANTS_PART_SIZE,
       fileConcurrency: e.FLANTS_FILE_CONCURRENCY,
       stallTimeoutMs: e.FLANTS_STALL_TIMEOUT,
+      skipIdentical: e.FLANTS_SKIP_IDENTICAL,
     },
     live: {
       policy: e.FLANTS_LIVE,

@@ -9,11 +9,13 @@ import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
+  HeadObjectCommand,
   PutObjectCommand,
   UploadPartCommand,
+  type HeadObjectCommandOutput,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { RetryableError } from '../storage/errors.js';
+import { isNotFound, RetryableError } from '../storage/errors.js';
 import type { SourceReader } from '../storage/source-reader.js';
 import type { SourceRef } from '../storage/source-root.js';
 
@@ -29,13 +31,29 @@ export interface CopyOptions {
   readonly multipartThreshold: number;
   readonly partSize: number;
   readonly stallTimeoutMs: number;
+  /** Check the destination first and copy nothing when it already holds this version. */
+  readonly skipIdentical?: boolean;
   readonly signal?: AbortSignal;
 }
 
-/** A verified copy. */
+/** A verified copy, or a destination found already identical. */
 export interface CopyOutcome {
   readonly bytes: number;
   readonly etag: string;
+  /** True when the destination already held this version and nothing was copied. */
+  readonly unchanged?: boolean;
+}
+
+/** Object metadata that records which source version a copy came from. */
+export const SOURCE_VERSION_META = 'flants-source-version';
+
+/** True when `head` already holds the source version described by `src`. */
+function sameVersion(head: HeadObjectCommandOutput, src: { length?: number; md5?: string; version?: string }): boolean {
+  if (src.length === undefined || head.ContentLength !== src.length) return false;
+  const recorded = head.Metadata?.[SOURCE_VERSION_META];
+  if (recorded && src.version) return recorded === src.version;
+  // Copies made by other tools carry no metadata; a matching content MD5 still proves them identical.
+  return src.md5 !== undefined && unquote(head.ETag) === src.md5;
 }
 
 const PLAIN_MD5 = /^[0-9a-f]{32}$/;
@@ -79,9 +97,28 @@ class VerifyingStall extends Transform {
 
 /** Copies `ref` to `key`, streaming. Throws PermanentError or RetryableError. */
 export async function copyFile(deps: CopyDeps, ref: SourceRef, key: string, o: CopyOptions): Promise<CopyOutcome> {
-  const src = await deps.reader.open(ref, { signal: o.signal });
+  // The destination check runs alongside the source request, so it costs no latency.
+  const head = o.skipIdentical
+    ? deps.dest.send(new HeadObjectCommand({ Bucket: deps.bucket, Key: key }), { abortSignal: o.signal }).catch((err) => {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      })
+    : Promise.resolve(undefined);
+  const src = await deps.reader.open(ref, { signal: o.signal, timeoutMs: o.stallTimeoutMs }).catch(async (err) => {
+    await head.catch(() => undefined);
+    throw err;
+  });
+  const existing = await head.catch((err) => {
+    src.body.destroy();
+    throw err;
+  });
+  if (existing && sameVersion(existing, src)) {
+    src.body.destroy();
+    return { bytes: src.length ?? 0, etag: unquote(existing.ETag), unchanged: true };
+  }
+  const metadata = src.version ? { [SOURCE_VERSION_META]: src.version.slice(0, 256) } : undefined;
   if (src.length === undefined || src.length > o.multipartThreshold) {
-    return copyMultipart(deps, src.body, src.length, key, o);
+    return copyMultipart(deps, src.body, src.length, key, o, metadata);
   }
   const guard = new VerifyingStall(o.stallTimeoutMs);
   let streamError: Error | undefined;
@@ -92,7 +129,7 @@ export async function copyFile(deps: CopyDeps, ref: SourceRef, key: string, o: C
   let destIsMd5 = false;
   try {
     const out = await deps.dest.send(
-      new PutObjectCommand({ Bucket: deps.bucket, Key: key, Body: guard, ContentLength: src.length }),
+      new PutObjectCommand({ Bucket: deps.bucket, Key: key, Body: guard, ContentLength: src.length, Metadata: metadata }),
       { abortSignal: o.signal },
     );
     etag = unquote(out.ETag);
@@ -121,13 +158,14 @@ async function copyMultipart(
   length: number | undefined,
   key: string,
   o: CopyOptions,
+  metadata: Record<string, string> | undefined,
 ): Promise<CopyOutcome> {
   const guard = new VerifyingStall(o.stallTimeoutMs);
   let streamError: Error | undefined;
   pipeline(body, guard, (err) => {
     if (err) streamError = err;
   });
-  const { UploadId } = await deps.dest.send(new CreateMultipartUploadCommand({ Bucket: deps.bucket, Key: key }), {
+  const { UploadId } = await deps.dest.send(new CreateMultipartUploadCommand({ Bucket: deps.bucket, Key: key, Metadata: metadata }), {
     abortSignal: o.signal,
   });
   const parts: Array<{ PartNumber: number; ETag: string }> = [];

@@ -24,9 +24,10 @@ export function makeLambdaClient(t: LambdaTarget, maxSockets = 1024): LambdaClie
     region: t.region,
     endpoint: t.endpoint,
     credentials: t.local ? { accessKeyId: 'flants-local', secretAccessKey: 'flants-local' } : undefined,
-    // Adaptive mode slows the client down on TooManyRequestsException instead of hammering.
-    retryMode: 'adaptive',
-    maxAttempts: 4,
+    // One retry for transient network faults; throttling surfaces to the
+    // dispatcher's adaptive limit, which slows every wave down, not just this one.
+    retryMode: 'standard',
+    maxAttempts: 2,
     requestHandler: new NodeHttpHandler({
       httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
       httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),

@@ -5,7 +5,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { describeError, isNotFound, isPermanent, PermanentError, RetryableError } from '../storage/errors.js';
+import { describeError, isNotFound, isPermanent, isThrottle, PermanentError, RetryableError } from '../storage/errors.js';
 import { makeS3Client } from '../storage/s3-client.js';
 import { makeSourceReader, type SourceReader } from '../storage/source-reader.js';
 import { SourceRoot } from '../storage/source-root.js';
@@ -92,7 +92,7 @@ export async function handleWave(req: WaveRequest, ctx: InvocationContext): Prom
           ...req.options,
           signal: abort.signal,
         });
-        results[index] = { ok: true, bytes: out.bytes, etag: out.etag, ms: Date.now() - started };
+        results[index] = { ok: true, bytes: out.bytes, etag: out.etag, ms: Date.now() - started, unchanged: out.unchanged || undefined };
       } catch (err) {
         if (job.optional && isNotFound(err)) {
           results[index] = { ok: true, bytes: 0, ms: Date.now() - started, skipped: `optional file missing: ${describeError(err)}` };
@@ -105,6 +105,7 @@ export async function handleWave(req: WaveRequest, ctx: InvocationContext): Prom
           ms: Date.now() - started,
           error: describeError(cause),
           retryable: !isPermanent(cause),
+          throttled: isThrottle(cause) || undefined,
         };
       }
     }

@@ -38,6 +38,8 @@ export interface WaveOptions {
   readonly partSize: number;
   readonly fileConcurrency: number;
   readonly stallTimeoutMs: number;
+  /** Skip files the destination already holds in the same version (size plus ETag or recorded source version). */
+  readonly skipIdentical?: boolean;
 }
 
 /** The Lambda's input. */
@@ -58,6 +60,10 @@ export interface JobResult {
   readonly retryable?: boolean;
   /** Set when an optional file was missing and deliberately not copied. */
   readonly skipped?: string;
+  /** The destination already held this version; nothing was copied. */
+  readonly unchanged?: boolean;
+  /** The failure was back-pressure (429, SlowDown): retry later without using up an attempt. */
+  readonly throttled?: boolean;
 }
 
 /** The Lambda's output: `results[i]` belongs to `jobs[i]`. */

@@ -19,6 +19,20 @@ export class RetryableError extends Error {
   }
 }
 
+/** The other side asked us to slow down (HTTP 429, S3 SlowDown). Retried without using up an attempt. */
+export class ThrottledError extends RetryableError {
+  override name = 'ThrottledError';
+}
+
+const THROTTLE_CODES = new Set(['SlowDown', 'TooManyRequestsException', 'Throttling', 'ThrottlingException', 'RequestLimitExceeded', 'TooManyRequests']);
+
+/** True when `err` is back-pressure rather than a fault. */
+export function isThrottle(err: unknown): boolean {
+  if (err instanceof ThrottledError) return true;
+  const e = err as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } } | undefined;
+  return THROTTLE_CODES.has(e?.name ?? '') || THROTTLE_CODES.has(e?.Code ?? '') || e?.$metadata?.httpStatusCode === 429;
+}
+
 /** The file does not exist at the source (HTTP 404/410, S3 NoSuchKey). */
 export class NotFoundError extends PermanentError {
   override name = 'NotFoundError';

@@ -5,7 +5,7 @@
  */
 import { Readable } from 'node:stream';
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { isNotFound, NotFoundError, PermanentError, RefusedUriError, RetryableError } from './errors.js';
+import { isNotFound, NotFoundError, PermanentError, RefusedUriError, RetryableError, ThrottledError } from './errors.js';
 import type { SourceRef, SourceRoot } from './source-root.js';
 
 /** An open source file: its body stream and whatever the source told us about it. */
@@ -17,6 +17,8 @@ export interface SourceObject {
   readonly etag?: string;
   /** The content MD5 (hex) when the source vouches for it: S3 single-part objects without KMS or SSE-C. */
   readonly md5?: string;
+  /** What identifies this version of the file: its ETag, else its Last-Modified. Stored with each copy. */
+  readonly version?: string;
 }
 
 /** Range of bytes to read, inclusive start, exclusive end. */
@@ -25,9 +27,17 @@ export interface ByteRange {
   readonly end: number;
 }
 
+/** Options for one read. */
+export interface OpenOptions {
+  readonly signal?: AbortSignal;
+  readonly range?: ByteRange;
+  /** Longest wait for the response to start; the body's own stalls are watched by the copier. */
+  readonly timeoutMs?: number;
+}
+
 /** Reads source files by checked reference. */
 export interface SourceReader {
-  open(ref: SourceRef, opts?: { signal?: AbortSignal; range?: ByteRange }): Promise<SourceObject>;
+  open(ref: SourceRef, opts?: OpenOptions): Promise<SourceObject>;
   /** Reads a whole (small) file as text, refusing anything larger than `maxBytes`. */
   readText(ref: SourceRef, maxBytes: number, signal?: AbortSignal): Promise<string>;
   /** True when the file exists; throws for errors other than "not found". */
@@ -63,15 +73,21 @@ export class S3SourceReader implements SourceReader {
     return { Bucket: ref.url.host, Key: decodeURIComponent(ref.url.pathname.slice(1)) };
   }
 
-  async open(ref: SourceRef, opts: { signal?: AbortSignal; range?: ByteRange } = {}): Promise<SourceObject> {
+  async open(ref: SourceRef, opts: OpenOptions = {}): Promise<SourceObject> {
     const range = opts.range ? `bytes=${opts.range.start}-${opts.range.end - 1}` : undefined;
-    const out = await this.s3.send(new GetObjectCommand({ ...this.key(ref), Range: range }), { abortSignal: opts.signal });
+    const limit = startTimeout(opts.signal, opts.timeoutMs);
+    const out = await this.s3
+      .send(new GetObjectCommand({ ...this.key(ref), Range: range }), { abortSignal: limit.signal })
+      .catch((err) => {
+        throw timeoutOr(err, ref, opts);
+      })
+      .finally(limit.started);
     if (!out.Body) throw new RetryableError(`source returned no body for ${ref.path}`);
     const etag = unquote(out.ETag);
     // KMS- and SSE-C-encrypted objects have ETags that are not content MD5s.
     const trusted = !out.SSECustomerAlgorithm && (out.ServerSideEncryption === undefined || out.ServerSideEncryption === 'AES256');
     const md5 = trusted && etag && /^[0-9a-f]{32}$/.test(etag) && !range ? etag : undefined;
-    return { body: out.Body as Readable, length: out.ContentLength, etag, md5 };
+    return { body: out.Body as Readable, length: out.ContentLength, etag, md5, version: etag || out.LastModified?.toISOString() };
   }
 
   async readText(ref: SourceRef, maxBytes: number, signal?: AbortSignal): Promise<string> {
@@ -101,16 +117,20 @@ export class HttpSourceReader implements SourceReader {
     private readonly headers: Record<string, string> = {},
   ) {}
 
-  private async request(ref: SourceRef, method: 'GET' | 'HEAD', signal?: AbortSignal, range?: ByteRange): Promise<Response> {
+  private async request(ref: SourceRef, method: 'GET' | 'HEAD', signal?: AbortSignal, range?: ByteRange, timeoutMs?: number): Promise<Response> {
     let url = ref.url;
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
       const headers: Record<string, string> = { ...this.headers };
       if (range) headers.range = `bytes=${range.start}-${range.end - 1}`;
       let res: Response;
+      const limit = startTimeout(signal, timeoutMs);
       try {
-        res = await fetch(url, { method, headers, redirect: 'manual', signal });
+        res = await fetch(url, { method, headers, redirect: 'manual', signal: limit.signal });
       } catch (err) {
-        throw new RetryableError(`fetch of ${ref.path} failed: ${(err as Error).message}`, { cause: err });
+        const e = timeoutOr(err, ref, { signal, timeoutMs });
+        throw e instanceof RetryableError ? e : new RetryableError(`fetch of ${ref.path} failed: ${(err as Error).message}`, { cause: err });
+      } finally {
+        limit.started();
       }
       if (res.status >= 300 && res.status < 400 && res.headers.get('location')) {
         await res.body?.cancel();
@@ -127,19 +147,23 @@ export class HttpSourceReader implements SourceReader {
       const what = `GET ${ref.path} answered HTTP ${res.status}`;
       if (res.status === 404 || res.status === 410) throw new NotFoundError(what);
       if (res.status === 403 || res.status === 401) throw new PermanentError(what);
+      if (res.status === 429) throw new ThrottledError(what);
       throw new RetryableError(what);
     }
     throw new PermanentError(`${ref.path} redirects more than ${MAX_REDIRECTS} times`);
   }
 
-  async open(ref: SourceRef, opts: { signal?: AbortSignal; range?: ByteRange } = {}): Promise<SourceObject> {
-    const res = await this.request(ref, 'GET', opts.signal, opts.range);
+  async open(ref: SourceRef, opts: OpenOptions = {}): Promise<SourceObject> {
+    const res = await this.request(ref, 'GET', opts.signal, opts.range, opts.timeoutMs);
     if (!res.body) throw new RetryableError(`origin returned no body for ${ref.path}`);
     const len = res.headers.get('content-length');
+    const etag = unquote(res.headers.get('etag'));
     return {
       body: Readable.fromWeb(res.body as import('node:stream/web').ReadableStream),
-      length: len !== null && /^\d+$/.test(len) ? Number(len) : undefined,
-      etag: unquote(res.headers.get('etag')),
+      // A range or compressed response does not describe the whole file.
+      length: len !== null && /^\d+$/.test(len) && !res.headers.get('content-encoding') ? Number(len) : undefined,
+      etag,
+      version: etag || res.headers.get('last-modified') || undefined,
     };
   }
 
@@ -161,6 +185,30 @@ export class HttpSourceReader implements SourceReader {
       throw err;
     }
   }
+}
+
+/**
+ * A signal that follows `signal` and also fires if the response has not
+ * started within `timeoutMs`. Call `started()` once headers arrive: the body
+ * may then take as long as it keeps flowing (the copier watches its stalls).
+ */
+function startTimeout(signal: AbortSignal | undefined, timeoutMs: number | undefined): { signal?: AbortSignal; started: () => void } {
+  if (!timeoutMs) return { signal, started: () => undefined };
+  const ctl = new AbortController();
+  const follow = () => ctl.abort(signal?.reason);
+  if (signal?.aborted) follow();
+  else signal?.addEventListener('abort', follow, { once: true });
+  const timer = setTimeout(() => ctl.abort(new DOMException('response did not start in time', 'TimeoutError')), timeoutMs);
+  return { signal: ctl.signal, started: () => clearTimeout(timer) };
+}
+
+/** Names a response that never started as a retryable stall rather than a bare abort. */
+function timeoutOr(err: unknown, ref: SourceRef, opts: { signal?: AbortSignal; timeoutMs?: number }): unknown {
+  const aborted = (err as Error)?.name === 'AbortError' || (err as Error)?.name === 'TimeoutError';
+  if (aborted && !opts.signal?.aborted && opts.timeoutMs) {
+    return new RetryableError(`source did not answer for ${ref.path} within ${opts.timeoutMs} ms`, { cause: err });
+  }
+  return err;
 }
 
 /** Creates the reader for `root`: S3 when the source is a bucket, HTTP otherwise. */

@@ -2,11 +2,11 @@
  * Pulls from a durable consumer and runs a handler per message with bounded
  * concurrency. `stop()` stops pulling, finishes the messages already delivered
  * to this client, and waits for in-flight handlers: nothing is acked before it
- * is done. (Buffered messages are finished, not nak'd: a nak'd message can be
- * redelivered to this client's now-dead pull request and wait out ack_wait.)
+ * is done.
  */
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
+import { pullMessages } from './pull-messages.js';
 
 /** A running actor, as every actor factory returns it. */
 export interface ActorHandle {
@@ -41,8 +41,12 @@ async function belowLimit(inFlight: Set<Promise<void>>, limit: number): Promise<
 /** Starts the loop; returns its handle. */
 export async function startConsumeLoop(o: ConsumeLoopOptions): Promise<ActorHandle> {
   const consumer = await o.js.consumers.get(o.stream, o.consumer);
-  const messages = await consumer.consume({ max_messages: o.maxMessages ?? Math.max(o.concurrency * 2, 16) });
   const inFlight = new Set<Promise<void>>();
+  const messages = pullMessages(consumer, {
+    maxMessages: o.maxMessages ?? Math.max(o.concurrency * 2, 16),
+    room: () => o.concurrency * 2 - inFlight.size,
+    logger: o.logger,
+  });
 
   const run = (async () => {
     for await (const msg of messages) {

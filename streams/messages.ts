@@ -92,6 +92,8 @@ export const fileResultSchema = z.object({
   error: z.string().optional(),
   /** Why an optional file was not copied. */
   note: z.string().optional(),
+  /** The destination already held this version; nothing was copied. */
+  unchanged: z.boolean().optional(),
 });
 export type FileResult = z.infer<typeof fileResultSchema>;
 
@@ -116,6 +118,10 @@ export interface ClassTransferred {
   readonly status: 'complete' | 'failed' | 'incomplete';
   readonly files: number;
   readonly bytes: number;
+  /** Files found already identical at the destination, not copied again. */
+  readonly unchanged: number;
+  /** True when every file was found identical: the run verified the class, copying nothing. */
+  readonly verified: boolean;
   readonly failed: ReadonlyArray<{ key: string; reasons: string[] }>;
   readonly reason?: string;
   readonly startedAt: string;

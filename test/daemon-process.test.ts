@@ -59,7 +59,7 @@ describe('daemon - process lifecycle', () => {
   beforeAll(async () => {
     [nats, src, dst, lambda] = await Promise.all([startNats(), startS3('source-bucket'), startS3('dest-bucket'), startLambda()]);
     library = await writeSyntheticLibrary(s3For(src), 'source-bucket', 'lib/', {
-      classes: 6, renditions: 3, segments: 60, minBytes: 20_000, maxBytes: 400_000,
+      classes: 10, renditions: 3, segments: 60, minBytes: 20_000, maxBytes: 400_000,
     });
   }, 120_000);
 

@@ -34,6 +34,7 @@ export interface ClassStateJson {
   readonly doneCount: number;
   readonly failedCount: number;
   readonly bytes: number;
+  readonly unchanged?: number;
   readonly retries: number;
   readonly failures: Record<string, { key: string; reasons: string[] }>;
   readonly refused: Refusal[];
@@ -59,6 +60,7 @@ export class ClassProgress {
   doneCount = 0;
   failedCount = 0;
   bytes = 0;
+  unchanged = 0;
   retries = 0;
   failures: Record<string, { key: string; reasons: string[] }> = {};
   refused: Refusal[] = [];
@@ -90,6 +92,7 @@ export class ClassProgress {
       doneCount: j.doneCount,
       failedCount: j.failedCount,
       bytes: j.bytes,
+      unchanged: j.unchanged ?? 0,
       retries: j.retries,
       failures: j.failures,
       refused: j.refused,
@@ -118,6 +121,7 @@ export class ClassProgress {
       doneCount: this.doneCount,
       failedCount: this.failedCount,
       bytes: this.bytes,
+      unchanged: this.unchanged,
       retries: this.retries,
       failures: this.failures,
       refused: this.refused,
@@ -170,6 +174,7 @@ export class ClassProgress {
       if (this.failed.clear(r.i)) this.failedCount--;
       this.doneCount++;
       this.bytes += r.bytes;
+      if (r.unchanged) this.unchanged++;
       delete this.failures[idx];
       if (r.note && this.notes.length < 1_000) this.notes.push({ key: r.key, note: r.note });
     } else {

@@ -1,0 +1,63 @@
+/**
+ * Pulls messages with a loop of bounded, short-lived fetches instead of an
+ * open-ended consume(). When it stops, it issues no new pull and the last one
+ * ends within `expiresMs`, so no pull request is left on the server: messages
+ * are never delivered to a stopped client's dead inbox, where they would sit
+ * until ack_wait expired. Pulling only what there is room for is also the
+ * back-pressure: nothing piles up client-side.
+ */
+import type { Consumer, JsMsg } from '@nats-io/jetstream';
+import type { Logger } from 'pino';
+
+/** A stoppable stream of messages. */
+export interface PulledMessages extends AsyncIterable<JsMsg> {
+  /** Stops pulling; iteration ends once the last fetch is finished. */
+  stop(): void;
+}
+
+/** Options for pulling. */
+export interface PullOptions {
+  /** Most messages asked for at once. */
+  readonly maxMessages: number;
+  /** How long one pull waits on the server for messages. */
+  readonly expiresMs?: number;
+  /** Room left downstream; at most this many are pulled. */
+  readonly room?: () => number;
+  readonly logger?: Logger;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Pulls from `consumer` until stopped. */
+export function pullMessages(consumer: Consumer, o: PullOptions): PulledMessages {
+  let stopping = false;
+  const expires = o.expiresMs ?? 2_000;
+  async function* loop(): AsyncGenerator<JsMsg> {
+    let failures = 0;
+    while (!stopping) {
+      const want = Math.min(o.maxMessages, o.room ? o.room() : o.maxMessages);
+      if (want <= 0) {
+        await sleep(5);
+        continue;
+      }
+      let batch;
+      try {
+        batch = await consumer.fetch({ max_messages: want, expires });
+        for await (const m of batch) yield m;
+        failures = 0;
+      } catch (err) {
+        // Disconnected, server restarting, leader moving: wait and pull again.
+        failures++;
+        if (!stopping) o.logger?.warn({ err, failures }, 'pull failed; retrying');
+        await sleep(Math.min(5_000, 100 * 2 ** Math.min(failures, 6)));
+      }
+    }
+  }
+  const it = loop();
+  return {
+    [Symbol.asyncIterator]: () => it,
+    stop: () => {
+      stopping = true;
+    },
+  };
+}
