@@ -108,6 +108,10 @@ export async function copyFile(deps: CopyDeps, ref: SourceRef, key: string, o: C
     await head.catch(() => undefined);
     throw err;
   });
+  // The body may fail while the destination check is still out, before
+  // anything consumes it; an 'error' with no listener would kill the process.
+  // pipeline() later sees the stream already errored and reports it.
+  src.body.on('error', () => undefined);
   const existing = await head.catch((err) => {
     src.body.destroy();
     throw err;
@@ -121,21 +125,31 @@ export async function copyFile(deps: CopyDeps, ref: SourceRef, key: string, o: C
     return copyMultipart(deps, src.body, src.length, key, o, metadata);
   }
   const guard = new VerifyingStall(o.stallTimeoutMs);
+  // The SDK pipes the body into its request without propagating errors: a
+  // source that resets, stalls or ends short would leave the upload waiting
+  // for bytes that never come. A failing source aborts the upload instead.
+  const upload = new AbortController();
+  const onOuterAbort = () => upload.abort(o.signal?.reason);
+  o.signal?.addEventListener('abort', onOuterAbort, { once: true });
   let streamError: Error | undefined;
   pipeline(src.body, guard, (err) => {
-    if (err) streamError = err;
+    if (!err) return;
+    streamError = err;
+    upload.abort(err);
   });
   let etag: string;
   let destIsMd5 = false;
   try {
     const out = await deps.dest.send(
       new PutObjectCommand({ Bucket: deps.bucket, Key: key, Body: guard, ContentLength: src.length, Metadata: metadata }),
-      { abortSignal: o.signal },
+      { abortSignal: upload.signal },
     );
     etag = unquote(out.ETag);
     destIsMd5 = !out.SSECustomerAlgorithm && (out.ServerSideEncryption === undefined || out.ServerSideEncryption === 'AES256');
   } catch (err) {
     throw streamError ?? err;
+  } finally {
+    o.signal?.removeEventListener('abort', onOuterAbort);
   }
   if (streamError) throw streamError;
   if (guard.bytes !== src.length) {

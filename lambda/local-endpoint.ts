@@ -10,6 +10,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
+import { distFile } from '../local/dist-path.js';
 import type { InvokeOutcome, InvokeTask } from './invoke-worker.js';
 
 /** Options for the local endpoint. */
@@ -42,14 +43,6 @@ export interface LocalLambda {
 const MAX_SYNC_PAYLOAD = 6 * 1024 * 1024;
 const INVOKE_PATH = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/;
 
-// Under vitest this module runs from TypeScript source, which a worker thread
-// cannot load; `npm test` compiles first, so the worker comes from dist/.
-function workerFile(): URL {
-  const here = import.meta.url;
-  return here.endsWith('.ts')
-    ? new URL('../dist/lambda/invoke-worker.js', here)
-    : new URL('./invoke-worker.js', here);
-}
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
@@ -75,22 +68,41 @@ async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | u
 /** Starts the endpoint on `port` (0 for a free one). */
 export async function startLocalLambda(o: LocalLambdaOptions): Promise<LocalLambda> {
   const size = Math.max(1, o.workers ?? availableParallelism());
-  const pool = Array.from({ length: size }, () => ({
-    worker: new Worker(fileURLToPath(workerFile()), { env: o.env ?? process.env }),
-    load: 0,
-  }));
-  const waiting = new Map<number, { resolve: (out: InvokeOutcome) => void; slot: (typeof pool)[number] }>();
-  for (const slot of pool) {
-    slot.worker.unref();
-    slot.worker.on('message', (out: InvokeOutcome) => {
+  interface Slot {
+    worker: Worker;
+    load: number;
+  }
+  const waiting = new Map<number, { resolve: (out: InvokeOutcome) => void; slot: Slot }>();
+  let closing = false;
+  // A worker that dies takes its invocations with it: like AWS, they end in a
+  // function error (Runtime.ExitError), and a fresh worker takes its place.
+  const spawnWorker = (slot: Slot) => {
+    const worker = new Worker(fileURLToPath(distFile(import.meta.url, 'invoke-worker.js')), { env: o.env ?? process.env });
+    worker.unref();
+    slot.worker = worker;
+    slot.load = 0;
+    worker.on('message', (out: InvokeOutcome) => {
       const w = waiting.get(out.id);
       if (!w) return;
       waiting.delete(out.id);
       w.slot.load--;
       w.resolve(out);
     });
-    slot.worker.on('error', (err) => o.logger?.error({ err }, 'local lambda worker crashed'));
-  }
+    worker.on('error', (err) => o.logger?.error({ err }, 'local lambda worker crashed'));
+    worker.on('exit', (code) => {
+      for (const [id, w] of waiting) {
+        if (w.slot !== slot) continue;
+        waiting.delete(id);
+        w.resolve({ id, error: { errorType: 'Runtime.ExitError', errorMessage: `RequestId: ${id} Error: Runtime exited with error: exit status ${code}` } });
+      }
+      if (!closing && slot.worker === worker) spawnWorker(slot);
+    });
+  };
+  const pool: Slot[] = Array.from({ length: size }, () => {
+    const slot = { load: 0 } as Slot;
+    spawnWorker(slot);
+    return slot;
+  });
   let nextId = 1;
   let inFlight = 0;
   let peak = 0;
@@ -153,6 +165,7 @@ export async function startLocalLambda(o: LocalLambdaOptions): Promise<LocalLamb
   await new Promise<void>((resolve) => server.listen(o.port ?? 0, o.host ?? '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   const close = async () => {
+    closing = true;
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await Promise.all(pool.map((s) => s.worker.terminate()));

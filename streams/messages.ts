@@ -122,6 +122,8 @@ export interface ClassTransferred {
   readonly unchanged: number;
   /** True when every file was found identical: the run verified the class, copying nothing. */
   readonly verified: boolean;
+  /** Failed attempts that were retried (throttling excluded: it uses up no attempt). */
+  readonly retries: number;
   readonly failed: ReadonlyArray<{ key: string; reasons: string[] }>;
   readonly reason?: string;
   readonly startedAt: string;

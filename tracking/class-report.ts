@@ -51,6 +51,7 @@ export function buildTransferredEvent(p: ClassProgress, reportKey: string): Clas
     bytes: p.bytes,
     unchanged: p.unchanged,
     verified: p.status === 'complete' && p.total !== null && p.total > 0 && p.unchanged === p.total,
+    retries: p.retries,
     failed: p.failedFiles().slice(0, EVENT_FAILED_LIMIT).map(({ key, reasons }) => ({ key, reasons })),
     reason: p.reason,
     startedAt: p.startedAt,

@@ -1,0 +1,252 @@
+/**
+ * The chaos scenario shared by the chaos test (small, in `npm test`) and the
+ * soak run (`npm run soak`, large): a library behind a fault-injecting origin,
+ * actors split across processes that are killed with SIGKILL at random, the
+ * whole daemon killed at once, and nats-server restarted mid-run. It returns
+ * what happened and what arrived, for the caller to check.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { startLocalLambda } from '../lambda/local-endpoint.js';
+import type { ClassTransferred } from '../streams/messages.js';
+import { topology } from '../streams/topology.js';
+import { distFile } from './dist-path.js';
+import { startFaultOrigin, type FaultRates } from './fault-origin.js';
+import { startNatsServer } from './nats-server.js';
+import { S3RVER_CREDENTIALS, startS3Server, type S3Server } from './s3-server.js';
+
+/** How big and how rough the run is. */
+export interface ChaosOptions {
+  readonly classes: number;
+  readonly renditions: number;
+  readonly segments: number;
+  readonly minBytes: number;
+  readonly maxBytes: number;
+  readonly rates: FaultRates;
+  readonly maxFaultsPerFile: number;
+  /** Random SIGKILLs of one actor process, this many ms apart (min, max). */
+  readonly killEveryMs: readonly [number, number];
+  readonly dispatchers: number;
+  readonly timeoutMs: number;
+  readonly log?: (line: string) => void;
+}
+
+/** What happened. */
+export interface ChaosReport {
+  readonly files: number;
+  readonly bytes: number;
+  readonly classIds: string[];
+  readonly expected: Map<string, { files: number; bytes: number }>;
+  /** Source path (under the origin's /vod/) → bytes. */
+  readonly library: Map<string, Buffer>;
+  readonly injected: Record<keyof FaultRates, number>;
+  readonly originRequests: number;
+  readonly kills: number;
+  readonly wholeDaemonKills: number;
+  readonly natsRestarts: number;
+  readonly outcomes: ClassTransferred[];
+  /** `class.transferred` messages stored in the stream: duplicates would show here. */
+  readonly transferredInStream: number;
+  readonly elapsedMs: number;
+  /** The destination, still running: the caller verifies and then closes it. */
+  readonly dest: S3Server;
+  readonly destBucket: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function buildLibrary(o: ChaosOptions) {
+  const files = new Map<string, Buffer>();
+  const expected = new Map<string, { files: number; bytes: number }>();
+  const classIds: string[] = [];
+  for (let c = 0; c < o.classes; c++) {
+    const id = `chaos-${String(c).padStart(3, '0')}`;
+    classIds.push(id);
+    let count = 0;
+    let bytes = 0;
+    const add = (path: string, body: Buffer) => {
+      files.set(`/vod/${id}/${path}`, body);
+      count++;
+      bytes += body.length;
+    };
+    const master = ['#EXTM3U'];
+    for (let r = 0; r < o.renditions; r++) {
+      master.push(`#EXT-X-STREAM-INF:BANDWIDTH=${(r + 1) * 100_000}`, `r${r}/index.m3u8`);
+      const media = ['#EXTM3U', '#EXT-X-TARGETDURATION:2', '#EXT-X-PLAYLIST-TYPE:VOD'];
+      for (let s = 0; s < o.segments; s++) {
+        media.push('#EXTINF:2,', `s${s}.ts`);
+        const size = o.minBytes + Math.floor(Math.random() * (o.maxBytes - o.minBytes));
+        add(`r${r}/s${s}.ts`, randomBytes(size));
+      }
+      media.push('#EXT-X-ENDLIST', '');
+      add(`r${r}/index.m3u8`, Buffer.from(media.join('\n')));
+    }
+    add('master.m3u8', Buffer.from(`${master.join('\n')}\n`));
+    expected.set(id, { files: count, bytes });
+  }
+  return { files, expected, classIds };
+}
+
+/** Runs the scenario; throws if the classes are not all reported within `timeoutMs`. */
+export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
+  const log = o.log ?? (() => undefined);
+  const { files, expected, classIds } = buildLibrary(o);
+  const nats = await startNatsServer();
+  const dest = await startS3Server(['chaos-dest']);
+  const origin = await startFaultOrigin({ files, rates: o.rates, maxFaultsPerFile: o.maxFaultsPerFile });
+  const namespace = `chaos_${randomBytes(3).toString('hex')}`;
+  const awsEnv: Record<string, string | undefined> = {
+    ...process.env,
+    AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+    // s3rver corrupts aws-chunked streaming uploads (see README); local endpoints only.
+    AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
+    AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+  };
+  const lambda = await startLocalLambda({ concurrency: 64, timeoutMs: 60_000, workers: 2, env: awsEnv });
+  const env: Record<string, string | undefined> = {
+    ...awsEnv,
+    NATS_URL: nats.url,
+    FLANTS_NAMESPACE: namespace,
+    FLANTS_SOURCE: `${origin.url}/vod/`,
+    FLANTS_DEST: 's3://chaos-dest/',
+    FLANTS_DEST_ENDPOINT: dest.endpoint,
+    FLANTS_LAMBDA: 'local',
+    FLANTS_LAMBDA_ENDPOINT: lambda.url,
+    // Killed processes hold messages until ack_wait ends: keep it short so the run stays short.
+    FLANTS_ACK_WAIT: '3s',
+    FLANTS_STALL_TIMEOUT: '1s',
+    FLANTS_RETRY_BACKOFF: '200ms,500ms,1s',
+    // Each SIGKILL mid-wave costs its jobs one delivery on top of the injected faults.
+    FLANTS_MAX_ATTEMPTS: '8',
+    FLANTS_BATCH_SIZE: '50',
+    FLANTS_BATCH_WAIT: '50ms',
+    FLANTS_WAVE_CONCURRENCY: '8',
+    LOG_LEVEL: process.env.FLANTS_CHAOS_LOG ?? 'error',
+  };
+  const groups = ['scanner,crawler', 'aggregator', ...Array.from({ length: o.dispatchers }, () => 'dispatcher')];
+  const cli = fileURLToPath(distFile(import.meta.url, '../cli.js'));
+  const procs: Array<ChildProcess | undefined> = [];
+  const spawnGroup = (i: number) => {
+    const child = spawn(process.execPath, [cli, 'daemon', '--actors', groups[i] as string], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+    procs[i] = child;
+  };
+  const killGroup = async (i: number) => {
+    const p = procs[i];
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const gone = new Promise((r) => p.once('exit', r));
+    p.kill('SIGKILL');
+    await gone;
+  };
+
+  const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+  const t = topology(namespace);
+  let kills = 0;
+  let wholeDaemonKills = 0;
+  let natsRestarts = 0;
+  const started = Date.now();
+  try {
+    spawnGroup(0);
+    const jsm = await jetstreamManager(nc);
+    for (let i = 0; i < 200 && !(await jsm.streams.info(t.streams.classes).then(() => true, () => false)); i++) await sleep(50);
+    for (let i = 1; i < groups.length; i++) spawnGroup(i);
+    const js = jetstream(nc);
+    for (const id of classIds) await js.publish(t.subjects.recorded, id);
+    log(`chaos: ${files.size} files in ${classIds.length} classes triggered; ${groups.length} actor processes`);
+
+    const reported = async () => {
+      try {
+        const info = await jsm.streams.info(t.streams.classes, { subjects_filter: t.subjects.transferred });
+        return info.state.subjects?.[t.subjects.transferred] ?? 0;
+      } catch {
+        return -1; // server restarting
+      }
+    };
+    let nextKill = Date.now() + o.killEveryMs[0];
+    let done = 0;
+    let nextReport = Date.now() + 5_000;
+    while (done < classIds.length) {
+      if (Date.now() >= nextReport) {
+        nextReport = Date.now() + 5_000;
+        const parts: string[] = [];
+        for (const [stream, c] of [[t.streams.work, t.consumers.crawler], [t.streams.work, t.consumers.dispatcher], [t.streams.events, t.consumers.aggregator]] as const) {
+          const ci = await jsm.consumers.info(stream, c).catch(() => undefined);
+          if (ci) parts.push(`${c} pending ${ci.num_pending} unacked ${ci.num_ack_pending} redelivered ${ci.num_redelivered}`);
+        }
+        log(`chaos: ${done}/${classIds.length} classes reported after ${((Date.now() - started) / 1000).toFixed(0)} s; ${parts.join('; ')}`);
+      }
+      if (Date.now() - started > o.timeoutMs) throw new Error(`chaos: only ${done}/${classIds.length} classes reported in ${o.timeoutMs} ms`);
+      await sleep(100);
+      done = Math.max(done, await reported());
+      const progress = done / classIds.length;
+      if (natsRestarts === 0 && (progress >= 0.25 || Date.now() - started > 4_000)) {
+        log('chaos: restarting nats-server');
+        await nats.restart();
+        natsRestarts++;
+        continue;
+      }
+      if (wholeDaemonKills === 0 && natsRestarts > 0 && (progress >= 0.5 || Date.now() - started > 8_000)) {
+        log('chaos: SIGKILL every actor process at once');
+        await Promise.all(groups.map((_, i) => killGroup(i)));
+        wholeDaemonKills++;
+        await sleep(300);
+        groups.forEach((_, i) => spawnGroup(i));
+        continue;
+      }
+      if (Date.now() >= nextKill) {
+        const i = Math.floor(Math.random() * groups.length);
+        log(`chaos: SIGKILL ${groups[i]}`);
+        await killGroup(i);
+        kills++;
+        await sleep(200 + Math.random() * 300);
+        spawnGroup(i);
+        nextKill = Date.now() + o.killEveryMs[0] + Math.random() * (o.killEveryMs[1] - o.killEveryMs[0]);
+      }
+    }
+    await sleep(2_000); // room for a duplicate outcome to show up
+    const transferredInStream = await reported();
+    // Read every outcome back from the stream itself.
+    const name = `chaos-check-${randomBytes(3).toString('hex')}`;
+    await jsm.consumers.add(t.streams.classes, { name, filter_subject: t.subjects.transferred, ack_policy: AckPolicy.None });
+    const consumer = await js.consumers.get(t.streams.classes, name);
+    const outcomes: ClassTransferred[] = [];
+    while (outcomes.length < transferredInStream) {
+      const batch = await consumer.fetch({ max_messages: 500, expires: 2_000 });
+      let n = 0;
+      for await (const m of batch) {
+        outcomes.push(m.json<ClassTransferred>());
+        n++;
+      }
+      if (n === 0) break;
+    }
+    return {
+      files: files.size,
+      bytes: [...files.values()].reduce((n, b) => n + b.length, 0),
+      classIds,
+      expected,
+      library: files,
+      injected: origin.injected,
+      originRequests: origin.requests(),
+      kills,
+      wholeDaemonKills,
+      natsRestarts,
+      outcomes,
+      transferredInStream,
+      elapsedMs: Date.now() - started,
+      dest,
+      destBucket: 'chaos-dest',
+    };
+  } catch (err) {
+    await dest.close();
+    throw err;
+  } finally {
+    for (const p of procs) if (p && p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
+    await Promise.all(procs.map((p) => (p && p.exitCode === null && p.signalCode === null ? new Promise((r) => p.once('exit', r)) : undefined)));
+    await nc.close().catch(() => undefined);
+    await Promise.all([lambda.close(), origin.close()]);
+    await nats.close();
+  }
+}
