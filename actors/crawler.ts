@@ -94,6 +94,11 @@ export async function startCrawler(deps: CrawlerDeps): Promise<ActorHandle> {
     try {
       const entry = deps.root.fromRef(job.manifest);
       result = await crawlClass(entry, deps, cfg.crawl);
+      if (job.only) {
+        // A repair run: the class's other files are known to be fine.
+        const wanted = new Set(job.only);
+        result = { ...result, files: result.files.filter((f) => wanted.has(f.path)) };
+      }
     } catch (err) {
       if (isPermanent(err) || attempt >= cfg.maxAttempts) {
         log.warn({ err }, 'crawl failed; class reported failed');

@@ -56,6 +56,7 @@ export async function startScanner(deps: ScannerDeps): Promise<ActorHandle> {
       startedAt: new Date(msg.info.timestampNanos / 1e6).toISOString(),
       generation: 0,
       known: 0,
+      only: trigger.files,
     };
     const log = logger.child({ classId: job.classId, runId: job.runId });
     try {

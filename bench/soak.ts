@@ -51,6 +51,7 @@ for (const o of report.outcomes) {
   const want = report.expected.get(o.classId);
   if (o.status !== 'complete' || o.files !== want?.files || o.bytes !== want?.bytes) {
     problems.push(`${o.classId}: ${o.status}, ${o.files} files / ${o.bytes} bytes, expected ${want?.files} / ${want?.bytes}`);
+    for (const f of o.failed.slice(0, 3)) problems.push(`  ${f.key}: ${f.reasons.join(' | ')}`);
   }
 }
 const faults = Object.values(report.injected).reduce((n, v) => n + v, 0);

@@ -10,6 +10,7 @@ import { startLocalLambda } from '../lambda/local-endpoint.js';
 import { classRecordedSchema } from '../streams/messages.js';
 import { topology } from '../streams/topology.js';
 import { parseActors, startDaemon } from './daemon.js';
+import { runAuditCommand } from './audit-command.js';
 import { runDemo } from './demo.js';
 import { withLocalLambda } from './local-lambda-for.js';
 import { createLogger } from './logger.js';
@@ -88,6 +89,25 @@ export function buildProgram(): Command {
     .action(async (opts: { classes: number; renditions: number; segments: number }) => {
       const logger = createLogger(process.env.LOG_LEVEL ?? 'warn');
       const code = await runDemo({ ...opts, natsUrl: process.env.NATS_URL || 'nats://127.0.0.1:4222', out: process.stdout, logger });
+      process.exit(code);
+    });
+
+  program
+    .command('audit')
+    .description('replay class.recorded and compare every file at the destination with the source (exit 1 on drift)')
+    .option('--since <date>', 'replay triggers recorded since this time (ISO 8601)')
+    .option('--from-seq <n>', 'replay triggers from this stream sequence', positiveInt)
+    .option('--class <id...>', 'audit only these classes')
+    .option('--deep', 'hash full contents on both sides, inside the Lambda', false)
+    .option('--repair', 're-queue drifted files and delete extra objects', false)
+    .option('--json', 'print the JSON report instead of the summary', false)
+    .action(async (opts: { since?: string; fromSeq?: number; class?: string[]; deep: boolean; repair: boolean; json: boolean }) => {
+      const since = opts.since ? new Date(opts.since) : undefined;
+      if (since && Number.isNaN(since.getTime())) throw new InvalidArgumentError(`--since is not a date: ${opts.since}`);
+      if (since && opts.fromSeq) throw new InvalidArgumentError('use --since or --from-seq, not both');
+      const base = loadConfig();
+      const logger = createLogger(base.logLevel === 'info' ? 'warn' : base.logLevel, process.stderr);
+      const code = await runAuditCommand(base, logger, { since, fromSeq: opts.fromSeq, classes: opts.class, deep: opts.deep, repair: opts.repair }, opts.json);
       process.exit(code);
     });
 

@@ -10,6 +10,7 @@ import { makeS3Client } from '../storage/s3-client.js';
 import { makeSourceReader, type SourceReader } from '../storage/source-reader.js';
 import { SourceRoot } from '../storage/source-root.js';
 import { copyFile } from './copy-file.js';
+import { hashBothSides } from './hash-file.js';
 import type { JobResult, WaveDest, WaveRequest, WaveResponse, WaveSource } from './wave.js';
 
 /** What the handler needs from its runtime: the time left, as AWS's context gives it. */
@@ -88,7 +89,13 @@ export async function handleWave(req: WaveRequest, ctx: InvocationContext): Prom
       try {
         const ref = root.fromRef(job.src);
         checkDestKey(job.key);
-        const out = await copyFile({ reader, dest, bucket: req.dest.location.bucket }, ref, req.dest.location.prefix + job.key, {
+        const target = { reader, dest, bucket: req.dest.location.bucket };
+        if (req.op === 'hash') {
+          const hashes = await hashBothSides(target, ref, req.dest.location.prefix + job.key, { ...req.options, signal: abort.signal });
+          results[index] = { ok: true, bytes: hashes.sourceBytes, ms: Date.now() - started, hashes };
+          continue;
+        }
+        const out = await copyFile(target, ref, req.dest.location.prefix + job.key, {
           ...req.options,
           signal: abort.signal,
         });

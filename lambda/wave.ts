@@ -44,6 +44,8 @@ export interface WaveOptions {
 
 /** The Lambda's input. */
 export interface WaveRequest {
+  /** `copy` (default) copies each job; `hash` hashes both sides of each job for a deep audit. */
+  readonly op?: 'copy' | 'hash';
   readonly source: WaveSource;
   readonly dest: WaveDest;
   readonly jobs: readonly WaveJob[];
@@ -64,6 +66,8 @@ export interface JobResult {
   readonly unchanged?: boolean;
   /** The failure was back-pressure (429, SlowDown): retry later without using up an attempt. */
   readonly throttled?: boolean;
+  /** `hash` waves only: full-content SHA-256 of both sides. */
+  readonly hashes?: { source: string; sourceBytes: number; dest?: string; destBytes?: number };
 }
 
 /** The Lambda's output: `results[i]` belongs to `jobs[i]`. */

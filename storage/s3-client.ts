@@ -13,6 +13,11 @@ export interface S3ClientOptions {
   readonly maxSockets?: number;
 }
 
+// The SDK prints "An error was encountered in a non-retryable streaming
+// request" to the console for every failed streamed upload unless a logger is
+// given. Those failures are already reported per file; this keeps them out of stdout.
+const quietSdkLogger = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };
+
 /** Creates an S3 client. Keep-alive matters: a TLS handshake per segment would dominate small copies. */
 export function makeS3Client(o: S3ClientOptions): S3Client {
   const maxSockets = o.maxSockets ?? 256;
@@ -22,6 +27,7 @@ export function makeS3Client(o: S3ClientOptions): S3Client {
     forcePathStyle: o.forcePathStyle,
     credentials: o.credentials,
     maxAttempts: 2,
+    logger: quietSdkLogger,
     requestHandler: new NodeHttpHandler({
       httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
       httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),

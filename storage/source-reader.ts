@@ -42,6 +42,17 @@ export interface SourceReader {
   readText(ref: SourceRef, maxBytes: number, signal?: AbortSignal): Promise<string>;
   /** True when the file exists; throws for errors other than "not found". */
   exists(ref: SourceRef, signal?: AbortSignal): Promise<boolean>;
+  /** What the source says about a file without reading it; undefined when it does not exist. */
+  stat(ref: SourceRef, signal?: AbortSignal): Promise<SourceStat | undefined>;
+}
+
+/** A file's size and identity, as the source reports them. */
+export type SourceStat = Omit<SourceObject, 'body'>;
+
+/** The content MD5 an S3 object's ETag vouches for: single-part, not KMS or SSE-C. */
+function s3Md5(etag: string | undefined, sse: string | undefined, sseC: string | undefined): string | undefined {
+  const trusted = !sseC && (sse === undefined || sse === 'AES256');
+  return trusted && etag && /^[0-9a-f]{32}$/.test(etag) ? etag : undefined;
 }
 
 const MAX_REDIRECTS = 5;
@@ -85,8 +96,7 @@ export class S3SourceReader implements SourceReader {
     if (!out.Body) throw new RetryableError(`source returned no body for ${ref.path}`);
     const etag = unquote(out.ETag);
     // KMS- and SSE-C-encrypted objects have ETags that are not content MD5s.
-    const trusted = !out.SSECustomerAlgorithm && (out.ServerSideEncryption === undefined || out.ServerSideEncryption === 'AES256');
-    const md5 = trusted && etag && /^[0-9a-f]{32}$/.test(etag) && !range ? etag : undefined;
+    const md5 = range ? undefined : s3Md5(etag, out.ServerSideEncryption, out.SSECustomerAlgorithm);
     return { body: out.Body as Readable, length: out.ContentLength, etag, md5, version: etag || out.LastModified?.toISOString() };
   }
 
@@ -100,11 +110,21 @@ export class S3SourceReader implements SourceReader {
   }
 
   async exists(ref: SourceRef, signal?: AbortSignal): Promise<boolean> {
+    return (await this.stat(ref, signal)) !== undefined;
+  }
+
+  async stat(ref: SourceRef, signal?: AbortSignal): Promise<SourceStat | undefined> {
     try {
-      await this.s3.send(new HeadObjectCommand(this.key(ref)), { abortSignal: signal });
-      return true;
+      const out = await this.s3.send(new HeadObjectCommand(this.key(ref)), { abortSignal: signal });
+      const etag = unquote(out.ETag);
+      return {
+        length: out.ContentLength,
+        etag,
+        md5: s3Md5(etag, out.ServerSideEncryption, out.SSECustomerAlgorithm),
+        version: etag || out.LastModified?.toISOString(),
+      };
     } catch (err) {
-      if (isNotFound(err)) return false;
+      if (isNotFound(err)) return undefined;
       throw err;
     }
   }
@@ -177,11 +197,22 @@ export class HttpSourceReader implements SourceReader {
   }
 
   async exists(ref: SourceRef, signal?: AbortSignal): Promise<boolean> {
+    return (await this.stat(ref, signal)) !== undefined;
+  }
+
+  async stat(ref: SourceRef, signal?: AbortSignal): Promise<SourceStat | undefined> {
     try {
-      await (await this.request(ref, 'HEAD', signal)).body?.cancel();
-      return true;
+      const res = await this.request(ref, 'HEAD', signal);
+      await res.body?.cancel();
+      const len = res.headers.get('content-length');
+      const etag = unquote(res.headers.get('etag'));
+      return {
+        length: len !== null && /^\d+$/.test(len) && !res.headers.get('content-encoding') ? Number(len) : undefined,
+        etag,
+        version: etag || res.headers.get('last-modified') || undefined,
+      };
     } catch (err) {
-      if (isNotFound(err)) return false;
+      if (isNotFound(err)) return undefined;
       throw err;
     }
   }

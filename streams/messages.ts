@@ -19,6 +19,8 @@ export const classIdSchema = z
 export const classRecordedSchema = z.strictObject({
   classId: classIdSchema,
   manifest: z.string().min(1).max(2048).optional(),
+  /** Repair runs: transfer only these paths (relative to FLANTS_SOURCE) of the class. */
+  files: z.array(z.string().min(1).max(2048)).min(1).max(10_000).optional(),
 });
 export type ClassRecorded = z.infer<typeof classRecordedSchema>;
 
@@ -36,6 +38,8 @@ export const crawlJobSchema = z.object({
   known: z.number().int().nonnegative().default(0),
   /** Do not crawl before this time (a live re-crawl waits for its interval). */
   notBefore: z.string().optional(),
+  /** Repair runs: only these source paths are transferred. */
+  only: z.array(z.string()).optional(),
 });
 export type CrawlJob = z.infer<typeof crawlJobSchema>;
 

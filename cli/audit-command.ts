@@ -1,0 +1,40 @@
+/** Wires `flants audit` to its parts and turns the report into an exit code, like `rclone check`. */
+import { connect } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import { runAudit, formatAudit, type AuditOptions } from '../audit/run-audit.js';
+import type { FlantsConfig } from '../config/load-config.js';
+import { makeLambdaClient } from '../lambda/invoke-wave.js';
+import { makeS3Client } from '../storage/s3-client.js';
+import { makeSourceReader } from '../storage/source-reader.js';
+import { SourceRoot } from '../storage/source-root.js';
+import { withLocalLambda } from './local-lambda-for.js';
+
+/** Exit codes: 0 no drift, 1 drift found (see the report; fixed with --repair), 2 classes could not be audited. */
+export async function runAuditCommand(base: FlantsConfig, logger: Logger, o: AuditOptions, json: boolean): Promise<number> {
+  const { config, local } = o.deep ? await withLocalLambda(base, logger) : { config: base, local: undefined };
+  const nc = await connect({ servers: config.natsUrl, name: 'flants-audit' });
+  try {
+    const root = new SourceRoot(config.source, config.sourceAllow);
+    const sourceS3 = config.source.kind === 's3' ? makeS3Client(config.sourceS3) : undefined;
+    const report = await runAudit(
+      {
+        config,
+        nc,
+        root,
+        reader: makeSourceReader(root, sourceS3),
+        dest: makeS3Client(config.destS3),
+        lambda: o.deep
+          ? makeLambdaClient({ functionName: config.lambda.functionName, endpoint: config.lambda.endpoint, region: config.lambda.region, local: config.lambda.functionName === 'local' })
+          : undefined,
+        logger,
+      },
+      o,
+    );
+    process.stdout.write(`${json ? JSON.stringify(report, null, 2) : formatAudit(report)}\n`);
+    if (report.totals.errors > 0) return 2;
+    return report.totals.drift > 0 ? 1 : 0;
+  } finally {
+    await nc.close();
+    await local?.close();
+  }
+}
