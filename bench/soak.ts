@@ -25,6 +25,7 @@ const report = await runChaos({
   maxFaultsPerFile: 2,
   killEveryMs: [2_000, 5_000],
   dispatchers: arg('dispatchers', 3),
+  stallTimeout: '5s',
   timeoutMs: arg('timeout-min', 20) * 60_000,
   log: (line) => console.log(line),
 });

@@ -15,8 +15,9 @@ import { makeS3Client } from '../storage/s3-client.js';
 import { makeSourceReader } from '../storage/source-reader.js';
 import { SourceRoot } from '../storage/source-root.js';
 import type { ActorHandle } from '../streams/consume-loop.js';
-import { ensureTopology, openClassStateKv } from '../streams/ensure-topology.js';
+import { ensureTopology, openClassStateKv, topologyOptions } from '../streams/ensure-topology.js';
 import { topology } from '../streams/topology.js';
+import { startCatalogueWatch } from './catalogue-watch.js';
 
 /** The actors a daemon can run. */
 export const ACTOR_NAMES = ['scanner', 'crawler', 'dispatcher', 'aggregator'] as const;
@@ -58,12 +59,7 @@ export async function startDaemon(o: { config: FlantsConfig; logger: Logger; act
   const t = topology(config.namespace);
   try {
     const jsm = await jetstreamManager(nc);
-    await ensureTopology(jsm, t, {
-      maxAttempts: config.maxAttempts,
-      ackWaitMs: config.ackWaitMs,
-      recordedMaxAgeMs: config.recordedMaxAgeMs,
-      dispatcherMaxAckPending: Math.max(1_000, config.batchSize * config.waveConcurrency * 4),
-    });
+    await ensureTopology(jsm, t, topologyOptions(config));
     const js = jetstream(nc);
     const root = new SourceRoot(config.source, config.sourceAllow);
     const sourceS3 = config.source.kind === 's3' ? makeS3Client(config.sourceS3) : undefined;
@@ -85,12 +81,14 @@ export async function startDaemon(o: { config: FlantsConfig; logger: Logger; act
     }
     if (wanted.includes('crawler')) actors.set('crawler', await startCrawler({ ...common, reader, root }));
     if (wanted.includes('scanner')) actors.set('scanner', await startScanner({ ...common, reader, root }));
+    const watcher = wanted.includes('scanner') && config.catalogue?.watch ? await startCatalogueWatch(config, js, t, logger) : undefined;
     logger.info({ actors: [...actors.keys()], nats: config.natsUrl, namespace: config.namespace || undefined }, 'daemon started');
 
     let stopped: Promise<void> | undefined;
     const stop = () => {
       // Upstream first, so that downstream actors can finish what upstream hands them.
       stopped ??= (async () => {
+        await watcher?.stop();
         for (const name of ['scanner', 'crawler', 'dispatcher', 'aggregator'] as const) await actors.get(name)?.stop();
         await nc.drain().catch(() => undefined);
         sourceS3?.destroy();

@@ -3,7 +3,7 @@
  * SIGINT drain in-flight work, a second signal exits at once.
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { ConfigError, loadConfig } from '../config/load-config.js';
 import { startLocalLambda } from '../lambda/local-endpoint.js';
@@ -12,6 +12,7 @@ import { topology } from '../streams/topology.js';
 import { parseActors, startDaemon } from './daemon.js';
 import { runAuditCommand } from './audit-command.js';
 import { runDemo } from './demo.js';
+import { runScanCommand } from './scan-command.js';
 import { withLocalLambda } from './local-lambda-for.js';
 import { createLogger } from './logger.js';
 
@@ -73,6 +74,11 @@ export function buildProgram(): Command {
       const nc = await connect({ servers: natsUrl });
       try {
         const t = topology(process.env.FLANTS_NAMESPACE ?? '');
+        // Without a stream yet (no daemon has started), the trigger would be lost: say so.
+        const jsm = await jetstreamManager(nc);
+        await jsm.streams.info(t.streams.classes).catch(() => {
+          throw new InvalidArgumentError(`stream ${t.streams.classes} does not exist yet: start \`flants daemon\` (or \`flants scan\`) once first`);
+        });
         const ack = await jetstream(nc).publish(t.subjects.recorded, JSON.stringify(payload.data));
         process.stdout.write(`queued ${classId} on ${t.subjects.recorded} (stream ${ack.stream}, seq ${ack.seq})\n`);
       } finally {
@@ -90,6 +96,20 @@ export function buildProgram(): Command {
       const logger = createLogger(process.env.LOG_LEVEL ?? 'warn');
       const code = await runDemo({ ...opts, natsUrl: process.env.NATS_URL || 'nats://127.0.0.1:4222', out: process.stdout, logger });
       process.exit(code);
+    });
+
+  program
+    .command('scan')
+    .description('one discovery pass (MongoDB catalogue, else the source listing or index file); queue what is new')
+    .option('--since <date>', 'catalogue: only classes recorded after this (default: the stored watermark)')
+    .option('--full', 'catalogue: ignore the stored watermark', false)
+    .option('--dry-run', 'print what would be queued, queue nothing', false)
+    .option('--force', 'queue classes that are already complete and unchanged', false)
+    .option('--quiet', 'print only the summary', false)
+    .action(async (opts: { since?: string; full: boolean; dryRun: boolean; force: boolean; quiet: boolean }) => {
+      const since = opts.since ? new Date(opts.since) : undefined;
+      if (since && Number.isNaN(since.getTime())) throw new InvalidArgumentError(`--since is not a date: ${opts.since}`);
+      process.exit(await runScanCommand(loadConfig(), { since, full: opts.full, dryRun: opts.dryRun, force: opts.force, quiet: opts.quiet }));
     });
 
   program

@@ -66,6 +66,25 @@ export interface FlantsConfig {
     readonly maxFiles: number;
     readonly concurrency: number;
   };
+  readonly discovery: {
+    /** Entry playlists to treat as classes when listing a bucket or index; defaults to the manifest template. */
+    readonly pattern: string;
+    /** HTTP origins: an index file listing entry playlists, relative to the source root. */
+    readonly indexPath: string;
+  };
+  /** The MongoDB catalogue; absent when MONGODB_URL is not set. */
+  readonly catalogue?: {
+    readonly url: string;
+    readonly db?: string;
+    readonly collection: string;
+    readonly filter: Record<string, unknown>;
+    readonly fields: { classId: string; manifest: string; recordedAt: string; test: string; status: string };
+    readonly skipStatuses: readonly string[];
+    readonly requireManifest: boolean;
+    readonly batchSize: number;
+    /** Follow the collection's change stream in the daemon's scanner (replica sets only). */
+    readonly watch: boolean;
+  };
   readonly logLevel: string;
 }
 
@@ -131,6 +150,17 @@ const envSchema = z.object({
   FLANTS_MAX_DEPTH: positiveInt.default(4),
   FLANTS_MAX_FILES_PER_CLASS: positiveInt.default(200_000),
   FLANTS_CRAWL_CONCURRENCY: positiveInt.max(256).default(8),
+  FLANTS_DISCOVER_PATTERN: z.string().includes('{classId}', { message: 'must contain {classId}' }).optional(),
+  FLANTS_DISCOVER_INDEX: z.string().default('index.txt'),
+  MONGODB_URL: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must be a mongodb:// or mongodb+srv:// URL').optional(),
+  FLANTS_MONGO_DB: z.string().optional(),
+  FLANTS_MONGO_COLLECTION: z.string().default('classes'),
+  FLANTS_MONGO_FILTER: z.string().default('{"status":"broadcast"}'),
+  FLANTS_MONGO_FIELDS: z.string().default('{}'),
+  FLANTS_SKIP_STATUSES: z.string().default('aborted,test,cancelled'),
+  FLANTS_REQUIRE_MANIFEST: boolText.default(true),
+  FLANTS_MONGO_BATCH: positiveInt.default(1_000),
+  FLANTS_MONGO_WATCH: boolText.default(true),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -208,6 +238,34 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FlantsConfig {
       throw new ConfigError((err as Error).message);
     }
   }
+  const json = (variable: string, text: string): Record<string, unknown> => {
+    try {
+      const v = JSON.parse(text) as unknown;
+      if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('not a JSON object');
+      return v as Record<string, unknown>;
+    } catch (err) {
+      return fail(variable, `must be a JSON object: ${(err as Error).message}`);
+    }
+  };
+  const fieldOverrides = json('FLANTS_MONGO_FIELDS', e.FLANTS_MONGO_FIELDS);
+  for (const [k, v] of Object.entries(fieldOverrides)) {
+    if (!['classId', 'manifest', 'recordedAt', 'test', 'status'].includes(k) || typeof v !== 'string') {
+      fail('FLANTS_MONGO_FIELDS', `has an unknown key or a non-string value at ${JSON.stringify(k)} (keys: classId, manifest, recordedAt, test, status)`);
+    }
+  }
+  const catalogue = e.MONGODB_URL
+    ? {
+        url: e.MONGODB_URL,
+        db: e.FLANTS_MONGO_DB,
+        collection: e.FLANTS_MONGO_COLLECTION,
+        filter: json('FLANTS_MONGO_FILTER', e.FLANTS_MONGO_FILTER),
+        fields: { classId: '_id', manifest: 'manifest', recordedAt: 'recordedAt', test: 'test', status: 'status', ...(fieldOverrides as Record<string, string>) },
+        skipStatuses: e.FLANTS_SKIP_STATUSES.split(',').map((x) => x.trim()).filter(Boolean),
+        requireManifest: e.FLANTS_REQUIRE_MANIFEST,
+        batchSize: e.FLANTS_MONGO_BATCH,
+        watch: e.FLANTS_MONGO_WATCH,
+      }
+    : undefined;
   const pathStyle = (endpoint: string | undefined) => e.FLANTS_S3_FORCE_PATH_STYLE ?? endpoint !== undefined;
   return {
     natsUrl: e.NATS_URL,
@@ -267,6 +325,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FlantsConfig {
       maxFiles: e.FLANTS_MAX_FILES_PER_CLASS,
       concurrency: e.FLANTS_CRAWL_CONCURRENCY,
     },
+    discovery: { pattern: e.FLANTS_DISCOVER_PATTERN ?? e.FLANTS_MANIFEST_TEMPLATE, indexPath: e.FLANTS_DISCOVER_INDEX },
+    catalogue,
     logLevel: e.LOG_LEVEL,
   };
 }

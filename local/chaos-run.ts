@@ -31,6 +31,9 @@ export interface ChaosOptions {
   readonly killEveryMs: readonly [number, number];
   readonly dispatchers: number;
   readonly timeoutMs: number;
+  /** FLANTS_STALL_TIMEOUT for the run: each injected stall costs this long. Too short, and an origin
+   * slowed by the load of the run itself counts as stalled. Default 3s. */
+  readonly stallTimeout?: string;
   readonly log?: (line: string) => void;
 }
 
@@ -118,7 +121,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     FLANTS_LAMBDA_ENDPOINT: lambda.url,
     // Killed processes hold messages until ack_wait ends: keep it short so the run stays short.
     FLANTS_ACK_WAIT: '3s',
-    FLANTS_STALL_TIMEOUT: '1s',
+    FLANTS_STALL_TIMEOUT: o.stallTimeout ?? '3s',
     FLANTS_RETRY_BACKOFF: '200ms,500ms,1s',
     // Each SIGKILL mid-wave costs its jobs one delivery on top of the injected faults.
     FLANTS_MAX_ATTEMPTS: '8',

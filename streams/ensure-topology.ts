@@ -131,6 +131,16 @@ export async function ensureTopology(jsm: JetStreamManager, t: Topology, o: Topo
   for (const c of consumerConfigs(t, o)) await ensureConsumer(jsm, c.stream, c.config);
 }
 
+/** Topology options as configuration sets them; every entry point that publishes uses this. */
+export function topologyOptions(config: { maxAttempts: number; ackWaitMs: number; recordedMaxAgeMs: number; batchSize: number; waveConcurrency: number }): TopologyOptions {
+  return {
+    maxAttempts: config.maxAttempts,
+    ackWaitMs: config.ackWaitMs,
+    recordedMaxAgeMs: config.recordedMaxAgeMs,
+    dispatcherMaxAckPending: Math.max(1_000, config.batchSize * config.waveConcurrency * 4),
+  };
+}
+
 /** Opens (creating if needed) the aggregator's class-state KV bucket. */
 export async function openClassStateKv(nc: NatsConnection, t: Topology): Promise<KV> {
   return new Kvm(nc).create(t.kv.classes, { history: 1, storage: StorageType.File });

@@ -35,6 +35,8 @@ export interface Topology {
   readonly kv: {
     /** Per-class aggregation state (bit fields), so it survives aggregator restarts. */
     readonly classes: string;
+    /** The scanner's watermark for incremental catalogue scans. */
+    readonly scanner: string;
   };
 }
 
@@ -66,6 +68,6 @@ export function topology(namespace = ''): Topology {
       dispatcher: 'dispatcher',
       aggregator: 'aggregator',
     },
-    kv: { classes: `${under}flants_classes` },
+    kv: { classes: `${under}flants_classes`, scanner: `${under}flants_scanner` },
   };
 }

@@ -1,0 +1,42 @@
+/** Wires `flants scan` to its parts. */
+import { connect } from '@nats-io/transport-node';
+import { MongoClient } from 'mongodb';
+import type { FlantsConfig } from '../config/load-config.js';
+import { runScan, type ScanOptions } from '../discovery/run-scan.js';
+import { makeS3Client } from '../storage/s3-client.js';
+import { makeSourceReader } from '../storage/source-reader.js';
+import { SourceRoot } from '../storage/source-root.js';
+
+/** Runs one scan pass, printing each class and a summary; returns the exit code. */
+export async function runScanCommand(config: FlantsConfig, o: ScanOptions & { quiet: boolean }): Promise<number> {
+  const nc = await connect({ servers: config.natsUrl, name: 'flants-scan' });
+  const mongo = config.catalogue ? new MongoClient(config.catalogue.url, { appName: 'flants-scan' }) : undefined;
+  try {
+    await mongo?.connect();
+    const root = new SourceRoot(config.source, config.sourceAllow);
+    const sourceS3 = config.source.kind === 's3' ? makeS3Client(config.sourceS3) : undefined;
+    const summary = await runScan(
+      {
+        config,
+        nc,
+        root,
+        reader: makeSourceReader(root, sourceS3),
+        sourceS3,
+        dest: makeS3Client(config.destS3),
+        mongo,
+        print: o.quiet ? undefined : (line) => process.stdout.write(`${line}\n`),
+      },
+      o,
+    );
+    const why = Object.entries(summary.reasons).map(([k, v]) => `${v} ${k}`).join(', ');
+    process.stdout.write(
+      `${o.dryRun ? 'dry run: ' : ''}${summary.seen} classes seen in the ${summary.origin}, ${summary.queued} ${o.dryRun ? 'would be ' : ''}queued, ` +
+        `${summary.skipped} skipped${why ? ` (${why})` : ''} in ${summary.seconds.toFixed(1)} s` +
+        `${summary.watermark ? `; watermark ${summary.watermark}` : ''}\n`,
+    );
+    return 0;
+  } finally {
+    await mongo?.close();
+    await nc.close();
+  }
+}
