@@ -7,6 +7,7 @@
  * and the throttled jobs go round again in-process, using up no attempt.
  */
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { Logger } from 'pino';
 import { merge, mergeMap, Observable, Subject } from 'rxjs';
@@ -23,6 +24,7 @@ import {
   transferJobSchema,
   type FileResult,
   type TransferJob,
+  type WaveEvent,
   type WaveResults,
 } from '../streams/messages.js';
 import type { Topology } from '../streams/topology.js';
@@ -32,6 +34,8 @@ import { intoWaves, settle } from './wave-batching.js';
 /** What the dispatcher needs. */
 export interface DispatcherDeps {
   readonly js: JetStreamClient;
+  /** For the live wave events that dashboards show; optional. */
+  readonly nc?: NatsConnection;
   readonly topology: Topology;
   readonly config: FlantsConfig;
   readonly logger: Logger;
@@ -167,10 +171,14 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
       let results: JobResult[];
       const started = Date.now();
       await limit.acquire();
+      const waveId = `${started.toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+      announce(waveId, valid.map((v) => v.job));
       try {
         results = (await invokeWave(deps.lambda, cfg.lambda.functionName, waveRequest(cfg, valid.map((v) => v.job)))).results;
         limit.release(results.some((r) => r.throttled) ? 'throttled' : 'ok');
+        publishLive({ wave: waveId, state: 'end' });
       } catch (err) {
+        publishLive({ wave: waveId, state: 'end' });
         if (isThrottle(err)) {
           limit.release('throttled');
           logger.debug({ jobs: valid.length, limit: limit.stats().limit }, 'Lambda throttled the wave; slowing down');
@@ -231,6 +239,27 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
       }
     } finally {
       stats.inFlightWaves--;
+    }
+  };
+
+  /** Tells live views which files are in flight; fire-and-forget core NATS, nothing depends on it. */
+  const announce = (wave: string, jobs: readonly TransferJob[]) => {
+    if (!deps.nc) return;
+    const byRun = new Map<string, { c: string; r: string; i: number[] }>();
+    for (const j of jobs) {
+      const k = `${j.classId}\u0000${j.runId}`;
+      const g = byRun.get(k) ?? { c: j.classId, r: j.runId, i: [] };
+      g.i.push(j.i);
+      byRun.set(k, g);
+    }
+    publishLive({ wave, state: 'start', files: [...byRun.values()] });
+  };
+
+  const publishLive = (event: WaveEvent) => {
+    try {
+      deps.nc?.publish(deps.topology.subjects.waves, JSON.stringify(event));
+    } catch {
+      // Disconnected: live views miss one wave, nothing else does.
     }
   };
 

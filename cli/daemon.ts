@@ -18,6 +18,7 @@ import type { ActorHandle } from '../streams/consume-loop.js';
 import { ensureTopology, openClassStateKv, topologyOptions } from '../streams/ensure-topology.js';
 import { topology } from '../streams/topology.js';
 import { startCatalogueWatch } from './catalogue-watch.js';
+import { startDashboardFor } from './dashboard-for.js';
 
 /** The actors a daemon can run. */
 export const ACTOR_NAMES = ['scanner', 'crawler', 'dispatcher', 'aggregator'] as const;
@@ -41,6 +42,8 @@ export interface Daemon {
   readonly actors: ReadonlyMap<ActorName, ActorHandle>;
   readonly dispatcher?: DispatcherHandle;
   readonly aggregator?: AggregatorHandle;
+  /** The dashboard's URL when this daemon serves it. */
+  readonly dashboardUrl?: string;
   /** Drains in-flight work and closes the connection. Safe to call twice. */
   stop(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -66,9 +69,11 @@ export async function startDaemon(o: { config: FlantsConfig; logger: Logger; act
     const reader = makeSourceReader(root, sourceS3);
     const actors = new Map<ActorName, ActorHandle>();
     const common = { js, topology: t, config, logger };
+    let dashboard: Awaited<ReturnType<typeof startDashboardFor>>;
     if (wanted.includes('aggregator')) {
       const kv = await openClassStateKv(nc, t);
       actors.set('aggregator', await startAggregator({ ...common, kv, dest: makeS3Client(config.destS3) }));
+      if (config.dashboard.enabled) dashboard = await startDashboardFor({ config, nc, jsm, kv, topology: t, logger });
     }
     if (wanted.includes('dispatcher')) {
       const lambda = makeLambdaClient({
@@ -77,7 +82,7 @@ export async function startDaemon(o: { config: FlantsConfig; logger: Logger; act
         region: config.lambda.region,
         local: config.lambda.functionName === 'local',
       });
-      actors.set('dispatcher', await startDispatcher({ ...common, lambda }));
+      actors.set('dispatcher', await startDispatcher({ ...common, nc, lambda }));
     }
     if (wanted.includes('crawler')) actors.set('crawler', await startCrawler({ ...common, reader, root }));
     if (wanted.includes('scanner')) actors.set('scanner', await startScanner({ ...common, reader, root }));
@@ -89,6 +94,7 @@ export async function startDaemon(o: { config: FlantsConfig; logger: Logger; act
       // Upstream first, so that downstream actors can finish what upstream hands them.
       stopped ??= (async () => {
         await watcher?.stop();
+        await dashboard?.close();
         for (const name of ['scanner', 'crawler', 'dispatcher', 'aggregator'] as const) await actors.get(name)?.stop();
         await nc.drain().catch(() => undefined);
         sourceS3?.destroy();
@@ -101,6 +107,7 @@ export async function startDaemon(o: { config: FlantsConfig; logger: Logger; act
       actors,
       dispatcher: actors.get('dispatcher') as DispatcherHandle | undefined,
       aggregator: actors.get('aggregator') as AggregatorHandle | undefined,
+      dashboardUrl: dashboard?.url,
       stop,
       [Symbol.asyncDispose]: stop,
     };

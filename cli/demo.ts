@@ -16,6 +16,7 @@ import { writeSyntheticLibrary } from '../local/synthetic-library.js';
 import { makeS3Client } from '../storage/s3-client.js';
 import type { ClassTransferred } from '../streams/messages.js';
 import { topology } from '../streams/topology.js';
+import { readSnapshot } from '../dashboard/snapshot.js';
 import { startDaemon } from './daemon.js';
 
 /** Demo size. */
@@ -80,6 +81,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     FLANTS_LAMBDA: 'local',
     FLANTS_LAMBDA_ENDPOINT: '',
     FLANTS_BATCH_WAIT: '100ms',
+    FLANTS_DASHBOARD_PORT: process.env.FLANTS_DASHBOARD_PORT ?? '0',
   });
   const lambda = await startLocalLambda({ concurrency: 32, timeoutMs: 120_000, logger: o.logger });
   say(`S3        source ${src.endpoint}  destination ${dst.endpoint} (s3rver)`);
@@ -96,6 +98,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     });
     say(`Library   ${library.classIds.length} classes x ${o.renditions} renditions x ${o.segments} segments: ${library.files.length} files, ${mb(library.totalBytes)} MB`);
     const daemon = await startDaemon({ config: { ...config, lambda: { ...config.lambda, endpoint: lambda.url } }, logger: o.logger });
+    if (daemon.dashboardUrl) say(`Dashboard ${daemon.dashboardUrl}/ (live while the demo runs)`);
     const t = topology(namespace);
     nc = await connect({ servers: natsUrl });
     const sub = nc.subscribe(t.subjects.transferred);
@@ -105,9 +108,15 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     say(`Triggered ${library.classIds.length} classes on ${t.subjects.recorded}\n`);
     const results: ClassTransferred[] = [];
     const ticker = setInterval(() => {
-      const s = daemon.dispatcher?.stats;
-      if (s) say(`  ... ${s.files} files copied in ${s.waves} waves, ${results.length}/${library.classIds.length} classes reported`);
-    }, 1_000);
+      void readSnapshot(nc as NatsConnection, t, namespace).then((snap) => {
+        const active = snap.classes.filter((c) => c.status === 'transferring' || c.status === 'crawling');
+        for (const c of active) {
+          const frac = c.total ? (c.done + c.failed) / c.total : 0;
+          const full = Math.round(frac * 20);
+          say(`  [${'#'.repeat(full)}${'.'.repeat(20 - full)}] ${String(Math.floor(frac * 100)).padStart(3)}% ${c.classId} ${c.done + c.failed}/${c.total ?? '?'} files`);
+        }
+      }, (err) => o.logger.debug({ err }, 'progress snapshot failed'));
+    }, 700);
     const deadline = setTimeout(() => sub.unsubscribe(), 5 * 60_000);
     for await (const m of sub) {
       const e = m.json<ClassTransferred>();

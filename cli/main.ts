@@ -11,6 +11,7 @@ import { classRecordedSchema } from '../streams/messages.js';
 import { topology } from '../streams/topology.js';
 import { parseActors, startDaemon } from './daemon.js';
 import { runAuditCommand } from './audit-command.js';
+import { formatSnapshot, readSnapshot } from '../dashboard/snapshot.js';
 import { runDemo } from './demo.js';
 import { runScanCommand } from './scan-command.js';
 import { withLocalLambda } from './local-lambda-for.js';
@@ -96,6 +97,22 @@ export function buildProgram(): Command {
       const logger = createLogger(process.env.LOG_LEVEL ?? 'warn');
       const code = await runDemo({ ...opts, natsUrl: process.env.NATS_URL || 'nats://127.0.0.1:4222', out: process.stdout, logger });
       process.exit(code);
+    });
+
+  program
+    .command('status')
+    .description('print every class with a progress bar, the queues and running audits')
+    .option('--json', 'print JSON for scripts', false)
+    .action(async (opts: { json: boolean }) => {
+      const natsUrl = process.env.NATS_URL || 'nats://127.0.0.1:4222';
+      const namespace = process.env.FLANTS_NAMESPACE ?? '';
+      const nc = await connect({ servers: natsUrl, name: 'flants-status' });
+      try {
+        const snap = await readSnapshot(nc, topology(namespace), namespace);
+        process.stdout.write(`${opts.json ? JSON.stringify(snap, null, 2) : formatSnapshot(snap)}\n`);
+      } finally {
+        await nc.close();
+      }
     });
 
   program

@@ -85,6 +85,13 @@ export interface FlantsConfig {
     /** Follow the collection's change stream in the daemon's scanner (replica sets only). */
     readonly watch: boolean;
   };
+  readonly dashboard: {
+    readonly enabled: boolean;
+    /** 0 picks a free port. */
+    readonly port: number;
+    readonly host: string;
+    readonly token?: string;
+  };
   readonly logLevel: string;
 }
 
@@ -161,6 +168,10 @@ const envSchema = z.object({
   FLANTS_REQUIRE_MANIFEST: boolText.default(true),
   FLANTS_MONGO_BATCH: positiveInt.default(1_000),
   FLANTS_MONGO_WATCH: boolText.default(true),
+  FLANTS_DASHBOARD: boolText.default(true),
+  FLANTS_DASHBOARD_PORT: z.coerce.number().int().min(0).max(65_535).default(8787),
+  FLANTS_DASHBOARD_HOST: z.string().min(1).default('127.0.0.1'),
+  FLANTS_DASHBOARD_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -327,6 +338,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FlantsConfig {
     },
     discovery: { pattern: e.FLANTS_DISCOVER_PATTERN ?? e.FLANTS_MANIFEST_TEMPLATE, indexPath: e.FLANTS_DISCOVER_INDEX },
     catalogue,
+    dashboard: { enabled: e.FLANTS_DASHBOARD, port: e.FLANTS_DASHBOARD_PORT, host: e.FLANTS_DASHBOARD_HOST, token: e.FLANTS_DASHBOARD_TOKEN },
     logLevel: e.LOG_LEVEL,
   };
 }

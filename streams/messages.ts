@@ -191,3 +191,11 @@ export function parseClassRecorded(data: Uint8Array): ClassRecorded {
   }
   return { classId: text };
 }
+
+/** A wave starting (with its files) or ending, on the core-NATS live subject. Best effort, never stored. */
+export interface WaveEvent {
+  readonly wave: string;
+  readonly state: 'start' | 'end';
+  /** Start only: the files, grouped by class run. */
+  readonly files?: ReadonlyArray<{ readonly c: string; readonly r: string; readonly i: readonly number[] }>;
+}

@@ -19,6 +19,8 @@ export interface Topology {
     readonly results: string;
     readonly classFailed: string;
     readonly deadletter: string;
+    /** Core NATS (not stored): waves starting and ending, for live views of what is in flight. */
+    readonly waves: string;
   };
   readonly streams: {
     readonly classes: string;
@@ -55,6 +57,7 @@ export function topology(namespace = ''): Topology {
       results: `${dot}flants.agg.results`,
       classFailed: `${dot}flants.agg.failed`,
       deadletter: `${dot}flants.deadletter`,
+      waves: `${dot}flants.live.waves`,
     },
     streams: {
       classes: `${under}FLANTS_CLASSES`,

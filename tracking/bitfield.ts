@@ -47,3 +47,9 @@ export class BitField {
     return Buffer.from(this.bytes.subarray(0, end)).toString('hex');
   }
 }
+
+/** Reads bit `bit` of a hex bit field as written by `BitField.toHex`, without decoding the rest. */
+export function hexBitSet(hex: string, bit: number): boolean {
+  const byte = parseInt(hex.slice((bit >> 3) * 2, (bit >> 3) * 2 + 2) || '0', 16);
+  return (byte & (1 << (bit & 7))) !== 0;
+}

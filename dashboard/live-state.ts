@@ -1,0 +1,179 @@
+/**
+ * What the dashboard and `flants status` show, kept live from NATS alone:
+ * every class's state from the aggregator's KV bucket (watched), files in
+ * flight from the dispatchers' wave events, queue depth per stage from the
+ * consumers, and throughput sampled once a second.
+ */
+import type { JetStreamManager } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import type { WaveEvent } from '../streams/messages.js';
+import type { Topology } from '../streams/topology.js';
+import { hexBitSet } from '../tracking/bitfield.js';
+import type { ClassStateJson } from '../tracking/class-progress.js';
+import { classView, type ClassView } from './class-view.js';
+
+/** Pipeline-wide figures. */
+export interface Overall {
+  readonly classes: number;
+  readonly active: number;
+  readonly files: number;
+  readonly bytes: number;
+  readonly retries: number;
+  readonly filesPerSecond: number;
+  readonly bytesPerSecond: number;
+  readonly activeWaves: number;
+  /** Each stage's backlog: pending plus delivered-but-unacked. */
+  readonly queues: Record<string, { pending: number; unacked: number }>;
+  /** Files/s and bytes/s, one sample a second, newest last (at most 300). */
+  readonly history: ReadonlyArray<{ t: number; files: number; bytes: number }>;
+}
+
+/** A live model of every class. */
+export interface LiveState {
+  classes(): ClassView[];
+  get(classId: string): ClassView | undefined;
+  overall(): Overall;
+  /** Class ids changed since the last call, plus whether the overall figures changed. */
+  takeChanges(): { classes: string[]; overall: boolean };
+  close(): Promise<void>;
+}
+
+const WAVE_TTL_MS = 15 * 60_000;
+
+/** Starts watching. */
+export async function startLiveState(o: { nc: NatsConnection; kv: KV; jsm: JetStreamManager; topology: Topology; logger: Logger }): Promise<LiveState> {
+  const states = new Map<string, ClassStateJson>();
+  // class → run → file index → wave id
+  const inFlight = new Map<string, Map<number, string>>();
+  const waves = new Map<string, { at: number; files: Array<{ c: string; i: readonly number[] }> }>();
+  const dirty = new Set<string>();
+  let overallDirty = true;
+  const queues: Record<string, { pending: number; unacked: number }> = {};
+  const history: Array<{ t: number; files: number; bytes: number }> = [];
+  let last = { files: 0, bytes: 0, at: Date.now() };
+
+  const watcher = await o.kv.watch({ key: 'class.>' });
+  const watching = (async () => {
+    for await (const e of watcher) {
+      if (e.operation !== 'PUT' || e.length === 0) continue;
+      try {
+        const s = e.json<ClassStateJson>();
+        const prev = states.get(s.classId);
+        if (prev && prev.runId !== s.runId) inFlight.delete(s.classId);
+        states.set(s.classId, s);
+        // Files that have an outcome are no longer in flight.
+        const flying = inFlight.get(s.classId);
+        if (flying) for (const i of [...flying.keys()]) if (hexBitSet(s.done, i) || hexBitSet(s.failed, i)) flying.delete(i);
+        dirty.add(s.classId);
+        overallDirty = true;
+      } catch (err) {
+        o.logger.warn({ err, key: e.key }, 'unreadable class state');
+      }
+    }
+  })();
+
+  const sub = o.nc.subscribe(o.topology.subjects.waves, {
+    callback: (_err, m) => {
+      try {
+        const ev = m.json<WaveEvent>();
+        if (ev.state === 'start' && ev.files) {
+          waves.set(ev.wave, { at: Date.now(), files: ev.files.map((f) => ({ c: f.c, i: f.i })) });
+          for (const f of ev.files) {
+            const s = states.get(f.c);
+            if (s && s.runId !== f.r) continue;
+            const map = inFlight.get(f.c) ?? new Map<number, string>();
+            for (const i of f.i) map.set(i, ev.wave);
+            inFlight.set(f.c, map);
+            dirty.add(f.c);
+          }
+        } else if (ev.state === 'end') {
+          const w = waves.get(ev.wave);
+          waves.delete(ev.wave);
+          for (const f of w?.files ?? []) {
+            const map = inFlight.get(f.c);
+            for (const i of f.i) if (map?.get(i) === ev.wave) map.delete(i);
+            dirty.add(f.c);
+          }
+        }
+        overallDirty = true;
+      } catch {
+        // A malformed live event is dropped; live views are best effort.
+      }
+    },
+  });
+
+  const sample = setInterval(() => {
+    const now = Date.now();
+    for (const [id, w] of waves) if (now - w.at > WAVE_TTL_MS) waves.delete(id); // a dispatcher that died mid-wave
+    let files = 0;
+    let bytes = 0;
+    for (const s of states.values()) {
+      files += s.doneCount;
+      bytes += s.bytes;
+    }
+    const secs = Math.max(0.001, (now - last.at) / 1000);
+    history.push({ t: now, files: Math.max(0, (files - last.files) / secs), bytes: Math.max(0, (bytes - last.bytes) / secs) });
+    if (history.length > 300) history.shift();
+    last = { files, bytes, at: now };
+    overallDirty = true;
+  }, 1_000);
+
+  const stages = [
+    ['scanner', o.topology.streams.classes, o.topology.consumers.scanner],
+    ['crawler', o.topology.streams.work, o.topology.consumers.crawler],
+    ['dispatcher', o.topology.streams.work, o.topology.consumers.dispatcher],
+    ['aggregator', o.topology.streams.events, o.topology.consumers.aggregator],
+  ] as const;
+  const pollQueues = async () => {
+    for (const [stage, stream, consumer] of stages) {
+      const ci = await o.jsm.consumers.info(stream, consumer).catch(() => undefined);
+      if (ci) queues[stage] = { pending: ci.num_pending, unacked: ci.num_ack_pending };
+    }
+    overallDirty = true;
+  };
+  await pollQueues();
+  const queueTimer = setInterval(() => void pollQueues(), 2_000);
+
+  const view = (id: string) => {
+    const s = states.get(id);
+    return s ? classView(s, new Set(inFlight.get(id)?.keys() ?? [])) : undefined;
+  };
+
+  return {
+    classes: () => [...states.keys()].sort().map((id) => view(id) as ClassView),
+    get: view,
+    overall: () => {
+      const all = [...states.values()];
+      const recent = history.slice(-5);
+      const avg = (f: (h: (typeof history)[number]) => number) => (recent.length ? recent.reduce((n, h) => n + f(h), 0) / recent.length : 0);
+      return {
+        classes: all.length,
+        active: all.filter((s) => s.status === 'crawling' || s.status === 'transferring').length,
+        files: all.reduce((n, s) => n + s.doneCount, 0),
+        bytes: all.reduce((n, s) => n + s.bytes, 0),
+        retries: all.reduce((n, s) => n + s.retries, 0),
+        filesPerSecond: Math.round(avg((h) => h.files)),
+        bytesPerSecond: Math.round(avg((h) => h.bytes)),
+        activeWaves: waves.size,
+        queues: { ...queues },
+        history: [...history],
+      };
+    },
+    takeChanges: () => {
+      const out = { classes: [...dirty], overall: overallDirty };
+      dirty.clear();
+      overallDirty = false;
+      return out;
+    },
+    close: async () => {
+      clearInterval(sample);
+      clearInterval(queueTimer);
+      sub.unsubscribe();
+      watcher.stop();
+      await watching.catch(() => undefined);
+    },
+  };
+}
+
