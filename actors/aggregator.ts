@@ -21,6 +21,7 @@ import {
   waveResultsSchema,
 } from '../streams/messages.js';
 import type { Topology } from '../streams/topology.js';
+import type { Metrics } from '../observability/metrics.js';
 import { applyOp, ClassProgress, type ClassStateJson, type ProgressOp } from '../tracking/class-progress.js';
 import { buildReport, buildTransferredEvent, reportKeyFor } from '../tracking/class-report.js';
 
@@ -33,6 +34,7 @@ export interface AggregatorDeps {
   readonly logger: Logger;
   /** Destination S3, for reports. */
   readonly dest: S3Client;
+  readonly metrics?: Metrics;
 }
 
 /** A running aggregator; `progress()` lists the classes it holds in memory. */
@@ -105,7 +107,8 @@ export async function startAggregator(deps: AggregatorDeps): Promise<AggregatorH
       }),
     );
     const event = buildTransferredEvent(p, reportKey);
-    await deps.js.publish(deps.topology.subjects.transferred, JSON.stringify(event), { msgID: `transferred:${p.runId}` });
+    const ack = await deps.js.publish(deps.topology.subjects.transferred, JSON.stringify(event), { msgID: `transferred:${p.runId}` });
+    if (!ack.duplicate) deps.metrics?.classes.inc({ status: event.status });
     for (let attempt = 0; attempt <= CAS_RETRIES; attempt++) {
       cache.delete(p.classId);
       const cur = await load(p.classId);

@@ -28,6 +28,7 @@ import {
   type WaveResults,
 } from '../streams/messages.js';
 import type { Topology } from '../streams/topology.js';
+import { failureReason, type Metrics } from '../observability/metrics.js';
 import { AdaptiveLimit, type LimitStats } from './adaptive-limit.js';
 import { intoWaves, settle } from './wave-batching.js';
 
@@ -36,6 +37,7 @@ export interface DispatcherDeps {
   readonly js: JetStreamClient;
   /** For the live wave events that dashboards show; optional. */
   readonly nc?: NatsConnection;
+  readonly metrics?: Metrics;
   readonly topology: Topology;
   readonly config: FlantsConfig;
   readonly logger: Logger;
@@ -83,6 +85,20 @@ class Slots {
 /** The first throttled retry waits this long; each further one for the same job doubles it, to 10 s. */
 const THROTTLE_BASE_MS = 250;
 const THROTTLE_MAX_MS = 10_000;
+
+/** Counts one wave's outcomes into the process's metrics. */
+function record(m: Metrics, results: readonly FileResult[], actions: readonly string[]): void {
+  results.forEach((r, i) => {
+    if (r.ok) {
+      m.files.inc({ outcome: r.unchanged ? 'unchanged' : 'copied' });
+      if (!r.unchanged) m.bytes.inc(r.bytes);
+      return;
+    }
+    m.failures.inc({ reason: failureReason(r.error) });
+    if (actions[i] === 'nak') m.retries.inc();
+    else m.files.inc({ outcome: 'failed' });
+  });
+}
 
 function waveRequest(config: FlantsConfig, jobs: readonly TransferJob[]): WaveRequest {
   return {
@@ -146,6 +162,7 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
     const n = (held.get(msg) ?? 0) + 1;
     held.set(msg, n);
     stats.throttledJobs++;
+    deps.metrics?.throttled.inc();
     pendingRetries++;
     const delay = Math.min(THROTTLE_MAX_MS, THROTTLE_BASE_MS * 2 ** (n - 1)) * (0.5 + Math.random());
     setTimeout(() => {
@@ -171,11 +188,16 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
       let results: JobResult[];
       const started = Date.now();
       await limit.acquire();
+      const ls = limit.stats();
+      deps.metrics?.lambdaConcurrency.set({ kind: 'limit' }, ls.limit);
+      deps.metrics?.lambdaConcurrency.set({ kind: 'in_flight' }, ls.inFlight);
+      const endTimer = deps.metrics?.waveSeconds.startTimer();
       const waveId = `${started.toString(36)}${Math.random().toString(36).slice(2, 6)}`;
       announce(waveId, valid.map((v) => v.job));
       try {
         results = (await invokeWave(deps.lambda, cfg.lambda.functionName, waveRequest(cfg, valid.map((v) => v.job)))).results;
         limit.release(results.some((r) => r.throttled) ? 'throttled' : 'ok');
+        endTimer?.();
         publishLive({ wave: waveId, state: 'end' });
       } catch (err) {
         publishLive({ wave: waveId, state: 'end' });
@@ -218,6 +240,7 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
         // Results first, then acks: if we die in between, jobs are redone and the aggregator dedupes.
         await deps.js.publish(deps.topology.subjects.results, JSON.stringify(body));
       }
+      if (deps.metrics) record(deps.metrics, fileResults, settlements.map((x) => x.action));
       settled.forEach(({ msg }, i) => {
         const s = settlements[i];
         if (s?.action === 'ack') msg.ack();

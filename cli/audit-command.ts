@@ -1,5 +1,5 @@
 /** Wires `flants audit` to its parts and turns the report into an exit code, like `rclone check`. */
-import { connect } from '@nats-io/transport-node';
+import { connectNats } from '../streams/connect-nats.js';
 import type { Logger } from 'pino';
 import { runAudit, formatAudit, type AuditOptions } from '../audit/run-audit.js';
 import type { FlantsConfig } from '../config/load-config.js';
@@ -12,7 +12,7 @@ import { withLocalLambda } from './local-lambda-for.js';
 /** Exit codes: 0 no drift, 1 drift found (see the report; fixed with --repair), 2 classes could not be audited. */
 export async function runAuditCommand(base: FlantsConfig, logger: Logger, o: AuditOptions, json: boolean): Promise<number> {
   const { config, local } = o.deep ? await withLocalLambda(base, logger) : { config: base, local: undefined };
-  const nc = await connect({ servers: config.natsUrl, name: 'flants-audit' });
+  const nc = await connectNats(config.nats, 'flants-audit');
   try {
     const root = new SourceRoot(config.source, config.sourceAllow);
     const sourceS3 = config.source.kind === 's3' ? makeS3Client(config.sourceS3) : undefined;

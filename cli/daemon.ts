@@ -3,7 +3,8 @@
  * Used by `flants daemon`, `flants demo` and the end-to-end tests alike.
  */
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { connectNats } from '../streams/connect-nats.js';
 import type { Logger } from 'pino';
 import { startAggregator, type AggregatorHandle } from '../actors/aggregator.js';
 import { startCrawler } from '../actors/crawler.js';
@@ -17,6 +18,7 @@ import { SourceRoot } from '../storage/source-root.js';
 import type { ActorHandle } from '../streams/consume-loop.js';
 import { ensureTopology, openClassStateKv, topologyOptions } from '../streams/ensure-topology.js';
 import { topology } from '../streams/topology.js';
+import { createMetrics, startMetricsServer } from '../observability/metrics.js';
 import { startCatalogueWatch } from './catalogue-watch.js';
 import { startDashboardFor } from './dashboard-for.js';
 
@@ -44,6 +46,8 @@ export interface Daemon {
   readonly aggregator?: AggregatorHandle;
   /** The dashboard's URL when this daemon serves it. */
   readonly dashboardUrl?: string;
+  /** The Prometheus endpoint of this process, when enabled. */
+  readonly metricsUrl?: string;
   /** Drains in-flight work and closes the connection. Safe to call twice. */
   stop(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -53,17 +57,19 @@ export interface Daemon {
 export async function startDaemon(o: { config: FlantsConfig; logger: Logger; actors?: readonly ActorName[] }): Promise<Daemon> {
   const { config, logger } = o;
   const wanted = o.actors ?? ACTOR_NAMES;
-  const nc = await connect({
-    servers: config.natsUrl,
-    name: `flants-${wanted.join('+')}`,
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 1_000,
-  });
+  const nc = await connectNats(config.nats, `flants-${wanted.join('+')}`, { maxReconnectAttempts: -1, reconnectTimeWait: 1_000 });
   const t = topology(config.namespace);
   try {
     const jsm = await jetstreamManager(nc);
     await ensureTopology(jsm, t, topologyOptions(config));
     const js = jetstream(nc);
+    const metrics = createMetrics({ jsm, topology: t });
+    const metricsServer = config.metrics.enabled
+      ? await startMetricsServer(metrics.registry, config.metrics.port, config.metrics.host).catch((err) => {
+          logger.warn({ err, port: config.metrics.port }, 'metrics endpoint not started (port in use?); the daemon runs without it');
+          return undefined;
+        })
+      : undefined;
     const root = new SourceRoot(config.source, config.sourceAllow);
     const sourceS3 = config.source.kind === 's3' ? makeS3Client(config.sourceS3) : undefined;
     const reader = makeSourceReader(root, sourceS3);
@@ -72,7 +78,7 @@ export async function startDaemon(o: { config: FlantsConfig; logger: Logger; act
     let dashboard: Awaited<ReturnType<typeof startDashboardFor>>;
     if (wanted.includes('aggregator')) {
       const kv = await openClassStateKv(nc, t);
-      actors.set('aggregator', await startAggregator({ ...common, kv, dest: makeS3Client(config.destS3) }));
+      actors.set('aggregator', await startAggregator({ ...common, kv, dest: makeS3Client(config.destS3), metrics }));
       if (config.dashboard.enabled) dashboard = await startDashboardFor({ config, nc, jsm, kv, topology: t, logger });
     }
     if (wanted.includes('dispatcher')) {
@@ -82,7 +88,7 @@ export async function startDaemon(o: { config: FlantsConfig; logger: Logger; act
         region: config.lambda.region,
         local: config.lambda.functionName === 'local',
       });
-      actors.set('dispatcher', await startDispatcher({ ...common, nc, lambda }));
+      actors.set('dispatcher', await startDispatcher({ ...common, nc, lambda, metrics }));
     }
     if (wanted.includes('crawler')) actors.set('crawler', await startCrawler({ ...common, reader, root }));
     if (wanted.includes('scanner')) actors.set('scanner', await startScanner({ ...common, reader, root }));
@@ -95,6 +101,7 @@ export async function startDaemon(o: { config: FlantsConfig; logger: Logger; act
       stopped ??= (async () => {
         await watcher?.stop();
         await dashboard?.close();
+        await metricsServer?.close();
         for (const name of ['scanner', 'crawler', 'dispatcher', 'aggregator'] as const) await actors.get(name)?.stop();
         await nc.drain().catch(() => undefined);
         sourceS3?.destroy();
@@ -108,6 +115,7 @@ export async function startDaemon(o: { config: FlantsConfig; logger: Logger; act
       dispatcher: actors.get('dispatcher') as DispatcherHandle | undefined,
       aggregator: actors.get('aggregator') as AggregatorHandle | undefined,
       dashboardUrl: dashboard?.url,
+      metricsUrl: metricsServer?.url,
       stop,
       [Symbol.asyncDispose]: stop,
     };

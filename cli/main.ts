@@ -4,7 +4,7 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
+import { connectNats, NatsSettingsError, natsSettings } from '../streams/connect-nats.js';
 import { ConfigError, loadConfig } from '../config/load-config.js';
 import { startLocalLambda } from '../lambda/local-endpoint.js';
 import { classRecordedSchema } from '../streams/messages.js';
@@ -71,8 +71,7 @@ export function buildProgram(): Command {
     .action(async (classId: string, opts: { manifest?: string }) => {
       const payload = classRecordedSchema.safeParse({ classId, manifest: opts.manifest });
       if (!payload.success) throw new InvalidArgumentError(payload.error.issues.map((i) => i.message).join('; '));
-      const natsUrl = process.env.NATS_URL || 'nats://127.0.0.1:4222';
-      const nc = await connect({ servers: natsUrl });
+      const nc = await connectNats(natsSettings(), 'flants-trigger');
       try {
         const t = topology(process.env.FLANTS_NAMESPACE ?? '');
         // Without a stream yet (no daemon has started), the trigger would be lost: say so.
@@ -104,9 +103,8 @@ export function buildProgram(): Command {
     .description('print every class with a progress bar, the queues and running audits')
     .option('--json', 'print JSON for scripts', false)
     .action(async (opts: { json: boolean }) => {
-      const natsUrl = process.env.NATS_URL || 'nats://127.0.0.1:4222';
       const namespace = process.env.FLANTS_NAMESPACE ?? '';
-      const nc = await connect({ servers: natsUrl, name: 'flants-status' });
+      const nc = await connectNats(natsSettings(), 'flants-status');
       try {
         const snap = await readSnapshot(nc, topology(namespace), namespace);
         process.stdout.write(`${opts.json ? JSON.stringify(snap, null, 2) : formatSnapshot(snap)}\n`);
@@ -169,7 +167,7 @@ export async function run(argv: string[]): Promise<void> {
   try {
     await buildProgram().parseAsync(argv);
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof InvalidArgumentError) {
+    if (err instanceof ConfigError || err instanceof InvalidArgumentError || err instanceof NatsSettingsError) {
       process.stderr.write(`flants: ${err.message}\n`);
       process.exit(2);
     }

@@ -1,5 +1,5 @@
 /** Wires `flants scan` to its parts. */
-import { connect } from '@nats-io/transport-node';
+import { connectNats } from '../streams/connect-nats.js';
 import { MongoClient } from 'mongodb';
 import type { FlantsConfig } from '../config/load-config.js';
 import { runScan, type ScanOptions } from '../discovery/run-scan.js';
@@ -9,7 +9,7 @@ import { SourceRoot } from '../storage/source-root.js';
 
 /** Runs one scan pass, printing each class and a summary; returns the exit code. */
 export async function runScanCommand(config: FlantsConfig, o: ScanOptions & { quiet: boolean }): Promise<number> {
-  const nc = await connect({ servers: config.natsUrl, name: 'flants-scan' });
+  const nc = await connectNats(config.nats, 'flants-scan');
   const mongo = config.catalogue ? new MongoClient(config.catalogue.url, { appName: 'flants-scan' }) : undefined;
   try {
     await mongo?.connect();

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { natsSettings, type NatsSettings } from '../streams/connect-nats.js';
 import { parseBytes, parseDuration } from './durations.js';
 import { parseS3Location, parseSourceLocation, type S3Location, type SourceLocation } from './locations.js';
 
@@ -19,6 +20,8 @@ export interface S3Endpoint {
 /** The validated configuration every part of flants receives. */
 export interface FlantsConfig {
   readonly natsUrl: string;
+  /** Authentication and TLS for NATS (NATS_USER, NATS_TOKEN, NATS_CREDS, NATS_TLS_*). */
+  readonly nats: NatsSettings;
   /** Prefix applied to every subject, stream, consumer and KV bucket; empty in production. */
   readonly namespace: string;
   readonly source: SourceLocation;
@@ -84,6 +87,12 @@ export interface FlantsConfig {
     readonly batchSize: number;
     /** Follow the collection's change stream in the daemon's scanner (replica sets only). */
     readonly watch: boolean;
+  };
+  readonly metrics: {
+    readonly enabled: boolean;
+    /** 0 picks a free port. */
+    readonly port: number;
+    readonly host: string;
   };
   readonly dashboard: {
     readonly enabled: boolean;
@@ -168,6 +177,9 @@ const envSchema = z.object({
   FLANTS_REQUIRE_MANIFEST: boolText.default(true),
   FLANTS_MONGO_BATCH: positiveInt.default(1_000),
   FLANTS_MONGO_WATCH: boolText.default(true),
+  FLANTS_METRICS: boolText.default(true),
+  FLANTS_METRICS_PORT: z.coerce.number().int().min(0).max(65_535).default(9464),
+  FLANTS_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   FLANTS_DASHBOARD: boolText.default(true),
   FLANTS_DASHBOARD_PORT: z.coerce.number().int().min(0).max(65_535).default(8787),
   FLANTS_DASHBOARD_HOST: z.string().min(1).default('127.0.0.1'),
@@ -278,8 +290,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FlantsConfig {
       }
     : undefined;
   const pathStyle = (endpoint: string | undefined) => e.FLANTS_S3_FORCE_PATH_STYLE ?? endpoint !== undefined;
+  let nats: NatsSettings;
+  try {
+    nats = natsSettings({ ...merged, NATS_URL: e.NATS_URL });
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
   return {
     natsUrl: e.NATS_URL,
+    nats,
     namespace: e.FLANTS_NAMESPACE,
     source,
     sourceAllow,
@@ -338,6 +357,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FlantsConfig {
     },
     discovery: { pattern: e.FLANTS_DISCOVER_PATTERN ?? e.FLANTS_MANIFEST_TEMPLATE, indexPath: e.FLANTS_DISCOVER_INDEX },
     catalogue,
+    metrics: { enabled: e.FLANTS_METRICS, port: e.FLANTS_METRICS_PORT, host: e.FLANTS_METRICS_HOST },
     dashboard: { enabled: e.FLANTS_DASHBOARD, port: e.FLANTS_DASHBOARD_PORT, host: e.FLANTS_DASHBOARD_HOST, token: e.FLANTS_DASHBOARD_TOKEN },
     logLevel: e.LOG_LEVEL,
   };

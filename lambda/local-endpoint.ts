@@ -25,6 +25,8 @@ export interface LocalLambdaOptions {
   readonly timeoutMs: number;
   /** Worker threads; defaults to the number of cores. */
   readonly workers?: number;
+  /** A module exporting `handler` (e.g. the unzipped deployment bundle) to run instead of this build's handler. */
+  readonly handlerModule?: string;
   /** Environment the handler sees (source credentials, for instance). Defaults to this process's. */
   readonly env?: Record<string, string | undefined>;
   readonly logger?: Logger;
@@ -77,7 +79,10 @@ export async function startLocalLambda(o: LocalLambdaOptions): Promise<LocalLamb
   // A worker that dies takes its invocations with it: like AWS, they end in a
   // function error (Runtime.ExitError), and a fresh worker takes its place.
   const spawnWorker = (slot: Slot) => {
-    const worker = new Worker(fileURLToPath(distFile(import.meta.url, 'invoke-worker.js')), { env: o.env ?? process.env });
+    const worker = new Worker(fileURLToPath(distFile(import.meta.url, 'invoke-worker.js')), {
+      env: o.env ?? process.env,
+      workerData: { handlerModule: o.handlerModule },
+    });
     worker.unref();
     slot.worker = worker;
     slot.load = 0;

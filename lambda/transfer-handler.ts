@@ -11,6 +11,7 @@ import { makeSourceReader, type SourceReader } from '../storage/source-reader.js
 import { SourceRoot } from '../storage/source-root.js';
 import { copyFile } from './copy-file.js';
 import { hashBothSides } from './hash-file.js';
+import { sourceCredentials } from './source-credentials.js';
 import type { JobResult, WaveDest, WaveRequest, WaveResponse, WaveSource } from './wave.js';
 
 /** What the handler needs from its runtime: the time left, as AWS's context gives it. */
@@ -25,23 +26,14 @@ const ABORT_RESERVE_MS = 1_500;
 
 const clients = new Map<string, { s3: S3Client; reader?: SourceReader; root?: SourceRoot }>();
 
-/** Source credentials may differ from the function's role: another provider, from the environment. */
-function sourceCredentials(env: NodeJS.ProcessEnv) {
-  const accessKeyId = env.FLANTS_SOURCE_ACCESS_KEY_ID;
-  const secretAccessKey = env.FLANTS_SOURCE_SECRET_ACCESS_KEY;
-  return accessKeyId && secretAccessKey
-    ? { accessKeyId, secretAccessKey, sessionToken: env.FLANTS_SOURCE_SESSION_TOKEN }
-    : undefined;
-}
-
 // Clients are cached across invocations of a warm function: their keep-alive
 // sockets are most of the speed on small segments.
-function sourceFor(spec: WaveSource): { reader: SourceReader; root: SourceRoot } {
+async function sourceFor(spec: WaveSource): Promise<{ reader: SourceReader; root: SourceRoot }> {
   const cacheKey = `src:${JSON.stringify(spec)}`;
   let hit = clients.get(cacheKey);
   if (!hit) {
     const root = new SourceRoot(spec.location, spec.allow);
-    const s3 = makeS3Client({ ...spec, credentials: sourceCredentials(process.env) });
+    const s3 = makeS3Client({ ...spec, credentials: await sourceCredentials() });
     hit = { s3, root, reader: makeSourceReader(root, s3) };
     clients.set(cacheKey, hit);
   }
@@ -68,7 +60,7 @@ export function checkDestKey(key: string): void {
 
 /** Copies every job of `req`. Never throws for a single file: each gets its own result. */
 export async function handleWave(req: WaveRequest, ctx: InvocationContext): Promise<WaveResponse> {
-  const { reader, root } = sourceFor(req.source);
+  const { reader, root } = await sourceFor(req.source);
   const dest = destFor(req.dest);
   const abort = new AbortController();
   setMaxListeners(0, abort.signal); // every in-flight copy listens to the same budget signal

@@ -34,7 +34,7 @@ export function startLambda(o: { concurrency?: number; timeoutMs?: number } = {}
 
 /** Builds a validated config as the daemon would, from env-style overrides. */
 export function testConfig(env: Record<string, string>): FlantsConfig {
-  return loadConfig({ FLANTS_NAMESPACE: uniqueName('t').replace('-', '_'), LOG_LEVEL: 'warn', FLANTS_DASHBOARD_PORT: '0', ...env });
+  return loadConfig({ FLANTS_NAMESPACE: uniqueName('t').replace('-', '_'), LOG_LEVEL: 'warn', FLANTS_DASHBOARD_PORT: '0', FLANTS_METRICS_PORT: '0', ...env });
 }
 
 /** A logger that keeps tests quiet unless FLANTS_TEST_LOG is set. */
