@@ -14,8 +14,16 @@ export const REDACT_PATHS = [
   'headers.authorization',
 ];
 
-/** Creates the root logger at `level`, writing JSON lines to `destination` (stdout by default). */
+/**
+ * Creates the root logger at `level`: JSON lines to `destination` (stdout by
+ * default), pretty-printed when stdout is a terminal and FLANTS_LOG_FORMAT is
+ * not `json`.
+ */
 export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
   const options = { level, base: { pid: process.pid }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } };
-  return destination ? pino(options, destination as unknown as pino.DestinationStream) : pino(options);
+  if (destination) return pino(options, destination as unknown as pino.DestinationStream);
+  if (process.stdout.isTTY && process.env.FLANTS_LOG_FORMAT !== 'json') {
+    return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } } });
+  }
+  return pino(options);
 }

@@ -4,19 +4,31 @@
  * The AWS SDK v3 is bundled, not taken from the runtime: the runtime's copy
  * changes under us, and this pins the exact versions the tests ran.
  */
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { zipSync } from 'fflate';
 
+/** The folder holding package.json, found upwards from this module (it runs from source or from dist/). */
+function projectRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('package.json not found above the build script');
+    dir = up;
+  }
+  return dir;
+}
+
 /** Builds the bundle and the zip; returns their paths and sizes. */
-export async function buildLambdaZip(outDir = fileURLToPath(new URL('../../dist-lambda/', import.meta.url))) {
-  const root = fileURLToPath(new URL('../../', import.meta.url));
+export async function buildLambdaZip(outDir?: string) {
+  const root = projectRoot();
+  outDir ??= join(root, 'dist-lambda');
   mkdirSync(outDir, { recursive: true });
   const bundle = join(outDir, 'index.mjs');
   await build({
-    entryPoints: [`${root}lambda/transfer-handler.ts`],
+    entryPoints: [join(root, 'lambda', 'transfer-handler.ts')],
     outfile: bundle,
     bundle: true,
     platform: 'node',

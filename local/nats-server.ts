@@ -46,7 +46,7 @@ async function waitForPort(port: number, child: ChildProcess, timeoutMs = 10_000
 }
 
 /** Starts a JetStream-enabled nats-server; throws with install advice when it is not installed. */
-export async function startNatsServer(o: { port?: number; storeDir?: string } = {}): Promise<NatsServer> {
+export async function startNatsServer(o: { port?: number; storeDir?: string; args?: readonly string[] } = {}): Promise<NatsServer> {
   const bin = findNatsServer();
   if (!bin) {
     throw new Error('nats-server is not installed. Install it (Debian: apt-get install nats-server) or set NATS_URL to a running server.');
@@ -55,7 +55,7 @@ export async function startNatsServer(o: { port?: number; storeDir?: string } = 
   const storeDir = o.storeDir ?? mkdtempSync(join(tmpdir(), 'flants-nats-'));
   let child: ChildProcess | undefined;
   const start = async () => {
-    child = spawn(bin, ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir], { stdio: 'ignore' });
+    child = spawn(bin, [...(o.args ?? []), '-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir], { stdio: 'ignore' });
     await waitForPort(port, child);
   };
   const kill = async (hard = false) => {
