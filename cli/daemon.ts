@@ -61,7 +61,7 @@ export async function startDaemon(o: { config: FlantsConfig; logger: Logger; act
   const t = topology(config.namespace);
   try {
     const jsm = await jetstreamManager(nc);
-    await ensureTopology(jsm, t, topologyOptions(config));
+    await ensureTopology(jsm, t, topologyOptions(config), wanted.map((a) => t.consumers[a]));
     const js = jetstream(nc);
     const metrics = createMetrics({ jsm, topology: t });
     const metricsServer = config.metrics.enabled

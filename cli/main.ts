@@ -7,6 +7,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connectNats, NatsSettingsError, natsSettings } from '../streams/connect-nats.js';
 import { ConfigError, loadConfig } from '../config/load-config.js';
 import { startLocalLambda } from '../lambda/local-endpoint.js';
+import { ensureTopology, openClassStateKv, topologyOptions } from '../streams/ensure-topology.js';
 import { classRecordedSchema } from '../streams/messages.js';
 import { topology } from '../streams/topology.js';
 import { parseActors, startDaemon } from './daemon.js';
@@ -61,6 +62,22 @@ export function buildProgram(): Command {
         await daemon.stop();
         await local?.close();
       });
+    });
+
+  program
+    .command('setup')
+    .description('create or update every stream, consumer and KV bucket (for deployments where actors may not)')
+    .action(async () => {
+      const config = loadConfig();
+      const nc = await connectNats(config.nats, 'flants-setup');
+      try {
+        const t = topology(config.namespace);
+        await ensureTopology(await jetstreamManager(nc), t, topologyOptions(config));
+        await openClassStateKv(nc, t);
+        process.stdout.write(`streams ${Object.values(t.streams).join(', ')} and KV ${t.kv.classes} are ready\n`);
+      } finally {
+        await nc.close();
+      }
     });
 
   program

@@ -104,31 +104,51 @@ function isAlreadyExists(err: unknown): boolean {
   return err instanceof JetStreamApiError && ALREADY_EXISTS.has(err.code);
 }
 
+/**
+ * A least-privilege user may not create streams (an admin ran `flants setup`):
+ * then it is enough that the thing exists. Anything else is the original error.
+ */
+async function orExisting(what: string, err: unknown, exists: () => Promise<unknown>): Promise<void> {
+  const lookup = await exists().then(() => undefined, (e: unknown) => e as Error);
+  if (!lookup) return;
+  throw new Error(
+    `${what} could not be created (${(err as Error).message}) nor found (${lookup.message}); run \`flants setup\` as a user allowed to create it`,
+    { cause: err },
+  );
+}
+
 async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }): Promise<void> {
   try {
     await jsm.streams.add(cfg);
   } catch (err) {
-    if (!isAlreadyExists(err)) throw err;
+    if (!isAlreadyExists(err)) return orExisting(`stream ${cfg.name}`, err, () => jsm.streams.info(cfg.name));
     // Another daemon created it first, or our settings changed: converge on ours.
     const { name, storage: _storage, retention: _retention, ...rest } = cfg;
-    await jsm.streams.update(name, rest);
+    await jsm.streams.update(name, rest).catch((e: unknown) => orExisting(`stream ${name}`, e, () => jsm.streams.info(name)));
   }
 }
 
 async function ensureConsumer(jsm: JetStreamManager, stream: string, cfg: Partial<ConsumerConfig> & { durable_name: string }): Promise<void> {
+  const exists = () => jsm.consumers.info(stream, cfg.durable_name);
   try {
     await jsm.consumers.add(stream, cfg);
   } catch (err) {
-    if (!isAlreadyExists(err)) throw err;
+    if (!isAlreadyExists(err)) return orExisting(`consumer ${stream}/${cfg.durable_name}`, err, exists);
     const { durable_name, deliver_policy: _dp, ...rest } = cfg;
-    await jsm.consumers.update(stream, durable_name, rest);
+    await jsm.consumers.update(stream, durable_name, rest).catch((e: unknown) => orExisting(`consumer ${stream}/${durable_name}`, e, exists));
   }
 }
 
-/** Creates or converges every stream and consumer; safe to call concurrently from many daemons. */
-export async function ensureTopology(jsm: JetStreamManager, t: Topology, o: TopologyOptions): Promise<void> {
+/**
+ * Creates or converges every stream, and the consumers of `consumers` (all by
+ * default: a daemon passes the actors it runs, so that a least-privilege user
+ * touches only its own). Safe to call concurrently from many daemons.
+ */
+export async function ensureTopology(jsm: JetStreamManager, t: Topology, o: TopologyOptions, consumers?: readonly string[]): Promise<void> {
   for (const s of streamConfigs(t, o)) await ensureStream(jsm, s);
-  for (const c of consumerConfigs(t, o)) await ensureConsumer(jsm, c.stream, c.config);
+  for (const c of consumerConfigs(t, o)) {
+    if (!consumers || consumers.includes(c.config.durable_name)) await ensureConsumer(jsm, c.stream, c.config);
+  }
 }
 
 /** Topology options as configuration sets them; every entry point that publishes uses this. */
@@ -141,7 +161,15 @@ export function topologyOptions(config: { maxAttempts: number; ackWaitMs: number
   };
 }
 
-/** Opens (creating if needed) the aggregator's class-state KV bucket. */
+/** Opens (creating if needed, and allowed) the aggregator's class-state KV bucket. */
 export async function openClassStateKv(nc: NatsConnection, t: Topology): Promise<KV> {
-  return new Kvm(nc).create(t.kv.classes, { history: 1, storage: StorageType.File });
+  const kvm = new Kvm(nc);
+  try {
+    return await kvm.create(t.kv.classes, { history: 1, storage: StorageType.File });
+  } catch (err) {
+    // A least-privilege aggregator binds to the bucket `flants setup` made.
+    return kvm.open(t.kv.classes).catch(() => {
+      throw err;
+    });
+  }
 }

@@ -1,0 +1,101 @@
+/**
+ * The sample least-privilege nats-server configuration (deploy/nats/flants.conf)
+ * really runs flants: an admin sets the topology up, then each actor runs in
+ * its own daemon as its own user, and a class is transferred end to end.
+ * Also: user/password authentication is enforced.
+ */
+import { jetstream } from '@nats-io/jetstream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDaemon, type Daemon } from '../cli/daemon.js';
+import type { FlantsConfig } from '../config/load-config.js';
+import type { LocalLambda } from '../lambda/local-endpoint.js';
+import { startNatsServer, type NatsServer } from '../local/nats-server.js';
+import type { S3Server } from '../local/s3-server.js';
+import { connectNats } from '../streams/connect-nats.js';
+import { ensureTopology, openClassStateKv, topologyOptions } from '../streams/ensure-topology.js';
+import type { ClassTransferred } from '../streams/messages.js';
+import { topology } from '../streams/topology.js';
+import { startOrigin, type Origin } from './helpers/origin.js';
+import { startLambda, startS3, testConfig, testLogger } from './helpers/services.js';
+import { jetstreamManager } from '@nats-io/jetstream';
+
+const passwords = {
+  FLANTS_ADMIN_PASSWORD: 'admin-pw-0123456789',
+  FLANTS_SCANNER_PASSWORD: 'scanner-pw-0123456789',
+  FLANTS_CRAWLER_PASSWORD: 'crawler-pw-0123456789',
+  FLANTS_DISPATCHER_PASSWORD: 'dispatcher-pw-0123456789',
+  FLANTS_AGGREGATOR_PASSWORD: 'aggregator-pw-0123456789',
+};
+
+describe('nats - least-privilege users per actor', () => {
+  let nats: NatsServer;
+  let dst: S3Server;
+  let lambda: LocalLambda;
+  let origin: Origin;
+  const daemons: Daemon[] = [];
+  const saved: Record<string, string | undefined> = {};
+
+  beforeAll(async () => {
+    // nats-server reads the passwords from its environment ($VAR in the config).
+    for (const [k, v] of Object.entries(passwords)) {
+      saved[k] = process.env[k];
+      process.env[k] = v;
+    }
+    nats = await startNatsServer({ args: ['-c', 'deploy/nats/flants.conf'] });
+    [dst, lambda] = await Promise.all([startS3('dest-bucket'), startLambda()]);
+    origin = await startOrigin({
+      '/vod/perm/master.m3u8': '#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv/index.m3u8\n',
+      '/vod/perm/v/index.m3u8': '#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\na.ts\n#EXTINF:2,\nb.ts\n#EXT-X-ENDLIST\n',
+      '/vod/perm/v/a.ts': 'a',
+      '/vod/perm/v/b.ts': 'b',
+    });
+  });
+
+  afterAll(async () => {
+    for (const d of daemons) await d.stop();
+    await Promise.all([lambda?.close(), dst?.close(), nats?.close(), origin?.close()]);
+    for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  });
+
+  const configFor = (user: string, password: string): FlantsConfig =>
+    testConfig({
+      NATS_URL: nats.url,
+      NATS_USER: user,
+      NATS_PASSWORD: password,
+      // The sample configuration names the production streams: no namespace.
+      FLANTS_NAMESPACE: '',
+      FLANTS_SOURCE: `${origin.url}/vod/`,
+      FLANTS_DEST: 's3://dest-bucket/',
+      FLANTS_DEST_ENDPOINT: dst.endpoint,
+      FLANTS_LAMBDA_ENDPOINT: lambda.url,
+      FLANTS_BATCH_WAIT: '50ms',
+    });
+
+  it('nats - refuses a connection without valid credentials', async () => {
+    await expect(connectNats({ url: nats.url }, 'anonymous')).rejects.toThrow(/Authorization/i);
+    await expect(connectNats({ url: nats.url, user: 'crawler', password: 'wrong' }, 'wrong')).rejects.toThrow(/Authorization/i);
+  });
+
+  it('nats - each actor as its own least-privilege user transfers a class end to end', async () => {
+    const admin = configFor('admin', passwords.FLANTS_ADMIN_PASSWORD);
+    const nc = await connectNats(admin.nats, 'test-admin');
+    try {
+      const t = topology('');
+      await ensureTopology(await jetstreamManager(nc), t, topologyOptions(admin));
+      await openClassStateKv(nc, t);
+      for (const actor of ['aggregator', 'dispatcher', 'crawler', 'scanner'] as const) {
+        const password = passwords[`FLANTS_${actor.toUpperCase()}_PASSWORD` as keyof typeof passwords];
+        daemons.push(await startDaemon({ config: configFor(actor, password), logger: testLogger(), actors: [actor] }));
+      }
+      const done = new Promise<ClassTransferred>((resolve) => {
+        const sub = nc.subscribe(t.subjects.transferred, { callback: (_e, m) => (sub.unsubscribe(), resolve(m.json<ClassTransferred>())) });
+      });
+      await jetstream(nc).publish(t.subjects.recorded, 'perm');
+      const e = await Promise.race([done, new Promise<never>((_, rej) => setTimeout(() => rej(new Error('no outcome in 60 s')), 60_000))]);
+      expect(e).toMatchObject({ classId: 'perm', status: 'complete', files: 4 });
+    } finally {
+      await nc.close();
+    }
+  });
+});
