@@ -77,7 +77,7 @@ export async function startDaemon(o: { config: FlantsConfig; logger: Logger; act
     const common = { js, topology: t, config, logger };
     let dashboard: Awaited<ReturnType<typeof startDashboardFor>>;
     if (wanted.includes('aggregator')) {
-      const kv = await openClassStateKv(nc, t);
+      const kv = await openClassStateKv(nc, t, config.streamReplicas);
       actors.set('aggregator', await startAggregator({ ...common, kv, dest: makeS3Client(config.destS3), metrics }));
       if (config.dashboard.enabled) dashboard = await startDashboardFor({ config, nc, jsm, kv, topology: t, logger });
     }

@@ -73,7 +73,7 @@ export function buildProgram(): Command {
       try {
         const t = topology(config.namespace);
         await ensureTopology(await jetstreamManager(nc), t, topologyOptions(config));
-        await openClassStateKv(nc, t);
+        await openClassStateKv(nc, t, config.streamReplicas);
         process.stdout.write(`streams ${Object.values(t.streams).join(', ')} and KV ${t.kv.classes} are ready\n`);
       } finally {
         await nc.close();

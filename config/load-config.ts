@@ -49,6 +49,8 @@ export interface FlantsConfig {
   readonly keepQuery: boolean;
   readonly reportPrefix: string;
   readonly recordedMaxAgeMs: number;
+  /** Replicas of each stream and KV bucket: 3 on a JetStream cluster. */
+  readonly streamReplicas: number;
   readonly transfer: {
     readonly multipartThreshold: number;
     readonly partSize: number;
@@ -157,6 +159,7 @@ const envSchema = z.object({
   FLANTS_KEEP_QUERY: boolText.default(false),
   FLANTS_REPORT_PREFIX: z.string().default('_flants/reports/'),
   FLANTS_RECORDED_MAX_AGE: duration.default(0),
+  FLANTS_STREAM_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
   FLANTS_MULTIPART_THRESHOLD: bytes.default(64 * 1024 * 1024),
   FLANTS_PART_SIZE: bytes.default(16 * 1024 * 1024),
   FLANTS_FILE_CONCURRENCY: positiveInt.max(256).default(16),
@@ -337,6 +340,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FlantsConfig {
     keepQuery: e.FLANTS_KEEP_QUERY,
     reportPrefix,
     recordedMaxAgeMs: e.FLANTS_RECORDED_MAX_AGE,
+    streamReplicas: e.FLANTS_STREAM_REPLICAS,
     transfer: {
       multipartThreshold: e.FLANTS_MULTIPART_THRESHOLD,
       partSize: e.FLANTS_PART_SIZE,

@@ -24,6 +24,8 @@ export interface TopologyOptions {
   readonly recordedMaxAgeMs: number;
   /** Upper bound of un-acked transfer jobs across all dispatchers. */
   readonly dispatcherMaxAckPending: number;
+  /** Stream replicas: 3 on a JetStream cluster, 1 on a single server. */
+  readonly replicas: number;
 }
 
 const nanos = (ms: number) => ms * 1_000_000;
@@ -37,6 +39,7 @@ function streamConfigs(t: Topology, o: TopologyOptions): Array<Partial<StreamCon
       subjects: [t.subjects.recorded, t.subjects.transferred],
       retention: RetentionPolicy.Limits,
       storage: StorageType.File,
+      num_replicas: o.replicas,
       max_age: nanos(o.recordedMaxAgeMs),
       duplicate_window: nanos(60 * 60_000),
     },
@@ -47,6 +50,7 @@ function streamConfigs(t: Topology, o: TopologyOptions): Array<Partial<StreamCon
       subjects: [t.subjects.crawl, t.subjects.transfer],
       retention: RetentionPolicy.Workqueue,
       storage: StorageType.File,
+      num_replicas: o.replicas,
       duplicate_window: nanos(Math.max(20 * 60_000, o.ackWaitMs * 4)),
     },
     {
@@ -54,6 +58,7 @@ function streamConfigs(t: Topology, o: TopologyOptions): Array<Partial<StreamCon
       subjects: [t.subjects.aggregate],
       retention: RetentionPolicy.Workqueue,
       storage: StorageType.File,
+      num_replicas: o.replicas,
       duplicate_window: nanos(20 * 60_000),
     },
     {
@@ -61,6 +66,7 @@ function streamConfigs(t: Topology, o: TopologyOptions): Array<Partial<StreamCon
       subjects: [t.subjects.deadletter],
       retention: RetentionPolicy.Limits,
       storage: StorageType.File,
+      num_replicas: o.replicas,
       max_age: nanos(30 * 86_400_000),
     },
   ];
@@ -152,8 +158,9 @@ export async function ensureTopology(jsm: JetStreamManager, t: Topology, o: Topo
 }
 
 /** Topology options as configuration sets them; every entry point that publishes uses this. */
-export function topologyOptions(config: { maxAttempts: number; ackWaitMs: number; recordedMaxAgeMs: number; batchSize: number; waveConcurrency: number }): TopologyOptions {
+export function topologyOptions(config: { maxAttempts: number; ackWaitMs: number; recordedMaxAgeMs: number; batchSize: number; waveConcurrency: number; streamReplicas?: number }): TopologyOptions {
   return {
+    replicas: config.streamReplicas ?? 1,
     maxAttempts: config.maxAttempts,
     ackWaitMs: config.ackWaitMs,
     recordedMaxAgeMs: config.recordedMaxAgeMs,
@@ -162,10 +169,10 @@ export function topologyOptions(config: { maxAttempts: number; ackWaitMs: number
 }
 
 /** Opens (creating if needed, and allowed) the aggregator's class-state KV bucket. */
-export async function openClassStateKv(nc: NatsConnection, t: Topology): Promise<KV> {
+export async function openClassStateKv(nc: NatsConnection, t: Topology, replicas = 1): Promise<KV> {
   const kvm = new Kvm(nc);
   try {
-    return await kvm.create(t.kv.classes, { history: 1, storage: StorageType.File });
+    return await kvm.create(t.kv.classes, { history: 1, storage: StorageType.File, replicas });
   } catch (err) {
     // A least-privilege aggregator binds to the bucket `flants setup` made.
     return kvm.open(t.kv.classes).catch(() => {
