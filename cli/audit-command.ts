@@ -5,8 +5,7 @@ import { runAudit, formatAudit, type AuditOptions } from '../audit/run-audit.js'
 import type { FlantsConfig } from '../config/load-config.js';
 import { makeLambdaClient } from '../lambda/invoke-wave.js';
 import { makeS3Client } from '../storage/s3-client.js';
-import { makeSourceReader } from '../storage/source-reader.js';
-import { SourceRoot } from '../storage/source-root.js';
+import { openSource } from '../storage/open-source.js';
 import { withLocalLambda } from './local-lambda-for.js';
 
 /** Exit codes: 0 no drift, 1 drift found (see the report; fixed with --repair), 2 classes could not be audited. */
@@ -14,14 +13,13 @@ export async function runAuditCommand(base: FlantsConfig, logger: Logger, o: Aud
   const { config, local } = o.deep ? await withLocalLambda(base, logger) : { config: base, local: undefined };
   const nc = await connectNats(config.nats, 'flants-audit');
   try {
-    const root = new SourceRoot(config.source, config.sourceAllow);
-    const sourceS3 = config.source.kind === 's3' ? makeS3Client(config.sourceS3) : undefined;
+    const { root, reader } = openSource(config);
     const report = await runAudit(
       {
         config,
         nc,
         root,
-        reader: makeSourceReader(root, sourceS3),
+        reader,
         dest: makeS3Client(config.destS3),
         lambda: o.deep
           ? makeLambdaClient({ functionName: config.lambda.functionName, endpoint: config.lambda.endpoint, region: config.lambda.region, local: config.lambda.functionName === 'local' })

@@ -13,8 +13,7 @@ import { startScanner } from '../actors/scanner.js';
 import type { FlantsConfig } from '../config/load-config.js';
 import { makeLambdaClient } from '../lambda/invoke-wave.js';
 import { makeS3Client } from '../storage/s3-client.js';
-import { makeSourceReader } from '../storage/source-reader.js';
-import { SourceRoot } from '../storage/source-root.js';
+import { openSource } from '../storage/open-source.js';
 import type { ActorHandle } from '../streams/consume-loop.js';
 import { ensureTopology, openClassStateKv, topologyOptions } from '../streams/ensure-topology.js';
 import { topology } from '../streams/topology.js';
@@ -70,9 +69,7 @@ export async function startDaemon(o: { config: FlantsConfig; logger: Logger; act
           return undefined;
         })
       : undefined;
-    const root = new SourceRoot(config.source, config.sourceAllow);
-    const sourceS3 = config.source.kind === 's3' ? makeS3Client(config.sourceS3) : undefined;
-    const reader = makeSourceReader(root, sourceS3);
+    const { root, reader, s3: sourceS3 } = openSource(config);
     const actors = new Map<ActorName, ActorHandle>();
     const common = { js, topology: t, config, logger };
     let dashboard: Awaited<ReturnType<typeof startDashboardFor>>;

@@ -169,9 +169,14 @@ export function buildProgram(): Command {
     .option('--port <n>', 'port to listen on', positiveInt, 9001)
     .option('--host <addr>', 'address to bind', '127.0.0.1')
     .option('--concurrency <n>', 'invocations at once before answering 429', positiveInt, 32)
-    .action(async (opts: { port: number; host: string; concurrency: number }) => {
+    .option('--noop', 'benchmarks: answer success for every job without I/O', false)
+    .option('--simulate <min-max>', 'benchmarks: answer after a random per-file latency in ms, e.g. 50-500')
+    .action(async (opts: { port: number; host: string; concurrency: number; noop: boolean; simulate?: string }) => {
       const logger = createLogger(process.env.LOG_LEVEL ?? 'info');
-      const local = await startLocalLambda({ port: opts.port, host: opts.host, concurrency: opts.concurrency, timeoutMs: 300_000, logger });
+      const sim = opts.simulate ? /^(\d+)-(\d+)$/.exec(opts.simulate) : undefined;
+      if (opts.simulate && !sim) throw new InvalidArgumentError('--simulate takes min-max milliseconds, e.g. 50-500');
+      const mode = opts.noop ? 'noop' as const : sim ? { simulateMs: [Number(sim[1]), Number(sim[2])] as const } : 'handler' as const;
+      const local = await startLocalLambda({ port: opts.port, host: opts.host, concurrency: opts.concurrency, timeoutMs: 300_000, logger, mode });
       logger.info({ url: local.url }, 'local Lambda endpoint listening');
       onShutdown(() => local.close());
     });

@@ -4,8 +4,7 @@ import { MongoClient } from 'mongodb';
 import type { FlantsConfig } from '../config/load-config.js';
 import { runScan, type ScanOptions } from '../discovery/run-scan.js';
 import { makeS3Client } from '../storage/s3-client.js';
-import { makeSourceReader } from '../storage/source-reader.js';
-import { SourceRoot } from '../storage/source-root.js';
+import { openSource } from '../storage/open-source.js';
 
 /** Runs one scan pass, printing each class and a summary; returns the exit code. */
 export async function runScanCommand(config: FlantsConfig, o: ScanOptions & { quiet: boolean }): Promise<number> {
@@ -13,14 +12,13 @@ export async function runScanCommand(config: FlantsConfig, o: ScanOptions & { qu
   const mongo = config.catalogue ? new MongoClient(config.catalogue.url, { appName: 'flants-scan' }) : undefined;
   try {
     await mongo?.connect();
-    const root = new SourceRoot(config.source, config.sourceAllow);
-    const sourceS3 = config.source.kind === 's3' ? makeS3Client(config.sourceS3) : undefined;
+    const { root, reader, s3: sourceS3 } = openSource(config);
     const summary = await runScan(
       {
         config,
         nc,
         root,
-        reader: makeSourceReader(root, sourceS3),
+        reader,
         sourceS3,
         dest: makeS3Client(config.destS3),
         mongo,

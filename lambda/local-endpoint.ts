@@ -25,6 +25,11 @@ export interface LocalLambdaOptions {
   readonly timeoutMs: number;
   /** Worker threads; defaults to the number of cores. */
   readonly workers?: number;
+  /**
+   * Benchmarks only: `noop` answers success for every job without any I/O;
+   * `simulate` answers after a random per-file latency, with the wave's file concurrency.
+   */
+  readonly mode?: 'handler' | 'noop' | { readonly simulateMs: readonly [number, number] };
   /** A module exporting `handler` (e.g. the unzipped deployment bundle) to run instead of this build's handler. */
   readonly handlerModule?: string;
   /** Environment the handler sees (source credentials, for instance). Defaults to this process's. */
@@ -37,7 +42,7 @@ export interface LocalLambda {
   readonly url: string;
   readonly port: number;
   /** Invocations in flight now, and the most seen at once. */
-  stats(): { inFlight: number; peak: number; invocations: number; throttled: number };
+  stats(): { inFlight: number; peak: number; invocations: number; throttled: number; busyMs: number };
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -65,6 +70,23 @@ async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | u
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks);
+}
+
+/** Benchmark modes: results without I/O, at once or after simulated per-file latency. */
+async function simulated(payload: string, mode: 'noop' | { readonly simulateMs: readonly [number, number] }): Promise<InvokeOutcome> {
+  const req = JSON.parse(payload) as { jobs: unknown[]; options?: { fileConcurrency?: number } };
+  const n = req.jobs.length;
+  if (mode !== 'noop') {
+    const [min, max] = mode.simulateMs;
+    let next = 0;
+    const lanes = Math.max(1, Math.min(req.options?.fileConcurrency ?? 16, n));
+    await Promise.all(
+      Array.from({ length: lanes }, async () => {
+        while (next++ < n) await new Promise((r) => setTimeout(r, min + Math.random() * (max - min)));
+      }),
+    );
+  }
+  return { id: 0, payload: JSON.stringify({ results: Array.from({ length: n }, () => ({ ok: true, bytes: 0, ms: 0 })) }) };
 }
 
 /** Starts the endpoint on `port` (0 for a free one). */
@@ -110,6 +132,15 @@ export async function startLocalLambda(o: LocalLambdaOptions): Promise<LocalLamb
   });
   let nextId = 1;
   let inFlight = 0;
+  // The integral of in-flight invocations over time: its slope is the average concurrency.
+  let busyMs = 0;
+  let lastChange = Date.now();
+  const setInFlight = (n: number) => {
+    const now = Date.now();
+    busyMs += inFlight * (now - lastChange);
+    lastChange = now;
+    inFlight = n;
+  };
   let peak = 0;
   let invocations = 0;
   let throttled = 0;
@@ -137,7 +168,7 @@ export async function startLocalLambda(o: LocalLambdaOptions): Promise<LocalLamb
         req.resume();
         return sendError(res, 429, 'TooManyRequestsException', 'Rate Exceeded.');
       }
-      inFlight++;
+      setInFlight(inFlight + 1);
       peak = Math.max(peak, inFlight);
       invocations++;
       try {
@@ -148,7 +179,7 @@ export async function startLocalLambda(o: LocalLambdaOptions): Promise<LocalLamb
           res.writeHead(204).end();
           return;
         }
-        const outcome = invoke(body.toString('utf8') || '{}');
+        const outcome = o.mode && o.mode !== 'handler' ? simulated(body.toString('utf8'), o.mode) : invoke(body.toString('utf8') || '{}');
         if (type === 'Event') {
           res.writeHead(202).end();
           await outcome;
@@ -159,7 +190,7 @@ export async function startLocalLambda(o: LocalLambdaOptions): Promise<LocalLamb
         res.writeHead(200, { 'content-type': 'application/json', 'x-amz-executed-version': '$LATEST' });
         res.end(out.payload);
       } finally {
-        inFlight--;
+        setInFlight(inFlight - 1);
       }
     })().catch((err) => {
       o.logger?.error({ err }, 'local lambda request failed');
@@ -178,7 +209,10 @@ export async function startLocalLambda(o: LocalLambdaOptions): Promise<LocalLamb
   return {
     url: `http://${o.host ?? '127.0.0.1'}:${port}`,
     port,
-    stats: () => ({ inFlight, peak, invocations, throttled }),
+    stats: () => {
+      setInFlight(inFlight);
+      return { inFlight, peak, invocations, throttled, busyMs };
+    },
     close,
     [Symbol.asyncDispose]: close,
   };

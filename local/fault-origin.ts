@@ -6,6 +6,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { prng } from './prng.js';
 
 /** The kinds of fault, with their probability per request. */
 export interface FaultRates {
@@ -30,17 +31,6 @@ export interface FaultOrigin {
   requests(): number;
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
-}
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Starts the origin on a free loopback port. */

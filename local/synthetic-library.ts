@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { prng } from './prng.js';
 
 /** Shape of the library. */
 export interface LibrarySpec {
@@ -19,6 +20,8 @@ export interface LibrarySpec {
   readonly strayFiles?: boolean;
   readonly classIdPrefix?: string;
   readonly seed?: number;
+  /** Skews sizes toward the minimum: 1 is log-uniform, larger makes big files rarer. */
+  readonly skew?: number;
 }
 
 /** One generated file. */
@@ -35,18 +38,6 @@ export interface Library {
   readonly totalBytes: number;
 }
 
-/** A small deterministic PRNG (mulberry32) so a seed gives the same library shape. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Writes the library under `prefix` in `bucket`, `concurrency` uploads at a time. */
 export async function writeSyntheticLibrary(
   s3: S3Client,
@@ -57,7 +48,7 @@ export async function writeSyntheticLibrary(
 ): Promise<Library> {
   const rnd = prng(spec.seed ?? 42);
   // Log-uniform sizes: many small segments, a few near the maximum, as in real ladders.
-  const size = () => Math.round(Math.exp(Math.log(spec.minBytes) + rnd() * (Math.log(spec.maxBytes) - Math.log(spec.minBytes))));
+  const size = () => Math.round(Math.exp(Math.log(spec.minBytes) + rnd() ** (spec.skew ?? 1) * (Math.log(spec.maxBytes) - Math.log(spec.minBytes))));
   const files: Array<LibraryFile & { body: () => Buffer }> = [];
   const classIds: string[] = [];
   for (let c = 0; c < spec.classes; c++) {

@@ -1,0 +1,60 @@
+/**
+ * `npm run bench`: every benchmark, one after another, then a table. Results
+ * go to bench/results/<date>.json. Sizes can be cut for a quick look:
+ * `npm run bench -- --quick`.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { auditBenchmark } from './audit-rate.js';
+import { dashboardRenderBenchmark } from './dashboard-render.js';
+import { controlPlaneBenchmark, e2eBenchmark } from './pipeline-benchmarks.js';
+import { scanBenchmark } from './scan-rate.js';
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+const quick = process.argv.includes('--quick');
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
+const want = (name: string) => !only || only.includes(name);
+const results: Record<string, unknown> = { date: new Date().toISOString(), quick };
+const rows: string[][] = [];
+const f = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+
+if (want('e2e')) {
+  const r = await e2eBenchmark(quick ? { classes: 4, renditions: 3, segments: 50 } : { classes: 20, renditions: 3, segments: 100 });
+  results.e2e = r;
+  const ratio = r.flants.filesPerSecond / r.rclone.filesPerSecond;
+  rows.push(['S3→S3, flants', `${f(r.files)} files, ${f(r.bytes / 1e6)} MB`, `${f(r.flants.filesPerSecond)} files/s, ${f(r.flants.mbPerSecond, 1)} MB/s`, `daemon ${f(r.flants.daemonCpuSeconds, 1)} CPU-s, ${f(r.flants.daemonPeakRssMb)} MB RSS; Lambda+S3 ${f(r.flants.lambdaAndS3CpuSeconds, 1)} CPU-s`]);
+  rows.push(['S3→S3, rclone', '--transfers 32 --checkers 16 --fast-list', `${f(r.rclone.filesPerSecond)} files/s, ${f(r.rclone.mbPerSecond, 1)} MB/s`, `${f(r.rclone.cpuSeconds, 1)} CPU-s, ${f(r.rclone.peakRssMb)} MB RSS; ratio flants/rclone ${f(ratio, 2)} (goal ≥ 1.00)`]);
+}
+if (want('control')) {
+  const r = await controlPlaneBenchmark(quick ? { classes: 20, segments: 1_000 } : { classes: 100, segments: 10_000 });
+  results.controlPlane = r;
+  rows.push(['control plane (no-op Lambda)', `${f(r.jobs)} jobs`, `${f(r.jobsPerSecond)} segments/s (goal ≥ 10,000)`, r.actors.map((a) => `${a.actors} ${f(a.peakRssMb)} MB`).join(', ') + ' peak RSS (goal ≤ 150)']);
+}
+if (want('waves')) {
+  const r = await controlPlaneBenchmark({
+    classes: quick ? 20 : 100, segments: quick ? 1_000 : 3_000, mode: { simulateMs: [50, 500] }, concurrency: 1_000, waveConcurrency: 1_000, fileConcurrency: 1,
+  });
+  results.waveEfficiency = r;
+  rows.push(['wave efficiency (50–500 ms/file, limit 1,000)', `${f(r.jobs)} jobs`, `sustained ${f(r.sustainedConcurrency)} / 1,000 = ${f(r.sustainedConcurrency / 10, 1)} % (goal ≥ 95 %)`, `peak ${f(r.peakConcurrency)}, average ${f(r.averageConcurrency)}`]);
+}
+if (want('scan')) {
+  const r = await scanBenchmark(quick ? 10_000 : 100_000);
+  results.scan = r;
+  rows.push(['scan (index discovery)', `${f(r.classes)} classes`, `${f(r.perSecond)} classes/s`, `peak RSS ${f(r.peakRssMb)} MB`]);
+}
+if (want('audit')) {
+  const r = await auditBenchmark(quick ? 2 : 10, 250);
+  results.audit = r;
+  rows.push(['audit', `${f(r.files)} files`, `${f(r.plain)} files/s plain, ${f(r.deep)} deep`, `${r.drift} drift`]);
+}
+if (want('dashboard')) {
+  const r = await dashboardRenderBenchmark(500, 5_000, quick ? 3 : 10);
+  results.dashboard = r;
+  rows.push(['dashboard render', '500 × 5,000', `frame p50 ${f(r.frameP50, 1)} ms, p99 ${f(r.frameP99, 1)} ms`, `update p50 ${f(r.updateP50, 1)} ms, max ${f(r.updateMax, 1)} ms`]);
+}
+
+const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => (r[i] ?? '').length), 4));
+console.log(`\n${rows.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')).join('\n')}`);
+mkdirSync('bench/results', { recursive: true });
+const file = `bench/results/${new Date().toISOString().slice(0, 10)}${quick ? '-quick' : ''}.json`;
+writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+console.log(`\nresults: ${file}`);
