@@ -32,6 +32,7 @@ describe('daemon - process lifecycle', () => {
   let library: Library;
   const namespace = uniqueName('d').replace('-', '_');
 
+  const children: ChildProcess[] = [];
   const spawnDaemon = (): ChildProcess => {
     const child = spawn(process.execPath, ['dist/cli.js', 'daemon'], {
       env: {
@@ -51,6 +52,7 @@ describe('daemon - process lifecycle', () => {
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    children.push(child);
     child.stderr?.on('data', (d) => process.env.FLANTS_TEST_LOG && process.stderr.write(d));
     child.stdout?.on('data', (d) => process.env.FLANTS_TEST_LOG && process.stderr.write(d));
     return child;
@@ -64,6 +66,8 @@ describe('daemon - process lifecycle', () => {
   }, 120_000);
 
   afterAll(async () => {
+    // A test that timed out never reached its own cleanup: no daemon may outlive the file.
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     await Promise.all([lambda?.close(), src?.close(), dst?.close(), nats?.close()]);
   });
 

@@ -29,12 +29,15 @@ const media = (names: string[]) => ['#EXTM3U', '#EXT-X-TARGETDURATION:2', ...nam
 describe('operations - packaging, validation, metrics, secrets', () => {
   let dst: S3Server;
   let origin: Origin;
+  const children: ReturnType<typeof spawn>[] = [];
 
   beforeAll(async () => {
     dst = await startS3('dest-bucket');
     origin = await startOrigin({ '/vod/a.ts': 'A'.repeat(3000), '/vod/b.ts': 'B'.repeat(10) });
   });
   afterAll(async () => {
+    // A test that timed out never reached its own cleanup: no daemon may outlive the file.
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     await dst?.close();
     await origin?.close();
   });
@@ -146,6 +149,7 @@ describe('operations - packaging, validation, metrics, secrets', () => {
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    children.push(child);
     let logs = '';
     child.stdout?.on('data', (d) => (logs += d));
     child.stderr?.on('data', (d) => (logs += d));
