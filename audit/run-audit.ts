@@ -21,6 +21,11 @@ import { topology } from '../streams/topology.js';
 import { auditClass, type ClassAudit } from './audit-class.js';
 import { replayTriggers, type ReplayFrom } from './replay-triggers.js';
 
+/** The KV bucket where audits keep their progress, for `flants status` and the dashboard. */
+export function auditsBucket(namespace: string): string {
+  return `${namespace ? `${namespace}_` : ''}flants_audits`;
+}
+
 /** What to audit. */
 export interface AuditOptions extends ReplayFrom {
   readonly classes?: readonly string[];
@@ -66,7 +71,7 @@ export async function runAudit(deps: RunAuditDeps, o: AuditOptions): Promise<Aud
   const wanted = o.classes?.length ? new Set(o.classes) : undefined;
   const targets = replayed.classes.filter((c) => !wanted || wanted.has(c.classId));
   // Progress lives in KV so that `flants status` and the dashboard can show a running audit.
-  const progressKv = await new Kvm(deps.nc).create(`${config.namespace ? `${config.namespace}_` : ''}flants_audits`, { history: 1 });
+  const progressKv = await new Kvm(deps.nc).create(auditsBucket(config.namespace), { history: 1 });
   const progress = (done: number, drift: number) =>
     progressKv
       .put(`audit.${auditId}`, JSON.stringify({ auditId, startedAt: startedAt.toISOString(), classes: targets.length, done, drift, deep: o.deep }))

@@ -9,6 +9,8 @@ import type { Logger } from 'pino';
 import type { FlantsConfig } from '../config/load-config.js';
 import { startLiveState } from '../dashboard/live-state.js';
 import { startDashboard } from '../dashboard/server.js';
+import { Kvm } from '@nats-io/kv';
+import { auditsBucket } from '../audit/run-audit.js';
 import type { Topology } from '../streams/topology.js';
 
 /** Returns the running dashboard, or undefined when it could not bind. */
@@ -21,7 +23,9 @@ export async function startDashboardFor(o: {
   logger: Logger;
 }): Promise<{ url: string; close: () => Promise<void> } | undefined> {
   const logger = o.logger.child({ actor: 'dashboard' });
-  const state = await startLiveState({ nc: o.nc, kv: o.kv, jsm: o.jsm, topology: o.topology, logger });
+  // Audits keep their progress in their own bucket; a user not allowed to read it sees no audits.
+  const auditsKv = await new Kvm(o.nc).create(auditsBucket(o.config.namespace), { history: 1 }).catch(() => undefined);
+  const state = await startLiveState({ nc: o.nc, kv: o.kv, jsm: o.jsm, topology: o.topology, logger, auditsKv });
   try {
     const d = await startDashboard({ ...o.config.dashboard, state, logger });
     return {

@@ -28,6 +28,18 @@ export interface Overall {
   readonly queues: Record<string, { pending: number; unacked: number }>;
   /** Files/s and bytes/s, one sample a second, newest last (at most 300). */
   readonly history: ReadonlyArray<{ t: number; files: number; bytes: number }>;
+  /** Audits, newest first (at most 5): progress while they run, the outcome once done. */
+  readonly audits: ReadonlyArray<AuditProgress>;
+}
+
+/** An audit's progress, as `flants audit` keeps it in KV. */
+export interface AuditProgress {
+  readonly auditId: string;
+  readonly startedAt: string;
+  readonly finishedAt?: string;
+  readonly classes: number;
+  readonly done: number;
+  readonly drift: number;
 }
 
 /** A live model of every class. */
@@ -43,7 +55,15 @@ export interface LiveState {
 const WAVE_TTL_MS = 15 * 60_000;
 
 /** Starts watching. */
-export async function startLiveState(o: { nc: NatsConnection; kv: KV; jsm: JetStreamManager; topology: Topology; logger: Logger }): Promise<LiveState> {
+export async function startLiveState(o: {
+  nc: NatsConnection;
+  kv: KV;
+  jsm: JetStreamManager;
+  topology: Topology;
+  logger: Logger;
+  /** The audits' progress bucket, when this user may read it. */
+  auditsKv?: KV;
+}): Promise<LiveState> {
   const states = new Map<string, ClassStateJson>();
   // class → run → file index → wave id
   const inFlight = new Map<string, Map<number, string>>();
@@ -54,6 +74,20 @@ export async function startLiveState(o: { nc: NatsConnection; kv: KV; jsm: JetSt
   const history: Array<{ t: number; files: number; bytes: number }> = [];
   let last = { files: 0, bytes: 0, at: Date.now() };
 
+  const audits = new Map<string, AuditProgress>();
+  const auditWatcher = o.auditsKv ? await o.auditsKv.watch({ key: 'audit.>' }) : undefined;
+  const watchingAudits = (async () => {
+    for await (const e of auditWatcher ?? []) {
+      if (e.operation !== 'PUT' || e.length === 0) continue;
+      try {
+        const a = e.json<AuditProgress>();
+        audits.set(a.auditId, a);
+        overallDirty = true;
+      } catch {
+        // An unreadable progress record is skipped; the audit's own report is the record.
+      }
+    }
+  })();
   const watcher = await o.kv.watch({ key: 'class.>' });
   const watching = (async () => {
     for await (const e of watcher) {
@@ -159,6 +193,7 @@ export async function startLiveState(o: { nc: NatsConnection; kv: KV; jsm: JetSt
         activeWaves: waves.size,
         queues: { ...queues },
         history: [...history],
+        audits: [...audits.values()].sort((a, b) => b.startedAt.localeCompare(a.startedAt)).slice(0, 5),
       };
     },
     takeChanges: () => {
@@ -172,7 +207,9 @@ export async function startLiveState(o: { nc: NatsConnection; kv: KV; jsm: JetSt
       clearInterval(queueTimer);
       sub.unsubscribe();
       watcher.stop();
+      auditWatcher?.stop();
       await watching.catch(() => undefined);
+      await watchingAudits.catch(() => undefined);
     },
   };
 }

@@ -38,6 +38,7 @@ export const DASHBOARD_PAGE = String.raw`<!doctype html>
   <canvas id="chart" width="360" height="80" aria-label="throughput over time"></canvas>
   <span id="conn" class="muted">connecting…</span>
 </header>
+<div id="audits" class="muted" style="padding: 4px 16px"></div>
 <main id="classes"></main>
 <script>
 "use strict";
@@ -105,6 +106,13 @@ function overall(o) {
     ["files", o.files], ["bytes", mb(o.bytes)], ["retries", o.retries], ["queues", q]];
   box.replaceChildren(...cells.flatMap(([k, v]) => { const a = el("span", "muted"); a.textContent = k; const b = el("b"); b.textContent = String(v); return [a, b]; }));
   chart(o.history);
+  const audits = document.getElementById("audits");
+  audits.replaceChildren(...(o.audits || []).map((a) => {
+    const d = el("div", "audit");
+    d.dataset.auditId = a.auditId;
+    d.textContent = "audit " + a.auditId + ": " + a.done + "/" + a.classes + " classes, " + a.drift + " differences" + (a.finishedAt ? ", finished" : ", running");
+    return d;
+  }));
 }
 function chart(h) {
   const cv = document.getElementById("chart"), g = cv.getContext("2d");

@@ -2,6 +2,7 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { auditsBucket } from '../audit/run-audit.js';
 import type { Topology } from '../streams/topology.js';
 import type { ClassStateJson } from '../tracking/class-progress.js';
 import { classView, type ClassView } from './class-view.js';
@@ -40,7 +41,7 @@ export async function readSnapshot(nc: NatsConnection, t: Topology, namespace: s
     if (ci) queues[stage] = { pending: ci.num_pending, unacked: ci.num_ack_pending };
   }
   const audits: Snapshot['audits'] = [];
-  const auditsKv = await bucket(`${namespace ? `${namespace}_` : ''}flants_audits`);
+  const auditsKv = await bucket(auditsBucket(namespace));
   if (auditsKv) {
     for await (const key of await auditsKv.keys('audit.>')) {
       const e = await auditsKv.get(key);

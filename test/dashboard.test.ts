@@ -11,6 +11,8 @@ import { promisify } from 'node:util';
 import { jetstream } from '@nats-io/jetstream';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Kvm } from '@nats-io/kv';
+import { auditsBucket } from '../audit/run-audit.js';
 import { startDaemon, type Daemon } from '../cli/daemon.js';
 import type { FlantsConfig } from '../config/load-config.js';
 import type { LocalLambda } from '../lambda/local-endpoint.js';
@@ -147,6 +149,14 @@ describe('dashboard - live in a real browser', () => {
     expect(await page.locator('img').count()).toBe(0);
     expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
     await page.screenshot({ path: `${ARTIFACTS}/dashboard-escaping.png`, fullPage: true });
+  });
+
+  it('dashboard - shows the progress of an audit', async () => {
+    const kv = await new Kvm(client).create(auditsBucket(config.namespace), { history: 1 });
+    await kv.put('audit.test-audit', JSON.stringify({ auditId: 'test-audit', startedAt: new Date().toISOString(), classes: 3, done: 1, drift: 2 }));
+    const text = await waitFor('audit line', () => page.evaluate(() => document.getElementById('audits')?.textContent || undefined));
+    expect(text).toBe('audit test-audit: 1/3 classes, 2 differences, running');
+    await page.screenshot({ path: `${ARTIFACTS}/dashboard-audit.png`, fullPage: true });
   });
 
   it('dashboard - the JSON API and flants status serve the same data', async () => {
