@@ -199,3 +199,40 @@ export async function controlPlaneBenchmark(o: {
     await nats.close();
   }
 }
+
+/** Server-side copy against streaming, on one s3rver holding both buckets, through the local Lambda. */
+export async function serverSideCopyBenchmark(files = 300, bytes = 1_000_000) {
+  const s3 = await startS3Server(['ssc-src', 'ssc-dst']);
+  const lambda = await startLocalLambda({ concurrency: 16, timeoutMs: 300_000, env: { ...process.env, ...LOCAL_S3_ENV } });
+  try {
+    const client = makeS3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: S3RVER_CREDENTIALS });
+    const { PutObjectCommand } = await import('@aws-sdk/client-s3');
+    const body = Buffer.alloc(bytes, 7);
+    for (let i = 0; i < files; i += 16) {
+      await Promise.all(Array.from({ length: Math.min(16, files - i) }, (_, j) => client.send(new PutObjectCommand({ Bucket: 'ssc-src', Key: `lib/f${i + j}.ts`, Body: body }))));
+    }
+    const { invokeWave, makeLambdaClient } = await import('../lambda/invoke-wave.js');
+    const lc = makeLambdaClient({ functionName: 'local', endpoint: lambda.url, region: 'us-east-1', local: true });
+    const run = async (serverSideCopy: boolean) => {
+      const started = Date.now();
+      const waves = [];
+      for (let i = 0; i < files; i += 100) {
+        waves.push(invokeWave(lc, 'local', {
+          source: { location: { kind: 's3', bucket: 'ssc-src', prefix: 'lib/' }, endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true },
+          dest: { location: { kind: 's3', bucket: 'ssc-dst', prefix: serverSideCopy ? 'ssc/' : 'stream/' }, endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true },
+          jobs: Array.from({ length: Math.min(100, files - i) }, (_, j) => ({ src: `f${i + j}.ts`, key: `f${i + j}.ts` })),
+          options: { multipartThreshold: 64 << 20, partSize: 16 << 20, fileConcurrency: 16, stallTimeoutMs: 30_000, skipIdentical: false, serverSideCopy },
+        }));
+      }
+      const results = (await Promise.all(waves)).flatMap((w) => w.results);
+      if (!results.every((r) => r.ok && r.method === (serverSideCopy ? 'server-side' : 'stream'))) throw new Error('copy failed');
+      return (Date.now() - started) / 1000;
+    };
+    const streamSeconds = await run(false);
+    const serverSeconds = await run(true);
+    return { files, bytes: files * bytes, streamFilesPerSecond: files / streamSeconds, serverSideFilesPerSecond: files / serverSeconds, speedup: streamSeconds / serverSeconds };
+  } finally {
+    await lambda.close();
+    await s3.close();
+  }
+}

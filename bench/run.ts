@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { auditBenchmark } from './audit-rate.js';
 import { dashboardRenderBenchmark } from './dashboard-render.js';
-import { controlPlaneBenchmark, e2eBenchmark } from './pipeline-benchmarks.js';
+import { controlPlaneBenchmark, e2eBenchmark, serverSideCopyBenchmark } from './pipeline-benchmarks.js';
 import { scanBenchmark } from './scan-rate.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -35,6 +35,11 @@ if (want('waves')) {
   });
   results.waveEfficiency = r;
   rows.push(['wave efficiency (50–500 ms/file, limit 1,000)', `${f(r.jobs)} jobs`, `sustained ${f(r.sustainedConcurrency)} / 1,000 = ${f(r.sustainedConcurrency / 10, 1)} % (goal ≥ 95 %)`, `peak ${f(r.peakConcurrency)}, average ${f(r.averageConcurrency)}`]);
+}
+if (want('copy')) {
+  const r = await serverSideCopyBenchmark(quick ? 100 : 300);
+  results.serverSideCopy = r;
+  rows.push(['server-side copy vs streaming', `${f(r.files)} files, ${f(r.bytes / 1e6)} MB`, `${f(r.serverSideFilesPerSecond)} vs ${f(r.streamFilesPerSecond)} files/s`, `${f(r.speedup, 2)}× (one s3rver, both buckets)`]);
 }
 if (want('scan')) {
   const r = await scanBenchmark(quick ? 10_000 : 100_000);

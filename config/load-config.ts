@@ -57,6 +57,7 @@ export interface FlantsConfig {
     readonly fileConcurrency: number;
     readonly stallTimeoutMs: number;
     readonly skipIdentical: boolean;
+    readonly serverSideCopy: boolean;
   };
   readonly live: {
     /** `recrawl` waits for EXT-X-ENDLIST, crawling again every interval; `incomplete` reports what is there. */
@@ -165,6 +166,7 @@ const envSchema = z.object({
   FLANTS_FILE_CONCURRENCY: positiveInt.max(256).default(16),
   FLANTS_STALL_TIMEOUT: duration.default(30_000),
   FLANTS_SKIP_IDENTICAL: boolText.default(true),
+  FLANTS_SERVER_SIDE_COPY: boolText.default(true),
   FLANTS_MAX_PLAYLIST_BYTES: bytes.default(16 * 1024 * 1024),
   FLANTS_MAX_DEPTH: positiveInt.default(4),
   FLANTS_MAX_FILES_PER_CLASS: positiveInt.default(200_000),
@@ -347,6 +349,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FlantsConfig {
       fileConcurrency: e.FLANTS_FILE_CONCURRENCY,
       stallTimeoutMs: e.FLANTS_STALL_TIMEOUT,
       skipIdentical: e.FLANTS_SKIP_IDENTICAL,
+      serverSideCopy: e.FLANTS_SERVER_SIDE_COPY,
     },
     live: {
       policy: e.FLANTS_LIVE,

@@ -10,6 +10,7 @@ import { makeS3Client } from '../storage/s3-client.js';
 import { makeSourceReader, type SourceReader } from '../storage/source-reader.js';
 import { SourceRoot } from '../storage/source-root.js';
 import { copyFile } from './copy-file.js';
+import { serverSideCopy } from './server-side-copy.js';
 import { hashBothSides } from './hash-file.js';
 import { sourceCredentials } from './source-credentials.js';
 import type { JobResult, WaveDest, WaveRequest, WaveResponse, WaveSource } from './wave.js';
@@ -50,6 +51,17 @@ function destFor(spec: WaveDest): S3Client {
   return hit.s3;
 }
 
+/**
+ * S3 can copy inside one service when one principal reaches both buckets: same
+ * endpoint and region, and no separate source credentials.
+ */
+async function canCopyServerSide(req: WaveRequest): Promise<boolean> {
+  const s = req.source;
+  if (req.op === 'hash' || req.options.serverSideCopy === false || s.location.kind !== 's3') return false;
+  if ((s.endpoint ?? '') !== (req.dest.endpoint ?? '') || s.region !== req.dest.region) return false;
+  return (await sourceCredentials()) === undefined;
+}
+
 /** Checks a destination key suffix: no traversal, no absolute paths, no control characters. */
 export function checkDestKey(key: string): void {
   const parts = key.split('/');
@@ -62,6 +74,7 @@ export function checkDestKey(key: string): void {
 export async function handleWave(req: WaveRequest, ctx: InvocationContext): Promise<WaveResponse> {
   const { reader, root } = await sourceFor(req.source);
   const dest = destFor(req.dest);
+  const serverSide = await canCopyServerSide(req);
   const abort = new AbortController();
   setMaxListeners(0, abort.signal); // every in-flight copy listens to the same budget signal
   const abortIn = ctx.getRemainingTimeInMillis() - ABORT_RESERVE_MS;
@@ -87,11 +100,21 @@ export async function handleWave(req: WaveRequest, ctx: InvocationContext): Prom
           results[index] = { ok: true, bytes: hashes.sourceBytes, ms: Date.now() - started, hashes };
           continue;
         }
-        const out = await copyFile(target, ref, req.dest.location.prefix + job.key, {
-          ...req.options,
-          signal: abort.signal,
-        });
-        results[index] = { ok: true, bytes: out.bytes, etag: out.etag, ms: Date.now() - started, unchanged: out.unchanged || undefined };
+        const destKey = req.dest.location.prefix + job.key;
+        const out = serverSide
+          ? await serverSideCopy(dest, { bucket: ref.url.host, key: decodeURIComponent(ref.url.pathname.slice(1)) }, { bucket: req.dest.location.bucket, key: destKey }, {
+              ...req.options,
+              signal: abort.signal,
+            })
+          : await copyFile(target, ref, destKey, { ...req.options, signal: abort.signal });
+        results[index] = {
+          ok: true,
+          bytes: out.bytes,
+          etag: out.etag,
+          ms: Date.now() - started,
+          unchanged: out.unchanged || undefined,
+          method: serverSide ? 'server-side' : 'stream',
+        };
       } catch (err) {
         if (job.optional && isNotFound(err)) {
           results[index] = { ok: true, bytes: 0, ms: Date.now() - started, skipped: `optional file missing: ${describeError(err)}` };

@@ -40,6 +40,8 @@ export interface WaveOptions {
   readonly stallTimeoutMs: number;
   /** Skip files the destination already holds in the same version (size plus ETag or recorded source version). */
   readonly skipIdentical?: boolean;
+  /** Let S3 copy the bytes itself when source and destination are the same service (default true). */
+  readonly serverSideCopy?: boolean;
 }
 
 /** The Lambda's input. */
@@ -64,6 +66,8 @@ export interface JobResult {
   readonly skipped?: string;
   /** The destination already held this version; nothing was copied. */
   readonly unchanged?: boolean;
+  /** How the bytes moved: through the worker (`stream`) or inside S3 (`server-side`). */
+  readonly method?: 'stream' | 'server-side';
   /** The failure was back-pressure (429, SlowDown): retry later without using up an attempt. */
   readonly throttled?: boolean;
   /** `hash` waves only: full-content SHA-256 of both sides. */
