@@ -35,7 +35,7 @@ export interface CrawlerDeps {
 }
 
 /** Publishes acknowledged by JetStream may be outstanding at once; bounds memory on huge classes. */
-const PUBLISH_WINDOW = 512;
+const PUBLISH_WINDOW = 128;
 
 /** The destination key suffix: the source path, plus the query string only when configured to keep it. */
 export function destKeyFor(ref: string, path: string, keepQuery: boolean): string {

@@ -18,7 +18,6 @@ import type { ActorHandle } from '../streams/consume-loop.js';
 import { ensureTopology, openClassStateKv, topologyOptions } from '../streams/ensure-topology.js';
 import { topology } from '../streams/topology.js';
 import { createMetrics, startMetricsServer } from '../observability/metrics.js';
-import { startCatalogueWatch } from './catalogue-watch.js';
 import { startDashboardFor } from './dashboard-for.js';
 
 /** The actors a daemon can run. */
@@ -89,7 +88,10 @@ export async function startDaemon(o: { config: FlantsConfig; logger: Logger; act
     }
     if (wanted.includes('crawler')) actors.set('crawler', await startCrawler({ ...common, reader, root }));
     if (wanted.includes('scanner')) actors.set('scanner', await startScanner({ ...common, reader, root }));
-    const watcher = wanted.includes('scanner') && config.catalogue?.watch ? await startCatalogueWatch(config, js, t, logger) : undefined;
+    // The MongoDB driver loads only where a catalogue is followed.
+    const watcher = wanted.includes('scanner') && config.catalogue?.watch
+      ? await (await import('./catalogue-watch.js')).startCatalogueWatch(config, js, t, logger)
+      : undefined;
     logger.info({ actors: [...actors.keys()], nats: config.natsUrl, namespace: config.namespace || undefined }, 'daemon started');
 
     let stopped: Promise<void> | undefined;

@@ -111,6 +111,7 @@ export function buildProgram(): Command {
     .option('--segments <n>', 'segments per rendition', positiveInt, 30)
     .action(async (opts: { classes: number; renditions: number; segments: number }) => {
       const logger = createLogger(process.env.LOG_LEVEL ?? 'warn');
+      const { runDemo } = await import('./demo.js');
       const code = await runDemo({ ...opts, natsUrl: process.env.NATS_URL || 'nats://127.0.0.1:4222', out: process.stdout, logger });
       process.exit(code);
     });
@@ -123,6 +124,7 @@ export function buildProgram(): Command {
       const namespace = process.env.FLANTS_NAMESPACE ?? '';
       const nc = await connectNats(natsSettings(), 'flants-status');
       try {
+        const { formatSnapshot, readSnapshot } = await import('../dashboard/snapshot.js');
         const snap = await readSnapshot(nc, topology(namespace), namespace);
         process.stdout.write(`${opts.json ? JSON.stringify(snap, null, 2) : formatSnapshot(snap)}\n`);
       } finally {
@@ -141,6 +143,7 @@ export function buildProgram(): Command {
     .action(async (opts: { since?: string; full: boolean; dryRun: boolean; force: boolean; quiet: boolean }) => {
       const since = opts.since ? new Date(opts.since) : undefined;
       if (since && Number.isNaN(since.getTime())) throw new InvalidArgumentError(`--since is not a date: ${opts.since}`);
+      const { runScanCommand } = await import('./scan-command.js');
       process.exit(await runScanCommand(loadConfig(), { since, full: opts.full, dryRun: opts.dryRun, force: opts.force, quiet: opts.quiet }));
     });
 
@@ -159,6 +162,7 @@ export function buildProgram(): Command {
       if (since && opts.fromSeq) throw new InvalidArgumentError('use --since or --from-seq, not both');
       const base = loadConfig();
       const logger = createLogger(base.logLevel === 'info' ? 'warn' : base.logLevel, process.stderr);
+      const { runAuditCommand } = await import('./audit-command.js');
       const code = await runAuditCommand(base, logger, { since, fromSeq: opts.fromSeq, classes: opts.class, deep: opts.deep, repair: opts.repair }, opts.json);
       process.exit(code);
     });
