@@ -64,8 +64,7 @@ export async function startAggregator(deps: AggregatorDeps): Promise<AggregatorH
       : { revision: 0 };
   };
 
-  const save = async (classId: string, p: ClassProgress, revision: number): Promise<number> => {
-    const data = JSON.stringify(p.toJSON());
+  const save = async (classId: string, data: string, revision: number): Promise<number> => {
     return revision === 0 ? deps.kv.create(stateKey(classId), data) : deps.kv.update(stateKey(classId), data, revision);
   };
 
@@ -73,15 +72,18 @@ export async function startAggregator(deps: AggregatorDeps): Promise<AggregatorH
   const commit = async (classId: string, ops: ProgressOp[]): Promise<{ p: ClassProgress; justFinished: boolean }> => {
     for (let attempt = 0; ; attempt++) {
       const base = attempt === 0 ? await load(classId) : await (cache.delete(classId), load(classId));
-      const before = base.p ? JSON.stringify(base.p.toJSON()) : '';
+      // Work on a copy, so that a lost compare-and-set leaves the cached state as it was.
+      const snapshot = base.p?.toJSON();
+      const before = snapshot ? JSON.stringify(snapshot) : '';
       const wasFinished = base.p?.finished ?? false;
       const now = new Date().toISOString();
-      let p: ClassProgress | undefined = base.p ? ClassProgress.fromJSON(base.p.toJSON()) : undefined;
+      let p: ClassProgress | undefined = snapshot ? ClassProgress.fromJSON(snapshot) : undefined;
       for (const op of ops) p = applyOp(p, op, now);
       const next = p as ClassProgress;
-      if (JSON.stringify(next.toJSON()) === before) return { p: next, justFinished: false };
+      const after = JSON.stringify(next.toJSON());
+      if (after === before) return { p: next, justFinished: false };
       try {
-        const revision = await save(classId, next, base.revision);
+        const revision = await save(classId, after, base.revision);
         cache.set(classId, { p: next, revision });
         return { p: next, justFinished: next.finished && (!wasFinished || next.runId !== base.p?.runId) };
       } catch (err) {
@@ -116,7 +118,7 @@ export async function startAggregator(deps: AggregatorDeps): Promise<AggregatorH
       cur.p.reported = true;
       cur.p.reportKey = reportKey;
       try {
-        await save(p.classId, cur.p, cur.revision);
+        await save(p.classId, JSON.stringify(cur.p.toJSON()), cur.revision);
         break;
       } catch (err) {
         if (attempt === CAS_RETRIES) throw err;

@@ -17,8 +17,8 @@ import {
   crawlJobSchema,
   parseMessage,
   PoisonMessageError,
+  publishClassFailed,
   type ClassCrawled,
-  type ClassFailed,
   type CrawlJob,
   type TransferJob,
 } from '../streams/messages.js';
@@ -56,10 +56,7 @@ export async function startCrawler(deps: CrawlerDeps): Promise<ActorHandle> {
   const { subjects } = deps.topology;
   const cfg = deps.config;
 
-  const fail = async (job: CrawlJob, reason: string) => {
-    const event: ClassFailed = { classId: job.classId, runId: job.runId, reason, startedAt: job.startedAt, refused: [] };
-    await deps.js.publish(subjects.classFailed, JSON.stringify(event), { msgID: `failed:${job.runId}` });
-  };
+  const fail = (job: CrawlJob, reason: string) => publishClassFailed(deps.js, subjects.classFailed, job, reason);
 
   const publishJobs = async (msg: JsMsg, jobs: TransferJob[]) => {
     const window = new Set<Promise<PubAck>>();

@@ -12,7 +12,7 @@ import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { Logger } from 'pino';
 import { merge, mergeMap, Observable, Subject } from 'rxjs';
 import type { FlantsConfig } from '../config/load-config.js';
-import { invokeWave } from '../lambda/invoke-wave.js';
+import { invokeWave, waveEnds } from '../lambda/invoke-wave.js';
 import type { JobResult, WaveRequest } from '../lambda/wave.js';
 import { describeError, isThrottle } from '../storage/errors.js';
 import type { ActorHandle } from '../streams/consume-loop.js';
@@ -102,14 +102,7 @@ function record(m: Metrics, results: readonly FileResult[], actions: readonly st
 
 function waveRequest(config: FlantsConfig, jobs: readonly TransferJob[]): WaveRequest {
   return {
-    source: {
-      location: config.source,
-      allow: config.sourceAllow,
-      endpoint: config.sourceS3.endpoint,
-      region: config.sourceS3.region,
-      forcePathStyle: config.sourceS3.forcePathStyle,
-    },
-    dest: { location: config.dest, endpoint: config.destS3.endpoint, region: config.destS3.region, forcePathStyle: config.destS3.forcePathStyle },
+    ...waveEnds(config),
     jobs: jobs.map((j) => ({ src: j.src, key: j.key, optional: j.optional })),
     options: config.transfer,
   };

@@ -12,7 +12,7 @@ import type { SourceReader } from '../storage/source-reader.js';
 import type { SourceRoot } from '../storage/source-root.js';
 import { startConsumeLoop, type ActorHandle } from '../streams/consume-loop.js';
 import { deadLetter } from '../streams/dead-letter.js';
-import { parseClassRecorded, PoisonMessageError, type ClassFailed, type CrawlJob } from '../streams/messages.js';
+import { parseClassRecorded, PoisonMessageError, publishClassFailed, type CrawlJob } from '../streams/messages.js';
 import { runIdOf } from '../streams/run-id.js';
 import type { Topology } from '../streams/topology.js';
 
@@ -36,10 +36,7 @@ export async function startScanner(deps: ScannerDeps): Promise<ActorHandle> {
   const logger = deps.logger.child({ actor: 'scanner' });
   const { subjects } = deps.topology;
 
-  const fail = async (job: CrawlJob, reason: string) => {
-    const event: ClassFailed = { classId: job.classId, runId: job.runId, reason, startedAt: job.startedAt, refused: [] };
-    await deps.js.publish(subjects.classFailed, JSON.stringify(event), { msgID: `failed:${job.runId}` });
-  };
+  const fail = (job: CrawlJob, reason: string) => publishClassFailed(deps.js, subjects.classFailed, job, reason);
 
   const handle = async (msg: JsMsg) => {
     let trigger;

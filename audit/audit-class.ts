@@ -9,9 +9,10 @@ import { destKeyFor } from '../actors/crawler.js';
 import type { FlantsConfig } from '../config/load-config.js';
 import { crawlClass, type CrawledFile } from '../hls/crawl-class.js';
 import { SOURCE_VERSION_META } from '../lambda/copy-file.js';
-import { invokeWave } from '../lambda/invoke-wave.js';
+import { invokeWave, waveEnds } from '../lambda/invoke-wave.js';
 import type { WaveRequest } from '../lambda/wave.js';
 import { describeError } from '../storage/errors.js';
+import { unquoteEtag } from '../storage/etag.js';
 import type { SourceReader } from '../storage/source-reader.js';
 import type { SourceRoot } from '../storage/source-root.js';
 
@@ -50,8 +51,6 @@ interface DestObject {
   readonly etag: string;
 }
 
-const PLAIN_MD5 = /^[0-9a-f]{32}$/;
-const unquote = (s: string | undefined) => (s ?? '').replace(/^"|"$/g, '');
 
 /** Lists destination objects under `prefix`. */
 async function listDest(s3: S3Client, bucket: string, prefix: string): Promise<Map<string, DestObject>> {
@@ -59,7 +58,7 @@ async function listDest(s3: S3Client, bucket: string, prefix: string): Promise<M
   let token: string | undefined;
   do {
     const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
-    for (const o of page.Contents ?? []) if (o.Key) out.set(o.Key, { size: o.Size ?? 0, etag: unquote(o.ETag) });
+    for (const o of page.Contents ?? []) if (o.Key) out.set(o.Key, { size: o.Size ?? 0, etag: unquoteEtag(o.ETag) });
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
   return out;
@@ -109,7 +108,7 @@ export async function auditClass(deps: AuditDeps, classId: string, manifest: str
       // Files outside the class folder are not in the listing: ask for them one by one.
       dest = await deps.dest
         .send(new HeadObjectCommand({ Bucket: config.dest.bucket, Key: key }))
-        .then((h) => ({ size: h.ContentLength ?? 0, etag: unquote(h.ETag) }), () => undefined);
+        .then((h) => ({ size: h.ContentLength ?? 0, etag: unquoteEtag(h.ETag) }), () => undefined);
     }
     if (!stat) {
       if (!f.optional) drift.push({ path: f.path, problem: 'source-missing', detail: 'referenced by a playlist but missing at the source' });
@@ -128,7 +127,7 @@ export async function auditClass(deps: AuditDeps, classId: string, manifest: str
       toHash.push(f);
       return;
     }
-    if (stat.md5 && PLAIN_MD5.test(dest.etag)) {
+    if (stat.md5 && /^[0-9a-f]{32}$/.test(dest.etag)) {
       if (stat.md5 !== dest.etag) drift.push({ path: f.path, problem: 'checksum', detail: `source MD5 ${stat.md5}, destination ${dest.etag}` });
       return;
     }
@@ -148,8 +147,7 @@ export async function auditClass(deps: AuditDeps, classId: string, manifest: str
       const wave = toHash.slice(i, i + config.batchSize);
       const req: WaveRequest = {
         op: 'hash',
-        source: { location: config.source, allow: config.sourceAllow, endpoint: config.sourceS3.endpoint, region: config.sourceS3.region, forcePathStyle: config.sourceS3.forcePathStyle },
-        dest: { location: config.dest, endpoint: config.destS3.endpoint, region: config.destS3.region, forcePathStyle: config.destS3.forcePathStyle },
+        ...waveEnds(config),
         jobs: wave.map((f) => ({ src: f.ref, key: destKeyFor(f.ref, f.path, config.keepQuery) })),
         options: config.transfer,
       };

@@ -9,7 +9,7 @@ import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { WaveEvent } from '../streams/messages.js';
-import type { Topology } from '../streams/topology.js';
+import { stages, type Topology } from '../streams/topology.js';
 import { hexBitSet } from '../tracking/bitfield.js';
 import type { ClassStateJson } from '../tracking/class-progress.js';
 import { classView, type ClassView } from './class-view.js';
@@ -154,14 +154,8 @@ export async function startLiveState(o: {
     overallDirty = true;
   }, 1_000);
 
-  const stages = [
-    ['scanner', o.topology.streams.classes, o.topology.consumers.scanner],
-    ['crawler', o.topology.streams.work, o.topology.consumers.crawler],
-    ['dispatcher', o.topology.streams.work, o.topology.consumers.dispatcher],
-    ['aggregator', o.topology.streams.events, o.topology.consumers.aggregator],
-  ] as const;
   const pollQueues = async () => {
-    for (const [stage, stream, consumer] of stages) {
+    for (const [stage, stream, consumer] of stages(o.topology)) {
       const ci = await o.jsm.consumers.info(stream, consumer).catch(() => undefined);
       if (ci) queues[stage] = { pending: ci.num_pending, unacked: ci.num_ack_pending };
     }

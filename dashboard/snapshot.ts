@@ -3,7 +3,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { auditsBucket } from '../audit/run-audit.js';
-import type { Topology } from '../streams/topology.js';
+import { stages, type Topology } from '../streams/topology.js';
 import type { ClassStateJson } from '../tracking/class-progress.js';
 import { classView, type ClassView } from './class-view.js';
 
@@ -31,12 +31,7 @@ export async function readSnapshot(nc: NatsConnection, t: Topology, namespace: s
   }
   classes.sort((a, b) => a.classId.localeCompare(b.classId));
   const queues: Snapshot['queues'] = {};
-  for (const [stage, stream, consumer] of [
-    ['scanner', t.streams.classes, t.consumers.scanner],
-    ['crawler', t.streams.work, t.consumers.crawler],
-    ['dispatcher', t.streams.work, t.consumers.dispatcher],
-    ['aggregator', t.streams.events, t.consumers.aggregator],
-  ] as const) {
+  for (const [stage, stream, consumer] of stages(t)) {
     const ci = await jsm.consumers.info(stream, consumer).catch(() => undefined);
     if (ci) queues[stage] = { pending: ci.num_pending, unacked: ci.num_ack_pending };
   }

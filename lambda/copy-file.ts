@@ -16,6 +16,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { isNotFound, RetryableError } from '../storage/errors.js';
+import { etagIsMd5, unquoteEtag } from '../storage/etag.js';
 import type { SourceReader } from '../storage/source-reader.js';
 import type { SourceRef } from '../storage/source-root.js';
 
@@ -53,14 +54,9 @@ function sameVersion(head: HeadObjectCommandOutput, src: { length?: number; md5?
   const recorded = head.Metadata?.[SOURCE_VERSION_META];
   if (recorded && src.version) return recorded === src.version;
   // Copies made by other tools carry no metadata; a matching content MD5 still proves them identical.
-  return src.md5 !== undefined && unquote(head.ETag) === src.md5;
+  return src.md5 !== undefined && unquoteEtag(head.ETag) === src.md5;
 }
 
-const PLAIN_MD5 = /^[0-9a-f]{32}$/;
-
-function unquote(etag: string | undefined): string {
-  return (etag ?? '').replace(/^"|"$/g, '');
-}
 
 /** Counts and hashes bytes as they pass, and fails the stream if the source stalls. */
 class VerifyingStall extends Transform {
@@ -118,7 +114,7 @@ export async function copyFile(deps: CopyDeps, ref: SourceRef, key: string, o: C
   });
   if (existing && sameVersion(existing, src)) {
     src.body.destroy();
-    return { bytes: src.length ?? 0, etag: unquote(existing.ETag), unchanged: true };
+    return { bytes: src.length ?? 0, etag: unquoteEtag(existing.ETag), unchanged: true };
   }
   const metadata = src.version ? { [SOURCE_VERSION_META]: src.version.slice(0, 256) } : undefined;
   if (src.length === undefined || src.length > o.multipartThreshold) {
@@ -144,8 +140,8 @@ export async function copyFile(deps: CopyDeps, ref: SourceRef, key: string, o: C
       new PutObjectCommand({ Bucket: deps.bucket, Key: key, Body: guard, ContentLength: src.length, Metadata: metadata }),
       { abortSignal: upload.signal },
     );
-    etag = unquote(out.ETag);
-    destIsMd5 = !out.SSECustomerAlgorithm && (out.ServerSideEncryption === undefined || out.ServerSideEncryption === 'AES256');
+    etag = unquoteEtag(out.ETag);
+    destIsMd5 = etagIsMd5(etag, out.ServerSideEncryption, out.SSECustomerAlgorithm);
   } catch (err) {
     throw streamError ?? err;
   } finally {
@@ -156,7 +152,7 @@ export async function copyFile(deps: CopyDeps, ref: SourceRef, key: string, o: C
     throw new RetryableError(`length mismatch for ${ref.path}: source said ${src.length} bytes, ${guard.bytes} arrived`);
   }
   const md5 = guard.md5.digest('hex');
-  if (destIsMd5 && PLAIN_MD5.test(etag) && etag !== md5) {
+  if (destIsMd5 && etag !== md5) {
     throw new RetryableError(`checksum mismatch for ${ref.path}: destination ETag ${etag}, streamed MD5 ${md5}`);
   }
   if (src.md5 && src.md5 !== md5) {
@@ -190,10 +186,9 @@ async function copyMultipart(
       new UploadPartCommand({ Bucket: deps.bucket, Key: key, UploadId, PartNumber, Body: part, ContentLength: part.length }),
       { abortSignal: o.signal },
     );
-    const etag = unquote(out.ETag);
+    const etag = unquoteEtag(out.ETag);
     const md5 = createHash('md5').update(part).digest('hex');
-    const trusted = !out.SSECustomerAlgorithm && (out.ServerSideEncryption === undefined || out.ServerSideEncryption === 'AES256');
-    if (trusted && PLAIN_MD5.test(etag) && etag !== md5) {
+    if (etagIsMd5(etag, out.ServerSideEncryption, out.SSECustomerAlgorithm) && etag !== md5) {
       throw new RetryableError(`part ${PartNumber} of ${key} checksum mismatch: ETag ${etag}, MD5 ${md5}`);
     }
     parts.push({ PartNumber, ETag: out.ETag ?? etag });
@@ -226,7 +221,7 @@ async function copyMultipart(
       new CompleteMultipartUploadCommand({ Bucket: deps.bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }),
       { abortSignal: o.signal },
     );
-    return { bytes: guard.bytes, etag: unquote(done.ETag) };
+    return { bytes: guard.bytes, etag: unquoteEtag(done.ETag) };
   } catch (err) {
     await deps.dest
       .send(new AbortMultipartUploadCommand({ Bucket: deps.bucket, Key: key, UploadId }))

@@ -7,7 +7,22 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { RetryableError } from '../storage/errors.js';
+import type { FlantsConfig } from '../config/load-config.js';
 import type { WaveRequest, WaveResponse } from './wave.js';
+
+/** The source and destination half of a wave request, as configuration describes them (never credentials). */
+export function waveEnds(config: FlantsConfig): Pick<WaveRequest, 'source' | 'dest'> {
+  return {
+    source: {
+      location: config.source,
+      allow: config.sourceAllow,
+      endpoint: config.sourceS3.endpoint,
+      region: config.sourceS3.region,
+      forcePathStyle: config.sourceS3.forcePathStyle,
+    },
+    dest: { location: config.dest, endpoint: config.destS3.endpoint, region: config.destS3.region, forcePathStyle: config.destS3.forcePathStyle },
+  };
+}
 
 /** How to reach the function. */
 export interface LambdaTarget {

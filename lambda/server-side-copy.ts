@@ -14,13 +14,13 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { isNotFound, NotFoundError, RetryableError } from '../storage/errors.js';
+import { unquoteEtag } from '../storage/etag.js';
 import { SOURCE_VERSION_META, type CopyOutcome } from './copy-file.js';
 
 /** CopyObject's limit; above it, parts are copied one by one. */
 const SINGLE_COPY_MAX = 5 * 1024 ** 3;
 const MAX_PARTS = 10_000;
 
-const unquote = (etag: string | undefined) => (etag ?? '').replace(/^"|"$/g, '');
 const copySource = (bucket: string, key: string) => `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
 
 /** Copies `src` to `dest` inside one S3 service. Throws NotFoundError, or RetryableError on a mismatch. */
@@ -42,9 +42,9 @@ export async function serverSideCopy(
       : Promise.resolve(undefined),
   ]);
   const size = head.ContentLength ?? 0;
-  const version = unquote(head.ETag) || head.LastModified?.toISOString() || '';
+  const version = unquoteEtag(head.ETag) || head.LastModified?.toISOString() || '';
   if (existing && existing.ContentLength === size && existing.Metadata?.[SOURCE_VERSION_META] === version) {
-    return { bytes: size, etag: unquote(existing.ETag), unchanged: true };
+    return { bytes: size, etag: unquoteEtag(existing.ETag), unchanged: true };
   }
   const Metadata = version ? { [SOURCE_VERSION_META]: version.slice(0, 256) } : undefined;
   let etag: string;
@@ -53,10 +53,10 @@ export async function serverSideCopy(
       new CopyObjectCommand({ Bucket: dest.bucket, Key: dest.key, CopySource: copySource(src.bucket, src.key), MetadataDirective: 'REPLACE', Metadata }),
       { abortSignal: o.signal },
     );
-    etag = unquote(out.CopyObjectResult?.ETag);
+    etag = unquoteEtag(out.CopyObjectResult?.ETag);
     // A single-part copy keeps the content MD5 as its ETag: it must equal the source's.
-    if (/^[0-9a-f]{32}$/.test(unquote(head.ETag)) && etag && etag !== unquote(head.ETag)) {
-      throw new RetryableError(`server-side copy of ${src.key}: destination ETag ${etag}, source ${unquote(head.ETag)}`);
+    if (/^[0-9a-f]{32}$/.test(unquoteEtag(head.ETag)) && etag && etag !== unquoteEtag(head.ETag)) {
+      throw new RetryableError(`server-side copy of ${src.key}: destination ETag ${etag}, source ${unquoteEtag(head.ETag)}`);
     }
   } else {
     const partSize = Math.max(o.partSize, Math.ceil(size / MAX_PARTS));
@@ -77,7 +77,7 @@ export async function serverSideCopy(
       const done = await s3.send(new CompleteMultipartUploadCommand({ Bucket: dest.bucket, Key: dest.key, UploadId, MultipartUpload: { Parts: parts } }), {
         abortSignal: o.signal,
       });
-      etag = unquote(done.ETag);
+      etag = unquoteEtag(done.ETag);
     } catch (err) {
       await s3.send(new AbortMultipartUploadCommand({ Bucket: dest.bucket, Key: dest.key, UploadId })).catch(() => undefined);
       throw err;

@@ -7,7 +7,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Topology } from '../streams/topology.js';
+import { stages, type Topology } from '../streams/topology.js';
 
 /** The metrics actors record into. */
 export interface Metrics {
@@ -42,17 +42,9 @@ export function failureReason(error: string | undefined): string {
 export function createMetrics(o: { jsm?: JetStreamManager; topology?: Topology } = {}): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'flants_process_' });
-  const stages = o.topology
-    ? ([
-        ['scanner', o.topology.streams.classes, o.topology.consumers.scanner],
-        ['crawler', o.topology.streams.work, o.topology.consumers.crawler],
-        ['dispatcher', o.topology.streams.work, o.topology.consumers.dispatcher],
-        ['aggregator', o.topology.streams.events, o.topology.consumers.aggregator],
-      ] as const)
-    : [];
   const backlog = async (g: Gauge<'stage'>, field: 'num_pending' | 'num_ack_pending') => {
-    if (!o.jsm) return;
-    for (const [stage, stream, consumer] of stages) {
+    if (!o.jsm || !o.topology) return;
+    for (const [stage, stream, consumer] of stages(o.topology)) {
       const ci = await o.jsm.consumers.info(stream, consumer).catch(() => undefined);
       if (ci) g.set({ stage }, ci[field]);
     }

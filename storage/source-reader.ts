@@ -5,6 +5,7 @@
  */
 import { Readable } from 'node:stream';
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { etagIsMd5, unquoteEtag } from './etag.js';
 import { isNotFound, NotFoundError, PermanentError, RefusedUriError, RetryableError, ThrottledError } from './errors.js';
 import type { SourceRef, SourceRoot } from './source-root.js';
 
@@ -51,15 +52,11 @@ export type SourceStat = Omit<SourceObject, 'body'>;
 
 /** The content MD5 an S3 object's ETag vouches for: single-part, not KMS or SSE-C. */
 function s3Md5(etag: string | undefined, sse: string | undefined, sseC: string | undefined): string | undefined {
-  const trusted = !sseC && (sse === undefined || sse === 'AES256');
-  return trusted && etag && /^[0-9a-f]{32}$/.test(etag) ? etag : undefined;
+  return etag && etagIsMd5(etag, sse, sseC) ? etag : undefined;
 }
 
 const MAX_REDIRECTS = 5;
 
-function unquote(etag: string | null | undefined): string | undefined {
-  return etag ? etag.replace(/^(W\/)?"|"$/g, '') : undefined;
-}
 
 async function readAll(body: Readable, maxBytes: number, what: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -74,6 +71,9 @@ async function readAll(body: Readable, maxBytes: number, what: string): Promise<
   }
   return Buffer.concat(chunks);
 }
+
+/** The ETag without quotes, or undefined when the source sent none. */
+const optionalEtag = (etag: string | null | undefined) => unquoteEtag(etag) || undefined;
 
 /** Reads from an S3 (or S3-compatible) bucket. */
 export class S3SourceReader implements SourceReader {
@@ -94,7 +94,7 @@ export class S3SourceReader implements SourceReader {
       })
       .finally(limit.started);
     if (!out.Body) throw new RetryableError(`source returned no body for ${ref.path}`);
-    const etag = unquote(out.ETag);
+    const etag = optionalEtag(out.ETag);
     // KMS- and SSE-C-encrypted objects have ETags that are not content MD5s.
     const md5 = range ? undefined : s3Md5(etag, out.ServerSideEncryption, out.SSECustomerAlgorithm);
     return { body: out.Body as Readable, length: out.ContentLength, etag, md5, version: etag || out.LastModified?.toISOString() };
@@ -116,7 +116,7 @@ export class S3SourceReader implements SourceReader {
   async stat(ref: SourceRef, signal?: AbortSignal): Promise<SourceStat | undefined> {
     try {
       const out = await this.s3.send(new HeadObjectCommand(this.key(ref)), { abortSignal: signal });
-      const etag = unquote(out.ETag);
+      const etag = optionalEtag(out.ETag);
       return {
         length: out.ContentLength,
         etag,
@@ -177,7 +177,7 @@ export class HttpSourceReader implements SourceReader {
     const res = await this.request(ref, 'GET', opts.signal, opts.range, opts.timeoutMs);
     if (!res.body) throw new RetryableError(`origin returned no body for ${ref.path}`);
     const len = res.headers.get('content-length');
-    const etag = unquote(res.headers.get('etag'));
+    const etag = optionalEtag(res.headers.get('etag'));
     return {
       body: Readable.fromWeb(res.body as import('node:stream/web').ReadableStream),
       // A range or compressed response does not describe the whole file.
@@ -205,7 +205,7 @@ export class HttpSourceReader implements SourceReader {
       const res = await this.request(ref, 'HEAD', signal);
       await res.body?.cancel();
       const len = res.headers.get('content-length');
-      const etag = unquote(res.headers.get('etag'));
+      const etag = optionalEtag(res.headers.get('etag'));
       return {
         length: len !== null && /^\d+$/.test(len) && !res.headers.get('content-encoding') ? Number(len) : undefined,
         etag,

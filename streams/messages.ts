@@ -115,6 +115,20 @@ export const classFailedSchema = z.object({
 });
 export type ClassFailed = z.infer<typeof classFailedSchema>;
 
+/**
+ * Reports a class run that failed before its files could be counted (entry
+ * playlist missing, crawl failed). Deduped per run, so a redelivery reports once.
+ */
+export async function publishClassFailed(
+  js: { publish(subject: string, data: string, opts: { msgID: string }): Promise<unknown> },
+  subject: string,
+  job: { classId: string; runId: string; startedAt: string },
+  reason: string,
+): Promise<void> {
+  const event: ClassFailed = { classId: job.classId, runId: job.runId, reason, startedAt: job.startedAt, refused: [] };
+  await js.publish(subject, JSON.stringify(event), { msgID: `failed:${job.runId}` });
+}
+
 /** The outcome event on `class.transferred`, exactly one per class run. */
 export interface ClassTransferred {
   readonly classId: string;

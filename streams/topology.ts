@@ -42,6 +42,16 @@ export interface Topology {
   };
 }
 
+/** Each stage's stream and durable consumer, in pipeline order: for backlog views (dashboard, status, metrics). */
+export function stages(t: Topology): ReadonlyArray<readonly [stage: 'scanner' | 'crawler' | 'dispatcher' | 'aggregator', stream: string, consumer: string]> {
+  return [
+    ['scanner', t.streams.classes, t.consumers.scanner],
+    ['crawler', t.streams.work, t.consumers.crawler],
+    ['dispatcher', t.streams.work, t.consumers.dispatcher],
+    ['aggregator', t.streams.events, t.consumers.aggregator],
+  ];
+}
+
 /** Builds the topology for `namespace` (empty string in production). */
 export function topology(namespace = ''): Topology {
   const dot = namespace ? `${namespace}.` : '';
