@@ -14,7 +14,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startLocalLambda } from '../lambda/local-endpoint.js';
 import { distFile } from '../local/dist-path.js';
 import { startNatsServer } from '../local/nats-server.js';
-import { S3RVER_CREDENTIALS, startS3Server } from '../local/s3-server.js';
+import { S3RVER_CREDENTIALS, startS3Server, startS3ServerProcess } from '../local/s3-server.js';
 import { writeSyntheticLibrary } from '../local/synthetic-library.js';
 import { makeS3Client } from '../storage/s3-client.js';
 import type { ClassTransferred } from '../streams/messages.js';
@@ -75,13 +75,15 @@ async function transfer(nc: NatsConnection, namespace: string, classIds: readonl
 
 /** End to end, S3 to S3: flants (daemon + local Lambda) against rclone on the same two endpoints. */
 export async function e2eBenchmark(o: { classes: number; renditions: number; segments: number }) {
-  const [nats, src, dst] = await Promise.all([startNatsServer(), startS3Server(['bench-src']), startS3Server(['bench-dst'])]);
+  // Each endpoint in its own process: its own event loop, as two real services would be, and its CPU measured apart.
+  const [nats, src, dst] = await Promise.all([startNatsServer(), startS3ServerProcess(['bench-src']), startS3ServerProcess(['bench-dst'])]);
+  const serverCpu = () => procStats(src.pid).cpuSeconds + procStats(dst.pid).cpuSeconds;
   const lambda = await startLocalLambda({ concurrency: 64, timeoutMs: 300_000, env: { ...process.env, ...LOCAL_S3_ENV } });
   const nc = await connect({ servers: nats.url });
   try {
     const lib = await writeSyntheticLibrary(
       makeS3Client({ endpoint: src.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: S3RVER_CREDENTIALS }),
-      'bench-src', 'lib/', { ...o, minBytes: 50_000, maxBytes: 2_000_000, skew: 4 }, 32,
+      'bench-src', 'lib/', { ...o, minBytes: 50_000, maxBytes: 2_000_000, skew: 6 }, 32,
     );
     const actors = spawnActors(['scanner,crawler,dispatcher,aggregator'], {
       NATS_URL: nats.url, FLANTS_NAMESPACE: 'bench', FLANTS_SOURCE: 's3://bench-src/lib/', FLANTS_SOURCE_ENDPOINT: src.endpoint,
@@ -89,8 +91,11 @@ export async function e2eBenchmark(o: { classes: number; renditions: number; seg
       FLANTS_DEST: 's3://bench-dst/flants/', FLANTS_DEST_ENDPOINT: dst.endpoint, FLANTS_LAMBDA_ENDPOINT: lambda.url,
     });
     const cpu0 = process.cpuUsage();
+    const servers0 = serverCpu();
     const run = await transfer(nc, 'bench', lib.classIds, () => actors.forEach((a) => (a.peak = procStats(a.child.pid))), 30 * 60_000);
     const cpu1 = process.cpuUsage(cpu0);
+    const flantsServerCpu = serverCpu() - servers0;
+    const invocations = lambda.stats().invocations;
     await stopActors(actors);
     const daemon = actors[0]?.peak ?? { cpuSeconds: 0, peakRssMb: 0 };
     const files = run.outcomes.reduce((n, e) => n + e.files, 0);
@@ -105,17 +110,19 @@ export async function e2eBenchmark(o: { classes: number; renditions: number; seg
       RCLONE_CONFIG_DST_TYPE: 's3', RCLONE_CONFIG_DST_PROVIDER: 'Other', RCLONE_CONFIG_DST_ENDPOINT: dst.endpoint,
       RCLONE_CONFIG_DST_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, RCLONE_CONFIG_DST_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
     };
+    const rServers0 = serverCpu();
     const rStart = Date.now();
     const { stderr } = await promisify(execFile)(
       '/usr/bin/time', ['-f', 'TIME %e %U %S %M', 'rclone', 'copy', 'src:bench-src/lib', 'dst:bench-dst/rclone', '--transfers', '32', '--checkers', '16', '--fast-list'],
       { env: rcloneEnv, maxBuffer: 64 << 20 },
     );
     const rSeconds = (Date.now() - rStart) / 1000;
+    const rcloneServerCpu = serverCpu() - rServers0;
     const m = /TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(stderr);
     return {
       files, bytes,
-      flants: { seconds: run.seconds, filesPerSecond: files / run.seconds, mbPerSecond: bytes / 1e6 / run.seconds, daemonCpuSeconds: daemon.cpuSeconds, lambdaAndS3CpuSeconds: (cpu1.user + cpu1.system) / 1e6, daemonPeakRssMb: daemon.peakRssMb },
-      rclone: { seconds: rSeconds, filesPerSecond: lib.files.length / rSeconds, mbPerSecond: lib.totalBytes / 1e6 / rSeconds, cpuSeconds: m ? Number(m[2]) + Number(m[3]) : 0, peakRssMb: m ? Number(m[4]) / 1024 : 0 },
+      flants: { seconds: run.seconds, filesPerSecond: files / run.seconds, mbPerSecond: bytes / 1e6 / run.seconds, daemonCpuSeconds: daemon.cpuSeconds, lambdaCpuSeconds: (cpu1.user + cpu1.system) / 1e6, serverCpuSeconds: flantsServerCpu, invocations, daemonPeakRssMb: daemon.peakRssMb },
+      rclone: { seconds: rSeconds, filesPerSecond: lib.files.length / rSeconds, mbPerSecond: lib.totalBytes / 1e6 / rSeconds, cpuSeconds: m ? Number(m[2]) + Number(m[3]) : 0, serverCpuSeconds: rcloneServerCpu, peakRssMb: m ? Number(m[4]) / 1024 : 0 },
     };
   } finally {
     await nc.close();

@@ -58,6 +58,7 @@ export interface FlantsConfig {
     readonly stallTimeoutMs: number;
     readonly skipIdentical: boolean;
     readonly serverSideCopy: boolean;
+    readonly directIo: boolean;
   };
   readonly live: {
     /** `recrawl` waits for EXT-X-ENDLIST, crawling again every interval; `incomplete` reports what is there. */
@@ -167,6 +168,7 @@ const envSchema = z.object({
   FLANTS_STALL_TIMEOUT: duration.default(30_000),
   FLANTS_SKIP_IDENTICAL: boolText.default(true),
   FLANTS_SERVER_SIDE_COPY: boolText.default(true),
+  FLANTS_S3_DIRECT_IO: boolText.default(true),
   FLANTS_MAX_PLAYLIST_BYTES: bytes.default(16 * 1024 * 1024),
   FLANTS_MAX_DEPTH: positiveInt.default(4),
   FLANTS_MAX_FILES_PER_CLASS: positiveInt.default(200_000),
@@ -350,6 +352,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FlantsConfig {
       stallTimeoutMs: e.FLANTS_STALL_TIMEOUT,
       skipIdentical: e.FLANTS_SKIP_IDENTICAL,
       serverSideCopy: e.FLANTS_SERVER_SIDE_COPY,
+      directIo: e.FLANTS_S3_DIRECT_IO,
     },
     live: {
       policy: e.FLANTS_LIVE,

@@ -9,14 +9,12 @@ import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
-  HeadObjectCommand,
-  PutObjectCommand,
   UploadPartCommand,
-  type HeadObjectCommandOutput,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { isNotFound, RetryableError } from '../storage/errors.js';
 import { etagIsMd5, unquoteEtag } from '../storage/etag.js';
+import type { ObjectInfo, ObjectIo } from '../storage/object-http.js';
 import type { SourceReader } from '../storage/source-reader.js';
 import type { SourceRef } from '../storage/source-root.js';
 
@@ -24,6 +22,8 @@ import type { SourceRef } from '../storage/source-root.js';
 export interface CopyDeps {
   readonly reader: SourceReader;
   readonly dest: S3Client;
+  /** Object calls on `dest`: the direct path or the SDK's commands. */
+  readonly io: ObjectIo;
   readonly bucket: string;
 }
 
@@ -34,6 +34,8 @@ export interface CopyOptions {
   readonly stallTimeoutMs: number;
   /** Check the destination first and copy nothing when it already holds this version. */
   readonly skipIdentical?: boolean;
+  /** The wave's listing found no object at this key, so the destination check is already done. */
+  readonly knownAbsent?: boolean;
   readonly signal?: AbortSignal;
 }
 
@@ -49,22 +51,25 @@ export interface CopyOutcome {
 export const SOURCE_VERSION_META = 'flants-source-version';
 
 /** True when `head` already holds the source version described by `src`. */
-function sameVersion(head: HeadObjectCommandOutput, src: { length?: number; md5?: string; version?: string }): boolean {
-  if (src.length === undefined || head.ContentLength !== src.length) return false;
-  const recorded = head.Metadata?.[SOURCE_VERSION_META];
+function sameVersion(head: ObjectInfo, src: { length?: number; md5?: string; version?: string }): boolean {
+  if (src.length === undefined || head.length !== src.length) return false;
+  const recorded = head.metadata[SOURCE_VERSION_META];
   if (recorded && src.version) return recorded === src.version;
   // Copies made by other tools carry no metadata; a matching content MD5 still proves them identical.
-  return src.md5 !== undefined && unquoteEtag(head.ETag) === src.md5;
+  return src.md5 !== undefined && unquoteEtag(head.etag) === src.md5;
 }
 
 
-/** Counts and hashes bytes as they pass, and fails the stream if the source stalls. */
+/** Counts (and, when asked, hashes) bytes as they pass, and fails the stream if the source stalls. */
 class VerifyingStall extends Transform {
   readonly md5 = createHash('md5');
   bytes = 0;
   private timer: NodeJS.Timeout;
 
-  constructor(private readonly stallMs: number) {
+  constructor(
+    private readonly stallMs: number,
+    private readonly hash = true,
+  ) {
     super();
     this.timer = setTimeout(() => this.stall(), stallMs);
   }
@@ -76,7 +81,7 @@ class VerifyingStall extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.timer.refresh();
     this.bytes += chunk.length;
-    this.md5.update(chunk);
+    if (this.hash) this.md5.update(chunk);
     cb(null, chunk);
   }
 
@@ -94,8 +99,8 @@ class VerifyingStall extends Transform {
 /** Copies `ref` to `key`, streaming. Throws PermanentError or RetryableError. */
 export async function copyFile(deps: CopyDeps, ref: SourceRef, key: string, o: CopyOptions): Promise<CopyOutcome> {
   // The destination check runs alongside the source request, so it costs no latency.
-  const head = o.skipIdentical
-    ? deps.dest.send(new HeadObjectCommand({ Bucket: deps.bucket, Key: key }), { abortSignal: o.signal }).catch((err) => {
+  const head = o.skipIdentical && !o.knownAbsent
+    ? deps.io.head(deps.bucket, key, o.signal).catch((err) => {
         if (isNotFound(err)) return undefined;
         throw err;
       })
@@ -114,13 +119,16 @@ export async function copyFile(deps: CopyDeps, ref: SourceRef, key: string, o: C
   });
   if (existing && sameVersion(existing, src)) {
     src.body.destroy();
-    return { bytes: src.length ?? 0, etag: unquoteEtag(existing.ETag), unchanged: true };
+    return { bytes: src.length ?? 0, etag: unquoteEtag(existing.etag), unchanged: true };
   }
   const metadata = src.version ? { [SOURCE_VERSION_META]: src.version.slice(0, 256) } : undefined;
   if (src.length === undefined || src.length > o.multipartThreshold) {
     return copyMultipart(deps, src.body, src.length, key, o, metadata);
   }
-  const guard = new VerifyingStall(o.stallTimeoutMs);
+  // When the source vouches for the content MD5, the destination checks the
+  // bytes against it (Content-MD5) and this worker need not hash them at all.
+  const contentMd5 = src.md5 ? Buffer.from(src.md5, 'hex').toString('base64') : undefined;
+  const guard = new VerifyingStall(o.stallTimeoutMs, !contentMd5);
   // The SDK pipes the body into its request without propagating errors: a
   // source that resets, stalls or ends short would leave the upload waiting
   // for bytes that never come. A failing source aborts the upload instead.
@@ -136,12 +144,9 @@ export async function copyFile(deps: CopyDeps, ref: SourceRef, key: string, o: C
   let etag: string;
   let destIsMd5 = false;
   try {
-    const out = await deps.dest.send(
-      new PutObjectCommand({ Bucket: deps.bucket, Key: key, Body: guard, ContentLength: src.length, Metadata: metadata }),
-      { abortSignal: upload.signal },
-    );
-    etag = unquoteEtag(out.ETag);
-    destIsMd5 = etagIsMd5(etag, out.ServerSideEncryption, out.SSECustomerAlgorithm);
+    const out = await deps.io.put(deps.bucket, key, guard, { length: src.length, contentMd5, metadata, signal: upload.signal });
+    etag = unquoteEtag(out.etag);
+    destIsMd5 = etagIsMd5(etag, out.sse, out.sseCustomerAlgorithm);
   } catch (err) {
     throw streamError ?? err;
   } finally {
@@ -151,11 +156,11 @@ export async function copyFile(deps: CopyDeps, ref: SourceRef, key: string, o: C
   if (guard.bytes !== src.length) {
     throw new RetryableError(`length mismatch for ${ref.path}: source said ${src.length} bytes, ${guard.bytes} arrived`);
   }
-  const md5 = guard.md5.digest('hex');
+  const md5 = contentMd5 ? (src.md5 as string) : guard.md5.digest('hex');
   if (destIsMd5 && etag !== md5) {
-    throw new RetryableError(`checksum mismatch for ${ref.path}: destination ETag ${etag}, streamed MD5 ${md5}`);
+    throw new RetryableError(`checksum mismatch for ${ref.path}: destination ETag ${etag}, ${contentMd5 ? 'source' : 'streamed'} MD5 ${md5}`);
   }
-  if (src.md5 && src.md5 !== md5) {
+  if (!contentMd5 && src.md5 && src.md5 !== md5) {
     throw new RetryableError(`checksum mismatch for ${ref.path}: source ETag ${src.md5}, streamed MD5 ${md5}`);
   }
   return { bytes: guard.bytes, etag };

@@ -6,10 +6,12 @@
 import { setMaxListeners } from 'node:events';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { describeError, isNotFound, isPermanent, isThrottle, PermanentError, RetryableError } from '../storage/errors.js';
+import { objectIo } from '../storage/object-http.js';
 import { makeS3Client } from '../storage/s3-client.js';
 import { makeSourceReader, type SourceReader } from '../storage/source-reader.js';
 import { SourceRoot } from '../storage/source-root.js';
 import { copyFile } from './copy-file.js';
+import { listDestination } from './list-destination.js';
 import { serverSideCopy } from './server-side-copy.js';
 import { hashBothSides } from './hash-file.js';
 import { sourceCredentials } from './source-credentials.js';
@@ -29,13 +31,13 @@ const clients = new Map<string, { s3: S3Client; reader?: SourceReader; root?: So
 
 // Clients are cached across invocations of a warm function: their keep-alive
 // sockets are most of the speed on small segments.
-async function sourceFor(spec: WaveSource): Promise<{ reader: SourceReader; root: SourceRoot }> {
-  const cacheKey = `src:${JSON.stringify(spec)}`;
+async function sourceFor(spec: WaveSource, directIo: boolean): Promise<{ reader: SourceReader; root: SourceRoot }> {
+  const cacheKey = `src:${directIo}:${JSON.stringify(spec)}`;
   let hit = clients.get(cacheKey);
   if (!hit) {
     const root = new SourceRoot(spec.location, spec.allow);
     const s3 = makeS3Client({ ...spec, credentials: await sourceCredentials() });
-    hit = { s3, root, reader: makeSourceReader(root, s3) };
+    hit = { s3, root, reader: makeSourceReader(root, s3, undefined, directIo) };
     clients.set(cacheKey, hit);
   }
   return { reader: hit.reader as SourceReader, root: hit.root as SourceRoot };
@@ -72,14 +74,22 @@ export function checkDestKey(key: string): void {
 
 /** Copies every job of `req`. Never throws for a single file: each gets its own result. */
 export async function handleWave(req: WaveRequest, ctx: InvocationContext): Promise<WaveResponse> {
-  const { reader, root } = await sourceFor(req.source);
+  const directIo = req.options.directIo !== false;
+  const { reader, root } = await sourceFor(req.source, directIo);
   const dest = destFor(req.dest);
+  const io = objectIo(dest, directIo);
   const serverSide = await canCopyServerSide(req);
   const abort = new AbortController();
   setMaxListeners(0, abort.signal); // every in-flight copy listens to the same budget signal
   const abortIn = ctx.getRemainingTimeInMillis() - ABORT_RESERVE_MS;
   const abortTimer = setTimeout(() => abort.abort(new RetryableError('time budget ended mid-copy')), Math.max(0, abortIn));
   const results: JobResult[] = new Array(req.jobs.length);
+  const destKeys = req.jobs.map((j) => req.dest.location.prefix + j.key);
+  // One listing tells which files the destination lacks; only the others need a HEAD.
+  const listed =
+    req.op !== 'hash' && !serverSide && req.options.skipIdentical
+      ? await listDestination(dest, req.dest.location.bucket, destKeys, { signal: abort.signal }).catch(() => undefined)
+      : undefined;
   let next = 0;
   const worker = async (): Promise<void> => {
     for (;;) {
@@ -94,19 +104,19 @@ export async function handleWave(req: WaveRequest, ctx: InvocationContext): Prom
       try {
         const ref = root.fromRef(job.src);
         checkDestKey(job.key);
-        const target = { reader, dest, bucket: req.dest.location.bucket };
+        const target = { reader, dest, io, bucket: req.dest.location.bucket };
         if (req.op === 'hash') {
           const hashes = await hashBothSides(target, ref, req.dest.location.prefix + job.key, { ...req.options, signal: abort.signal });
           results[index] = { ok: true, bytes: hashes.sourceBytes, ms: Date.now() - started, hashes };
           continue;
         }
-        const destKey = req.dest.location.prefix + job.key;
+        const destKey = destKeys[index] as string;
         const out = serverSide
           ? await serverSideCopy(dest, { bucket: ref.url.host, key: decodeURIComponent(ref.url.pathname.slice(1)) }, { bucket: req.dest.location.bucket, key: destKey }, {
               ...req.options,
               signal: abort.signal,
             })
-          : await copyFile(target, ref, destKey, { ...req.options, signal: abort.signal });
+          : await copyFile(target, ref, destKey, { ...req.options, knownAbsent: listed?.absent(destKey), signal: abort.signal });
         results[index] = {
           ok: true,
           bytes: out.bytes,

@@ -42,6 +42,8 @@ export interface WaveOptions {
   readonly skipIdentical?: boolean;
   /** Let S3 copy the bytes itself when source and destination are the same service (default true). */
   readonly serverSideCopy?: boolean;
+  /** GET, HEAD and PUT of each file sent directly, signed by the SDK's signer (default true); false uses the SDK's commands. */
+  readonly directIo?: boolean;
 }
 
 /** The Lambda's input. */

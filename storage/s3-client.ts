@@ -18,10 +18,18 @@ export interface S3ClientOptions {
 // given. Those failures are already reported per file; this keeps them out of stdout.
 const quietSdkLogger = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 
+const clientAgents = new WeakMap<S3Client, { http: HttpAgent; https: HttpsAgent }>();
+
+/** The keep-alive agents behind a client made here, so direct object calls share its sockets. */
+export function agentsOf(client: S3Client): { http: HttpAgent; https: HttpsAgent } | undefined {
+  return clientAgents.get(client);
+}
+
 /** Creates an S3 client. Keep-alive matters: a TLS handshake per segment would dominate small copies. */
 export function makeS3Client(o: S3ClientOptions): S3Client {
   const maxSockets = o.maxSockets ?? 256;
-  return new S3Client({
+  const agents = { http: new HttpAgent({ keepAlive: true, maxSockets }), https: new HttpsAgent({ keepAlive: true, maxSockets }) };
+  const client = new S3Client({
     region: o.region,
     endpoint: o.endpoint,
     forcePathStyle: o.forcePathStyle,
@@ -29,10 +37,12 @@ export function makeS3Client(o: S3ClientOptions): S3Client {
     maxAttempts: 2,
     logger: quietSdkLogger,
     requestHandler: new NodeHttpHandler({
-      httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
-      httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),
+      httpAgent: agents.http,
+      httpsAgent: agents.https,
       connectionTimeout: 10_000,
       requestTimeout: 120_000,
     }),
   });
+  clientAgents.set(client, agents);
+  return client;
 }

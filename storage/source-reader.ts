@@ -4,8 +4,9 @@
  * while they stay on the source root.
  */
 import { Readable } from 'node:stream';
-import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { etagIsMd5, unquoteEtag } from './etag.js';
+import { objectIo, type ObjectIo } from './object-http.js';
 import { isNotFound, NotFoundError, PermanentError, RefusedUriError, RetryableError, ThrottledError } from './errors.js';
 import type { SourceRef, SourceRoot } from './source-root.js';
 
@@ -77,27 +78,28 @@ const optionalEtag = (etag: string | null | undefined) => unquoteEtag(etag) || u
 
 /** Reads from an S3 (or S3-compatible) bucket. */
 export class S3SourceReader implements SourceReader {
-  constructor(private readonly s3: S3Client) {}
+  constructor(private readonly io: ObjectIo) {}
 
   // The bucket and key come from the checked URL, so allow-listed buckets work too.
-  private key(ref: SourceRef): { Bucket: string; Key: string } {
-    return { Bucket: ref.url.host, Key: decodeURIComponent(ref.url.pathname.slice(1)) };
+  private key(ref: SourceRef): { bucket: string; key: string } {
+    return { bucket: ref.url.host, key: decodeURIComponent(ref.url.pathname.slice(1)) };
   }
 
   async open(ref: SourceRef, opts: OpenOptions = {}): Promise<SourceObject> {
     const range = opts.range ? `bytes=${opts.range.start}-${opts.range.end - 1}` : undefined;
     const limit = startTimeout(opts.signal, opts.timeoutMs);
-    const out = await this.s3
-      .send(new GetObjectCommand({ ...this.key(ref), Range: range }), { abortSignal: limit.signal })
+    const { bucket, key } = this.key(ref);
+    const out = await this.io
+      .get(bucket, key, { range, signal: limit.signal })
       .catch((err) => {
         throw timeoutOr(err, ref, opts);
       })
       .finally(limit.started);
-    if (!out.Body) throw new RetryableError(`source returned no body for ${ref.path}`);
-    const etag = optionalEtag(out.ETag);
+    if (!out.body) throw new RetryableError(`source returned no body for ${ref.path}`);
+    const etag = optionalEtag(out.etag);
     // KMS- and SSE-C-encrypted objects have ETags that are not content MD5s.
-    const md5 = range ? undefined : s3Md5(etag, out.ServerSideEncryption, out.SSECustomerAlgorithm);
-    return { body: out.Body as Readable, length: out.ContentLength, etag, md5, version: etag || out.LastModified?.toISOString() };
+    const md5 = range ? undefined : s3Md5(etag, out.sse, out.sseCustomerAlgorithm);
+    return { body: out.body, length: out.length, etag, md5, version: etag || out.lastModified?.toISOString() };
   }
 
   async readText(ref: SourceRef, maxBytes: number, signal?: AbortSignal): Promise<string> {
@@ -115,13 +117,14 @@ export class S3SourceReader implements SourceReader {
 
   async stat(ref: SourceRef, signal?: AbortSignal): Promise<SourceStat | undefined> {
     try {
-      const out = await this.s3.send(new HeadObjectCommand(this.key(ref)), { abortSignal: signal });
-      const etag = optionalEtag(out.ETag);
+      const { bucket, key } = this.key(ref);
+      const out = await this.io.head(bucket, key, signal);
+      const etag = optionalEtag(out.etag);
       return {
-        length: out.ContentLength,
+        length: out.length,
         etag,
-        md5: s3Md5(etag, out.ServerSideEncryption, out.SSECustomerAlgorithm),
-        version: etag || out.LastModified?.toISOString(),
+        md5: s3Md5(etag, out.sse, out.sseCustomerAlgorithm),
+        version: etag || out.lastModified?.toISOString(),
       };
     } catch (err) {
       if (isNotFound(err)) return undefined;
@@ -243,10 +246,10 @@ function timeoutOr(err: unknown, ref: SourceRef, opts: { signal?: AbortSignal; t
 }
 
 /** Creates the reader for `root`: S3 when the source is a bucket, HTTP otherwise. */
-export function makeSourceReader(root: SourceRoot, s3: S3Client | undefined, headers?: Record<string, string>): SourceReader {
+export function makeSourceReader(root: SourceRoot, s3: S3Client | undefined, headers?: Record<string, string>, directIo = true): SourceReader {
   if (root.location.kind === 's3') {
     if (!s3) throw new Error('an s3:// source needs an S3 client');
-    return new S3SourceReader(s3);
+    return new S3SourceReader(objectIo(s3, directIo));
   }
   return new HttpSourceReader(root, headers);
 }
