@@ -4,7 +4,7 @@
  * Large or unsized files go multipart; memory stays at one part per file.
  */
 import { createHash } from 'node:crypto';
-import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -96,6 +96,28 @@ class VerifyingStall extends Transform {
   }
 }
 
+/**
+ * Pipes `from` into `guard` and reports the first error of either, destroying
+ * both. Plain pipe() rather than stream.pipeline(): pipeline builds an
+ * AbortController and a DOMException per call, a measurable share of the
+ * copier's CPU at hundreds of small files a second. A source that closes
+ * early without an error leaves `guard` waiting, and its stall timer ends it.
+ */
+function relay(from: Readable, guard: VerifyingStall, onError: (err: Error) => void): void {
+  let failed = false;
+  const fail = (err: Error) => {
+    if (failed) return;
+    failed = true;
+    onError(err);
+    from.destroy();
+    guard.destroy(err);
+  };
+  if (from.errored) return fail(from.errored);
+  from.once('error', fail);
+  guard.once('error', fail);
+  from.pipe(guard);
+}
+
 /** Copies `ref` to `key`, streaming. Throws PermanentError or RetryableError. */
 export async function copyFile(deps: CopyDeps, ref: SourceRef, key: string, o: CopyOptions): Promise<CopyOutcome> {
   // The destination check runs alongside the source request, so it costs no latency.
@@ -111,7 +133,7 @@ export async function copyFile(deps: CopyDeps, ref: SourceRef, key: string, o: C
   });
   // The body may fail while the destination check is still out, before
   // anything consumes it; an 'error' with no listener would kill the process.
-  // pipeline() later sees the stream already errored and reports it.
+  // relay() later sees the stream already errored and reports it.
   src.body.on('error', () => undefined);
   const existing = await head.catch((err) => {
     src.body.destroy();
@@ -136,8 +158,7 @@ export async function copyFile(deps: CopyDeps, ref: SourceRef, key: string, o: C
   const onOuterAbort = () => upload.abort(o.signal?.reason);
   o.signal?.addEventListener('abort', onOuterAbort, { once: true });
   let streamError: Error | undefined;
-  pipeline(src.body, guard, (err) => {
-    if (!err) return;
+  relay(src.body, guard, (err) => {
     streamError = err;
     upload.abort(err);
   });
@@ -177,8 +198,8 @@ async function copyMultipart(
 ): Promise<CopyOutcome> {
   const guard = new VerifyingStall(o.stallTimeoutMs);
   let streamError: Error | undefined;
-  pipeline(body, guard, (err) => {
-    if (err) streamError = err;
+  relay(body, guard, (err) => {
+    streamError = err;
   });
   const { UploadId } = await deps.dest.send(new CreateMultipartUploadCommand({ Bucket: deps.bucket, Key: key, Metadata: metadata }), {
     abortSignal: o.signal,

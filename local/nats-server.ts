@@ -15,6 +15,8 @@ export interface NatsServer {
   readonly url: string;
   readonly port: number;
   readonly storeDir: string;
+  /** The running server's process id (benchmarks read its CPU), undefined while stopped. */
+  readonly pid: number | undefined;
   /** Stops the server (SIGTERM, or SIGKILL with `hard`). */
   kill(hard?: boolean): Promise<void>;
   /** Starts it again on the same port and store. */
@@ -74,6 +76,9 @@ export async function startNatsServer(o: { port?: number; storeDir?: string; arg
     url: `nats://127.0.0.1:${port}`,
     port,
     storeDir,
+    get pid() {
+      return child?.exitCode === null ? child.pid : undefined;
+    },
     kill,
     restart: async () => {
       await kill();
