@@ -2,6 +2,7 @@
  * Transfers a library of 5,000+ files through the real pipeline, then audits
  * it (plain and --deep) and prints the audit rates.
  */
+import { objectIo } from '../storage/object-http.js';
 import { connect } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { runAudit } from '../audit/run-audit.js';
@@ -56,7 +57,7 @@ export async function auditBenchmark(classes = 10, segments = 250) {
       config,
       nc,
       root,
-      reader: makeSourceReader(root, s3src),
+      reader: makeSourceReader(root, objectIo(s3src)),
       dest: makeS3Client(config.destS3),
       lambda: makeLambdaClient({ functionName: 'local', endpoint: lambda.url, region: 'us-east-1', local: true }),
       logger: pino({ level: 'warn' }),

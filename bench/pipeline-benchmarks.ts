@@ -196,6 +196,8 @@ export async function controlPlaneBenchmark(o: {
   concurrency?: number;
   waveConcurrency?: number;
   fileConcurrency?: number;
+  /** NODE_OPTIONS for the actor processes, e.g. the heap budget the README recommends. */
+  nodeOptions?: string;
 }) {
   const nats = await startNatsServer();
   const origin = await playlistOrigin(o.segments);
@@ -210,6 +212,7 @@ export async function controlPlaneBenchmark(o: {
       FLANTS_LAMBDA_CONCURRENCY: String(o.concurrency ?? 256),
       FLANTS_FILE_CONCURRENCY: String(o.fileConcurrency ?? 16),
       FLANTS_ACK_WAIT: '15m',
+      NODE_OPTIONS: o.nodeOptions,
     });
     const classIds = Array.from({ length: o.classes }, (_, i) => `cp-${String(i).padStart(5, '0')}`);
     const before = lambda.stats();

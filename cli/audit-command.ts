@@ -13,7 +13,7 @@ export async function runAuditCommand(base: FlantsConfig, logger: Logger, o: Aud
   const { config, local } = o.deep ? await withLocalLambda(base, logger) : { config: base, local: undefined };
   const nc = await connectNats(config.nats, 'flants-audit');
   try {
-    const { root, reader } = openSource(config);
+    const { root, reader } = await openSource(config);
     const report = await runAudit(
       {
         config,

@@ -12,7 +12,7 @@ export async function runScanCommand(config: FlantsConfig, o: ScanOptions & { qu
   const mongo = config.catalogue ? new MongoClient(config.catalogue.url, { appName: 'flants-scan' }) : undefined;
   try {
     await mongo?.connect();
-    const { root, reader, s3: sourceS3 } = openSource(config);
+    const { root, reader, s3: sourceS3 } = await openSource(config);
     const summary = await runScan(
       {
         config,

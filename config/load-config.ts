@@ -169,7 +169,7 @@ const envSchema = z.object({
   FLANTS_SKIP_IDENTICAL: boolText.default(true),
   FLANTS_SERVER_SIDE_COPY: boolText.default(true),
   FLANTS_S3_DIRECT_IO: boolText.default(true),
-  FLANTS_MAX_PLAYLIST_BYTES: bytes.default(16 * 1024 * 1024),
+  FLANTS_MAX_PLAYLIST_BYTES: bytes.default(4 * 1024 * 1024),
   FLANTS_MAX_DEPTH: positiveInt.default(4),
   FLANTS_MAX_FILES_PER_CLASS: positiveInt.default(200_000),
   FLANTS_CRAWL_CONCURRENCY: positiveInt.max(256).default(8),

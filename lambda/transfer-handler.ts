@@ -37,7 +37,7 @@ async function sourceFor(spec: WaveSource, directIo: boolean): Promise<{ reader:
   if (!hit) {
     const root = new SourceRoot(spec.location, spec.allow);
     const s3 = makeS3Client({ ...spec, credentials: await sourceCredentials() });
-    hit = { s3, root, reader: makeSourceReader(root, s3, undefined, directIo) };
+    hit = { s3, root, reader: makeSourceReader(root, objectIo(s3, directIo)) };
     clients.set(cacheKey, hit);
   }
   return { reader: hit.reader as SourceReader, root: hit.root as SourceRoot };

@@ -1,8 +1,7 @@
 /** The source as configured: its root (the fetch rules), its S3 client when it is a bucket, and its reader. */
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { FlantsConfig } from '../config/load-config.js';
-import { makeS3Client } from './s3-client.js';
-import { makeSourceReader, type SourceReader } from './source-reader.js';
+import type { SourceReader } from './source-reader.js';
 import { SourceRoot } from './source-root.js';
 
 export interface SourceAccess {
@@ -12,9 +11,12 @@ export interface SourceAccess {
   readonly s3?: S3Client;
 }
 
-/** Opens the configured source. */
-export function openSource(config: FlantsConfig): SourceAccess {
+/** Opens the configured source. The S3 SDK loads only for an s3:// source. */
+export async function openSource(config: FlantsConfig): Promise<SourceAccess> {
   const root = new SourceRoot(config.source, config.sourceAllow);
-  const s3 = config.source.kind === 's3' ? makeS3Client(config.sourceS3) : undefined;
-  return { root, s3, reader: makeSourceReader(root, s3) };
+  const { makeSourceReader } = await import('./source-reader.js');
+  if (config.source.kind !== 's3') return { root, reader: makeSourceReader(root, undefined) };
+  const [{ makeS3Client }, { objectIo }] = await Promise.all([import('./s3-client.js'), import('./object-http.js')]);
+  const s3 = makeS3Client(config.sourceS3);
+  return { root, s3, reader: makeSourceReader(root, objectIo(s3)) };
 }

@@ -4,9 +4,8 @@
  * while they stay on the source root.
  */
 import { Readable } from 'node:stream';
-import type { S3Client } from '@aws-sdk/client-s3';
 import { etagIsMd5, unquoteEtag } from './etag.js';
-import { objectIo, type ObjectIo } from './object-http.js';
+import type { ObjectIo } from './object-http.js';
 import { isNotFound, NotFoundError, PermanentError, RefusedUriError, RetryableError, ThrottledError } from './errors.js';
 import type { SourceRef, SourceRoot } from './source-root.js';
 
@@ -245,11 +244,11 @@ function timeoutOr(err: unknown, ref: SourceRef, opts: { signal?: AbortSignal; t
   return err;
 }
 
-/** Creates the reader for `root`: S3 when the source is a bucket, HTTP otherwise. */
-export function makeSourceReader(root: SourceRoot, s3: S3Client | undefined, headers?: Record<string, string>, directIo = true): SourceReader {
+/** Creates the reader for `root`: S3 (through `s3`, see objectIo()) when the source is a bucket, HTTP otherwise. */
+export function makeSourceReader(root: SourceRoot, s3: ObjectIo | undefined, headers?: Record<string, string>): SourceReader {
   if (root.location.kind === 's3') {
     if (!s3) throw new Error('an s3:// source needs an S3 client');
-    return new S3SourceReader(objectIo(s3, directIo));
+    return new S3SourceReader(s3);
   }
   return new HttpSourceReader(root, headers);
 }

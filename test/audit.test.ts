@@ -18,6 +18,7 @@ import type { LocalLambda } from '../lambda/local-endpoint.js';
 import type { NatsServer } from '../local/nats-server.js';
 import type { S3Server } from '../local/s3-server.js';
 import { writeSyntheticLibrary, type Library } from '../local/synthetic-library.js';
+import { objectIo } from '../storage/object-http.js';
 import { makeSourceReader } from '../storage/source-reader.js';
 import { SourceRoot } from '../storage/source-root.js';
 import type { ClassTransferred } from '../streams/messages.js';
@@ -45,7 +46,7 @@ describe('audit - replay, find drift, repair', () => {
         config,
         nc: client,
         root: new SourceRoot(config.source),
-        reader: makeSourceReader(new SourceRoot(config.source), s3For(src)),
+        reader: makeSourceReader(new SourceRoot(config.source), objectIo(s3For(src))),
         dest: s3For(dst),
         lambda: makeLambdaClient({ functionName: 'local', endpoint: lambda.url, region: 'us-east-1', local: true }),
         logger: testLogger(),

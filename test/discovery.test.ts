@@ -13,6 +13,7 @@ import type { LocalLambda } from '../lambda/local-endpoint.js';
 import type { NatsServer } from '../local/nats-server.js';
 import type { S3Server } from '../local/s3-server.js';
 import { writeSyntheticLibrary } from '../local/synthetic-library.js';
+import { objectIo } from '../storage/object-http.js';
 import { makeSourceReader } from '../storage/source-reader.js';
 import { SourceRoot } from '../storage/source-root.js';
 import type { ClassTransferred } from '../streams/messages.js';
@@ -74,7 +75,7 @@ describe('scanner - bucket and index discovery, end to end', () => {
     const root = new SourceRoot(config.source);
     const lines: string[] = [];
     const summary = await runScan(
-      { config, nc: client, root, reader: makeSourceReader(root, s3For(src)), sourceS3: s3For(src), dest: s3For(dst), print: (l) => lines.push(l) },
+      { config, nc: client, root, reader: makeSourceReader(root, objectIo(s3For(src))), sourceS3: s3For(src), dest: s3For(dst), print: (l) => lines.push(l) },
       { dryRun: false, force: false, ...o },
     );
     return { summary, lines };
