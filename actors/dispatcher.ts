@@ -9,11 +9,12 @@
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
+import type { KV } from '@nats-io/kv';
 import type { Logger } from 'pino';
 import { merge, mergeMap, Observable, Subject } from 'rxjs';
 import type { FlantsConfig } from '../config/load-config.js';
 import { invokeWave, waveEnds } from '../lambda/invoke-wave.js';
-import type { JobResult, WaveRequest } from '../lambda/wave.js';
+import type { JobResult, SplitPlan, WaveRequest } from '../lambda/wave.js';
 import { describeError, isThrottle } from '../storage/errors.js';
 import type { ActorHandle } from '../streams/consume-loop.js';
 import { deadLetter } from '../streams/dead-letter.js';
@@ -30,6 +31,7 @@ import {
 import type { Topology } from '../streams/topology.js';
 import { failureReason, type Metrics } from '../observability/metrics.js';
 import { AdaptiveLimit, type LimitStats } from './adaptive-limit.js';
+import { recordPart } from './split-parts.js';
 import { intoWaves, settle } from './wave-batching.js';
 
 /** What the dispatcher needs. */
@@ -42,6 +44,8 @@ export interface DispatcherDeps {
   readonly config: FlantsConfig;
   readonly logger: Logger;
   readonly lambda: LambdaClient;
+  /** The record of split files' uploaded parts (streams/ensure-topology.ts openPartsKv). */
+  readonly parts: KV;
 }
 
 /** Live counters, for the demo, status and tests. */
@@ -51,6 +55,8 @@ export interface DispatcherStats {
   failedAttempts: number;
   throttledJobs: number;
   inFlightWaves: number;
+  /** Files split into ranged part jobs. */
+  splitFiles: number;
 }
 
 /** A running dispatcher. */
@@ -103,7 +109,7 @@ function record(m: Metrics, results: readonly FileResult[], actions: readonly st
 function waveRequest(config: FlantsConfig, jobs: readonly TransferJob[]): WaveRequest {
   return {
     ...waveEnds(config),
-    jobs: jobs.map((j) => ({ src: j.src, key: j.key, optional: j.optional })),
+    jobs: jobs.map((j) => ({ src: j.src, key: j.key, optional: j.optional, part: j.part, assemble: j.assemble })),
     options: config.transfer,
   };
 }
@@ -112,7 +118,7 @@ function waveRequest(config: FlantsConfig, jobs: readonly TransferJob[]): WaveRe
 export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherHandle> {
   const logger = deps.logger.child({ actor: 'dispatcher' });
   const cfg = deps.config;
-  const stats: DispatcherStats = { waves: 0, files: 0, failedAttempts: 0, throttledJobs: 0, inFlightWaves: 0 };
+  const stats: DispatcherStats = { waves: 0, files: 0, failedAttempts: 0, throttledJobs: 0, inFlightWaves: 0, splitFiles: 0 };
   const consumer = await deps.js.consumers.get(deps.topology.streams.work, deps.topology.consumers.dispatcher);
   const slots = new Slots(cfg.batchSize * cfg.waveConcurrency);
   const messages = pullMessages(consumer, { maxMessages: cfg.batchSize * 2, room: () => slots.room(), logger });
@@ -213,8 +219,19 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
           requeue(msg);
           return false;
         });
-      const settlements = settled.map(({ msg, r }) => settle(r, msg.info.deliveryCount, cfg.maxAttempts, cfg.retryBackoffMs));
-      const fileResults: FileResult[] = settled.map(({ msg, job, r }, i) => ({
+      // A split file's parts become jobs of their own, and an uploaded part is
+      // recorded (the last one queues the assembly): neither is the file's
+      // outcome yet, so the aggregator hears nothing. Each is acked once what
+      // it hands on is safely queued.
+      const handedOn = settled.filter(({ r }) => r.ok && (r.split || r.part));
+      await Promise.all(handedOn.flatMap(({ job, r }): Array<Promise<unknown>> => (r.split ? queueParts(job, r.split) : [handOnPart(job, r)])));
+      const reported = settled.filter((x) => !handedOn.includes(x));
+      for (const { msg } of handedOn) {
+        msg.ack();
+        release(msg);
+      }
+      const settlements = reported.map(({ msg, r }) => settle(r, msg.info.deliveryCount, cfg.maxAttempts, cfg.retryBackoffMs));
+      const fileResults: FileResult[] = reported.map(({ msg, job, r }, i) => ({
         classId: job.classId,
         runId: job.runId,
         i: job.i,
@@ -224,7 +241,7 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
         etag: r.etag,
         attempt: msg.info.deliveryCount,
         final: settlements[i]?.action !== 'nak',
-        error: r.ok ? undefined : (r.error ?? 'unknown error'),
+        error: r.ok ? undefined : `${job.part ? `part ${job.part.n}/${job.part.count}: ` : ''}${r.error ?? 'unknown error'}`,
         note: r.skipped,
         unchanged: r.unchanged,
       }));
@@ -234,7 +251,7 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
         await deps.js.publish(deps.topology.subjects.results, JSON.stringify(body));
       }
       if (deps.metrics) record(deps.metrics, fileResults, settlements.map((x) => x.action));
-      settled.forEach(({ msg }, i) => {
+      reported.forEach(({ msg }, i) => {
         const s = settlements[i];
         if (s?.action === 'ack') msg.ack();
         else if (s?.action === 'nak') msg.nak(s.delayMs);
@@ -243,6 +260,7 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
       });
       stats.waves++;
       stats.files += fileResults.filter((r) => r.ok).length;
+      stats.splitFiles += handedOn.filter(({ r }) => r.split).length;
       stats.failedAttempts += fileResults.filter((r) => !r.ok).length;
       logger.debug({ jobs: valid.length, ms: Date.now() - started }, 'wave done');
     } catch (err) {
@@ -256,6 +274,27 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
     } finally {
       stats.inFlightWaves--;
     }
+  };
+
+  /** Queues one job per ranged part of a split file, deduplicated per upload and part. */
+  const queueParts = (job: TransferJob, plan: SplitPlan) =>
+    plan.parts.map((p) => {
+      const part: TransferJob = {
+        ...job,
+        part: { uploadId: plan.uploadId, n: p.n, count: plan.parts.length, start: p.start, end: p.end, size: plan.size, version: plan.version },
+      };
+      return deps.js.publish(deps.topology.subjects.transfer, JSON.stringify(part), { msgID: `p:${job.runId}:${job.i}:${p.n}:${plan.uploadId}` });
+    });
+
+  /** Records an uploaded part; queues the file's assembly once every part is in. */
+  const handOnPart = async (job: TransferJob, r: JobResult) => {
+    if (!job.part || !r.part) return;
+    const assembly = await recordPart(deps.parts, job.runId, job.i, job.part, r.part.etag);
+    if (!assembly) return;
+    const { part: _part, ...file } = job;
+    await deps.js.publish(deps.topology.subjects.transfer, JSON.stringify({ ...file, assemble: { ...assembly, parts: [...assembly.parts] } } satisfies TransferJob), {
+      msgID: `a:${job.runId}:${job.i}:${assembly.uploadId}`,
+    });
   };
 
   /** Tells live views which files are in flight; fire-and-forget core NATS, nothing depends on it. */

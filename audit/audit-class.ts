@@ -8,7 +8,7 @@ import type { LambdaClient } from '@aws-sdk/client-lambda';
 import { destKeyFor } from '../actors/crawler.js';
 import type { FlantsConfig } from '../config/load-config.js';
 import { crawlClass, type CrawledFile } from '../hls/crawl-class.js';
-import { SOURCE_VERSION_META } from '../lambda/copy-file.js';
+import { SOURCE_VERSION_META } from '../storage/etag.js';
 import { invokeWave, waveEnds } from '../lambda/invoke-wave.js';
 import type { WaveRequest } from '../lambda/wave.js';
 import { describeError } from '../storage/errors.js';

@@ -12,7 +12,7 @@ import type { DispatcherHandle } from '../actors/dispatcher.js';
 import type { FlantsConfig } from '../config/load-config.js';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { ActorHandle } from '../streams/consume-loop.js';
-import { ensureTopology, openClassStateKv, topologyOptions } from '../streams/ensure-topology.js';
+import { ensureTopology, openClassStateKv, openPartsKv, topologyOptions } from '../streams/ensure-topology.js';
 import { topology } from '../streams/topology.js';
 import { createMetrics, startMetricsServer } from '../observability/metrics.js';
 import type { startDashboardFor } from './dashboard-for.js';
@@ -58,7 +58,13 @@ export interface Daemon {
 }
 
 /** Connects and starts `actors`; creates streams and consumers idempotently first. */
-export async function startDaemon(o: { config: FlantsConfig; logger: Logger; actors?: readonly ActorName[] }): Promise<Daemon> {
+export async function startDaemon(o: {
+  config: FlantsConfig;
+  logger: Logger;
+  actors?: readonly ActorName[];
+  /** Warn when the process has no heap budget (the long-running `flants daemon`, not the demo or tests). */
+  warnUnboundedHeap?: boolean;
+}): Promise<Daemon> {
   const { config, logger } = o;
   const wanted = o.actors ?? ACTOR_NAMES;
   const nc = await connectNats(config.nats, `flants-${wanted.join('+')}`, { maxReconnectAttempts: -1, reconnectTimeWait: 1_000 });
@@ -98,7 +104,8 @@ export async function startDaemon(o: { config: FlantsConfig; logger: Logger; act
         region: config.lambda.region,
         local: config.lambda.functionName === 'local',
       });
-      actors.set('dispatcher', await startDispatcher({ ...common, nc, lambda, metrics }));
+      const parts = await openPartsKv(nc, t, config.streamReplicas);
+      actors.set('dispatcher', await startDispatcher({ ...common, nc, lambda, metrics, parts }));
     }
     if (wanted.includes('crawler') || wanted.includes('scanner')) {
       const { root, reader, s3 } = await (await import('../storage/open-source.js')).openSource(config);
@@ -112,7 +119,7 @@ export async function startDaemon(o: { config: FlantsConfig; logger: Logger; act
       : undefined;
     logger.info({ actors: [...actors.keys()], nats: config.natsUrl, namespace: config.namespace || undefined }, 'daemon started');
     const heapLimitMb = Math.round(getHeapStatistics().heap_size_limit / 2 ** 20);
-    if (heapLimitMb > 1_024) {
+    if (o.warnUnboundedHeap && heapLimitMb > 1_024) {
       logger.warn({ heapLimitMb, recommended: ACTOR_NODE_OPTIONS }, 'no heap budget: V8 may grow this process far past its live heap; set NODE_OPTIONS (README, Operations, Memory)');
     }
 

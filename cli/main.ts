@@ -7,7 +7,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connectNats, NatsSettingsError, natsSettings } from '../streams/connect-nats.js';
 import { ConfigError, loadConfig } from '../config/load-config.js';
 import { startLocalLambda } from '../lambda/local-endpoint.js';
-import { ensureTopology, openClassStateKv, topologyOptions } from '../streams/ensure-topology.js';
+import { ensureTopology, openClassStateKv, openPartsKv, topologyOptions } from '../streams/ensure-topology.js';
 import { classRecordedSchema } from '../streams/messages.js';
 import { topology } from '../streams/topology.js';
 import { parseActors, startDaemon } from './daemon.js';
@@ -57,7 +57,7 @@ export function buildProgram(): Command {
       const base = loadConfig();
       const logger = createLogger(base.logLevel);
       const { config, local } = actors.includes('dispatcher') ? await withLocalLambda(base, logger) : { config: base, local: undefined };
-      const daemon = await startDaemon({ config, logger, actors });
+      const daemon = await startDaemon({ config, logger, actors, warnUnboundedHeap: true });
       onShutdown(async () => {
         await daemon.stop();
         await local?.close();
@@ -74,7 +74,8 @@ export function buildProgram(): Command {
         const t = topology(config.namespace);
         await ensureTopology(await jetstreamManager(nc), t, topologyOptions(config));
         await openClassStateKv(nc, t, config.streamReplicas);
-        process.stdout.write(`streams ${Object.values(t.streams).join(', ')} and KV ${t.kv.classes} are ready\n`);
+        await openPartsKv(nc, t, config.streamReplicas);
+        process.stdout.write(`streams ${Object.values(t.streams).join(', ')} and KV ${t.kv.classes}, ${t.kv.parts} are ready\n`);
       } finally {
         await nc.close();
       }

@@ -59,6 +59,10 @@ export interface FlantsConfig {
     readonly skipIdentical: boolean;
     readonly serverSideCopy: boolean;
     readonly directIo: boolean;
+    /** Files larger than this are split into ranged parts, each its own job, assembled by multipart upload. */
+    readonly splitThreshold: number;
+    /** Bytes per ranged part job of a split file. */
+    readonly splitPartSize: number;
   };
   readonly live: {
     /** `recrawl` waits for EXT-X-ENDLIST, crawling again every interval; `incomplete` reports what is there. */
@@ -169,6 +173,8 @@ const envSchema = z.object({
   FLANTS_SKIP_IDENTICAL: boolText.default(true),
   FLANTS_SERVER_SIDE_COPY: boolText.default(true),
   FLANTS_S3_DIRECT_IO: boolText.default(true),
+  FLANTS_SPLIT_THRESHOLD: bytes.default(1024 * 1024 * 1024),
+  FLANTS_SPLIT_PART_SIZE: bytes.default(128 * 1024 * 1024),
   FLANTS_MAX_PLAYLIST_BYTES: bytes.default(4 * 1024 * 1024),
   FLANTS_MAX_DEPTH: positiveInt.default(4),
   FLANTS_MAX_FILES_PER_CLASS: positiveInt.default(200_000),
@@ -246,6 +252,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FlantsConfig {
     fail('FLANTS_SOURCE_ACCESS_KEY_ID', 'and FLANTS_SOURCE_SECRET_ACCESS_KEY must be set together');
   }
   if (e.FLANTS_PART_SIZE < 5 * 1024 * 1024) fail('FLANTS_PART_SIZE', 'must be at least 5MiB (the S3 minimum part size)');
+  if (e.FLANTS_SPLIT_PART_SIZE < 5 * 1024 * 1024) fail('FLANTS_SPLIT_PART_SIZE', 'must be at least 5MiB (the S3 minimum part size)');
+  if (e.FLANTS_SPLIT_THRESHOLD < e.FLANTS_SPLIT_PART_SIZE) fail('FLANTS_SPLIT_THRESHOLD', 'must be at least FLANTS_SPLIT_PART_SIZE');
   if (e.FLANTS_MULTIPART_THRESHOLD < e.FLANTS_PART_SIZE) {
     fail('FLANTS_MULTIPART_THRESHOLD', 'must be at least FLANTS_PART_SIZE');
   }
@@ -353,6 +361,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FlantsConfig {
       skipIdentical: e.FLANTS_SKIP_IDENTICAL,
       serverSideCopy: e.FLANTS_SERVER_SIDE_COPY,
       directIo: e.FLANTS_S3_DIRECT_IO,
+      splitThreshold: e.FLANTS_SPLIT_THRESHOLD,
+      splitPartSize: e.FLANTS_SPLIT_PART_SIZE,
     },
     live: {
       policy: e.FLANTS_LIVE,

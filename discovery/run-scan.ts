@@ -12,7 +12,7 @@ import type { MongoClient } from 'mongodb';
 import { stateKey } from '../actors/aggregator.js';
 import { manifestFor } from '../actors/scanner.js';
 import type { FlantsConfig } from '../config/load-config.js';
-import { SOURCE_VERSION_META } from '../lambda/copy-file.js';
+import { SOURCE_VERSION_META } from '../storage/etag.js';
 import type { SourceReader } from '../storage/source-reader.js';
 import type { SourceRoot } from '../storage/source-root.js';
 import { ensureTopology, topologyOptions } from '../streams/ensure-topology.js';

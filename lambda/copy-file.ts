@@ -4,7 +4,7 @@
  * Large or unsized files go multipart; memory stays at one part per file.
  */
 import { createHash } from 'node:crypto';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import type { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -13,8 +13,11 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { isNotFound, RetryableError } from '../storage/errors.js';
-import { etagIsMd5, unquoteEtag } from '../storage/etag.js';
+import { etagIsMd5, SOURCE_VERSION_META, sourceVersionMetadata, unquoteEtag } from '../storage/etag.js';
 import type { ObjectInfo, ObjectIo } from '../storage/object-http.js';
+import { startSplit } from './split-file.js';
+import { relay, VerifyingStall } from './verify-stream.js';
+import type { SplitPlan } from './wave.js';
 import type { SourceReader } from '../storage/source-reader.js';
 import type { SourceRef } from '../storage/source-root.js';
 
@@ -36,6 +39,9 @@ export interface CopyOptions {
   readonly skipIdentical?: boolean;
   /** The wave's listing found no object at this key, so the destination check is already done. */
   readonly knownAbsent?: boolean;
+  /** Larger files are split into ranged part jobs rather than copied here (see split-file.ts). */
+  readonly splitThreshold?: number;
+  readonly splitPartSize?: number;
   readonly signal?: AbortSignal;
 }
 
@@ -45,10 +51,10 @@ export interface CopyOutcome {
   readonly etag: string;
   /** True when the destination already held this version and nothing was copied. */
   readonly unchanged?: boolean;
+  /** The file was split, not copied: its parts are still to copy. */
+  readonly split?: SplitPlan;
 }
 
-/** Object metadata that records which source version a copy came from. */
-export const SOURCE_VERSION_META = 'flants-source-version';
 
 /** True when `head` already holds the source version described by `src`. */
 function sameVersion(head: ObjectInfo, src: { length?: number; md5?: string; version?: string }): boolean {
@@ -59,64 +65,6 @@ function sameVersion(head: ObjectInfo, src: { length?: number; md5?: string; ver
   return src.md5 !== undefined && unquoteEtag(head.etag) === src.md5;
 }
 
-
-/** Counts (and, when asked, hashes) bytes as they pass, and fails the stream if the source stalls. */
-class VerifyingStall extends Transform {
-  readonly md5 = createHash('md5');
-  bytes = 0;
-  private timer: NodeJS.Timeout;
-
-  constructor(
-    private readonly stallMs: number,
-    private readonly hash = true,
-  ) {
-    super();
-    this.timer = setTimeout(() => this.stall(), stallMs);
-  }
-
-  private stall(): void {
-    this.destroy(new RetryableError(`source stalled: no data for ${this.stallMs} ms`));
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.timer.refresh();
-    this.bytes += chunk.length;
-    if (this.hash) this.md5.update(chunk);
-    cb(null, chunk);
-  }
-
-  override _flush(cb: TransformCallback): void {
-    clearTimeout(this.timer);
-    cb();
-  }
-
-  override _destroy(err: Error | null, cb: (error: Error | null) => void): void {
-    clearTimeout(this.timer);
-    cb(err);
-  }
-}
-
-/**
- * Pipes `from` into `guard` and reports the first error of either, destroying
- * both. Plain pipe() rather than stream.pipeline(): pipeline builds an
- * AbortController and a DOMException per call, a measurable share of the
- * copier's CPU at hundreds of small files a second. A source that closes
- * early without an error leaves `guard` waiting, and its stall timer ends it.
- */
-function relay(from: Readable, guard: VerifyingStall, onError: (err: Error) => void): void {
-  let failed = false;
-  const fail = (err: Error) => {
-    if (failed) return;
-    failed = true;
-    onError(err);
-    from.destroy();
-    guard.destroy(err);
-  };
-  if (from.errored) return fail(from.errored);
-  from.once('error', fail);
-  guard.once('error', fail);
-  from.pipe(guard);
-}
 
 /** Copies `ref` to `key`, streaming. Throws PermanentError or RetryableError. */
 export async function copyFile(deps: CopyDeps, ref: SourceRef, key: string, o: CopyOptions): Promise<CopyOutcome> {
@@ -143,7 +91,12 @@ export async function copyFile(deps: CopyDeps, ref: SourceRef, key: string, o: C
     src.body.destroy();
     return { bytes: src.length ?? 0, etag: unquoteEtag(existing.etag), unchanged: true };
   }
-  const metadata = src.version ? { [SOURCE_VERSION_META]: src.version.slice(0, 256) } : undefined;
+  if (o.splitThreshold !== undefined && src.length !== undefined && src.length > o.splitThreshold) {
+    src.body.destroy();
+    const split = await startSplit(deps, key, { length: src.length, version: src.version }, { ...o, splitPartSize: o.splitPartSize ?? o.partSize });
+    return { bytes: 0, etag: '', split };
+  }
+  const metadata = sourceVersionMetadata(src.version);
   if (src.length === undefined || src.length > o.multipartThreshold) {
     return copyMultipart(deps, src.body, src.length, key, o, metadata);
   }

@@ -14,8 +14,8 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { isNotFound, NotFoundError, RetryableError } from '../storage/errors.js';
-import { unquoteEtag } from '../storage/etag.js';
-import { SOURCE_VERSION_META, type CopyOutcome } from './copy-file.js';
+import { unquoteEtag, SOURCE_VERSION_META, sourceVersionMetadata } from '../storage/etag.js';
+import type { CopyOutcome } from './copy-file.js';
 
 /** CopyObject's limit; above it, parts are copied one by one. */
 const SINGLE_COPY_MAX = 5 * 1024 ** 3;
@@ -46,7 +46,7 @@ export async function serverSideCopy(
   if (existing && existing.ContentLength === size && existing.Metadata?.[SOURCE_VERSION_META] === version) {
     return { bytes: size, etag: unquoteEtag(existing.ETag), unchanged: true };
   }
-  const Metadata = version ? { [SOURCE_VERSION_META]: version.slice(0, 256) } : undefined;
+  const Metadata = sourceVersionMetadata(version);
   let etag: string;
   if (size <= SINGLE_COPY_MAX) {
     const out = await s3.send(

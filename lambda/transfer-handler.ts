@@ -12,6 +12,7 @@ import { makeSourceReader, type SourceReader } from '../storage/source-reader.js
 import { SourceRoot } from '../storage/source-root.js';
 import { copyFile } from './copy-file.js';
 import { listDestination } from './list-destination.js';
+import { assembleFile, copyPart } from './split-file.js';
 import { serverSideCopy } from './server-side-copy.js';
 import { hashBothSides } from './hash-file.js';
 import { sourceCredentials } from './source-credentials.js';
@@ -111,6 +112,19 @@ export async function handleWave(req: WaveRequest, ctx: InvocationContext): Prom
           continue;
         }
         const destKey = destKeys[index] as string;
+        if (job.part) {
+          const out = await copyPart(target, ref, destKey, job.part, { ...req.options, signal: abort.signal });
+          // A part that finds its file already assembled reports the file; any other reports its part.
+          results[index] = out.assembled
+            ? { ok: true, bytes: out.bytes, etag: out.etag, ms: Date.now() - started, method: 'stream' }
+            : { ok: true, bytes: out.bytes, ms: Date.now() - started, method: 'stream', part: { n: job.part.n, etag: out.etag } };
+          continue;
+        }
+        if (job.assemble) {
+          const out = await assembleFile(target, destKey, job.assemble, abort.signal);
+          results[index] = { ok: true, bytes: out.bytes, etag: out.etag, ms: Date.now() - started, method: 'stream' };
+          continue;
+        }
         const out = serverSide
           ? await serverSideCopy(dest, { bucket: ref.url.host, key: decodeURIComponent(ref.url.pathname.slice(1)) }, { bucket: req.dest.location.bucket, key: destKey }, {
               ...req.options,
@@ -123,6 +137,7 @@ export async function handleWave(req: WaveRequest, ctx: InvocationContext): Prom
           etag: out.etag,
           ms: Date.now() - started,
           unchanged: out.unchanged || undefined,
+          split: 'split' in out ? out.split : undefined,
           method: serverSide ? 'server-side' : 'stream',
         };
       } catch (err) {

@@ -30,6 +30,37 @@ export interface WaveJob {
   readonly key: string;
   /** May be missing (EXT-X-GAP, preload hint): a missing file then succeeds with nothing copied. */
   readonly optional?: boolean;
+  /** Copy only this ranged part of a split file into its multipart upload. */
+  readonly part?: FilePart;
+  /** Complete a split file's multipart upload from these parts. */
+  readonly assemble?: FileAssembly;
+}
+
+/** A split file whose parts are all uploaded. */
+export interface FileAssembly {
+  readonly uploadId: string;
+  readonly size: number;
+  readonly version?: string;
+  readonly parts: ReadonlyArray<{ readonly n: number; readonly etag: string }>;
+}
+
+/** One ranged part of a split file: bytes [start, end) become S3 part `n` of `count`. */
+export interface FilePart {
+  readonly uploadId: string;
+  readonly n: number;
+  readonly count: number;
+  readonly start: number;
+  readonly end: number;
+  readonly size: number;
+  readonly version?: string;
+}
+
+/** A file too large for one job: its multipart upload is open, and these parts remain to copy. */
+export interface SplitPlan {
+  readonly uploadId: string;
+  readonly size: number;
+  readonly version?: string;
+  readonly parts: ReadonlyArray<{ readonly n: number; readonly start: number; readonly end: number }>;
 }
 
 /** Tuning that travels with each wave so that one function serves any daemon. */
@@ -44,6 +75,9 @@ export interface WaveOptions {
   readonly serverSideCopy?: boolean;
   /** GET, HEAD and PUT of each file sent directly, signed by the SDK's signer (default true); false uses the SDK's commands. */
   readonly directIo?: boolean;
+  /** Files larger than this are not copied but split (the result carries a SplitPlan). Default: never. */
+  readonly splitThreshold?: number;
+  readonly splitPartSize?: number;
 }
 
 /** The Lambda's input. */
@@ -70,6 +104,10 @@ export interface JobResult {
   readonly unchanged?: boolean;
   /** How the bytes moved: through the worker (`stream`) or inside S3 (`server-side`). */
   readonly method?: 'stream' | 'server-side';
+  /** The file was split instead of copied: the dispatcher queues one job per part. */
+  readonly split?: SplitPlan;
+  /** A part job's part is uploaded, with its ETag for the assembly. */
+  readonly part?: { readonly n: number; readonly etag: string };
   /** The failure was back-pressure (429, SlowDown): retry later without using up an attempt. */
   readonly throttled?: boolean;
   /** `hash` waves only: full-content SHA-256 of both sides. */

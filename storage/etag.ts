@@ -10,3 +10,11 @@ export function etagIsMd5(etag: string, sse: string | undefined, sseCustomerAlgo
   const trusted = !sseCustomerAlgorithm && (sse === undefined || sse === 'AES256');
   return trusted && /^[0-9a-f]{32}$/.test(etag);
 }
+
+/** Object metadata that records which source version a copy came from. */
+export const SOURCE_VERSION_META = 'flants-source-version';
+
+/** The metadata to store with a copy of source version `version` (S3 caps metadata, so it is cut at 256). */
+export function sourceVersionMetadata(version: string | undefined): Record<string, string> | undefined {
+  return version ? { [SOURCE_VERSION_META]: version.slice(0, 256) } : undefined;
+}

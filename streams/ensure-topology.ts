@@ -168,15 +168,27 @@ export function topologyOptions(config: { maxAttempts: number; ackWaitMs: number
   };
 }
 
-/** Opens (creating if needed, and allowed) the aggregator's class-state KV bucket. */
-export async function openClassStateKv(nc: NatsConnection, t: Topology, replicas = 1): Promise<KV> {
+/** Opens a KV bucket, creating it if needed and allowed: a least-privilege actor binds to the one `flants setup` made. */
+async function openKv(nc: NatsConnection, name: string, replicas: number, ttlMs?: number): Promise<KV> {
   const kvm = new Kvm(nc);
   try {
-    return await kvm.create(t.kv.classes, { history: 1, storage: StorageType.File, replicas });
+    return await kvm.create(name, { history: 1, storage: StorageType.File, replicas, ttl: ttlMs });
   } catch (err) {
-    // A least-privilege aggregator binds to the bucket `flants setup` made.
-    return kvm.open(t.kv.classes).catch(() => {
+    return kvm.open(name).catch(() => {
       throw err;
     });
   }
+}
+
+/** Opens the aggregator's class-state KV bucket. */
+export function openClassStateKv(nc: NatsConnection, t: Topology, replicas = 1): Promise<KV> {
+  return openKv(nc, t.kv.classes, replicas);
+}
+
+/** How long a split file's part record is kept: far longer than any file takes to copy. */
+const PARTS_TTL_MS = 7 * 24 * 3600_000;
+
+/** Opens the dispatchers' split-file part record. */
+export function openPartsKv(nc: NatsConnection, t: Topology, replicas = 1): Promise<KV> {
+  return openKv(nc, t.kv.parts, replicas, PARTS_TTL_MS);
 }

@@ -55,6 +55,29 @@ export const transferJobSchema = z.object({
   key: z.string().min(1),
   /** May legitimately be missing (EXT-X-GAP segment, preload hint). */
   optional: z.boolean().optional(),
+  /** One ranged part of a split file (see lambda/split-file.ts). */
+  part: z
+    .object({
+      uploadId: z.string().min(1).max(1024),
+      /** 1-based S3 part number. */
+      n: z.number().int().min(1).max(10_000),
+      count: z.number().int().min(1).max(10_000),
+      start: z.number().int().nonnegative(),
+      end: z.number().int().positive(),
+      /** The whole file's size and source version: a part refuses a source that changed since the split. */
+      size: z.number().int().positive(),
+      version: z.string().max(1024).optional(),
+    })
+    .optional(),
+  /** Every part of a split file is uploaded: complete its multipart upload. */
+  assemble: z
+    .object({
+      uploadId: z.string().min(1).max(1024),
+      size: z.number().int().positive(),
+      version: z.string().max(1024).optional(),
+      parts: z.array(z.object({ n: z.number().int().min(1).max(10_000), etag: z.string().min(1).max(200) })).min(1).max(2_000),
+    })
+    .optional(),
 });
 export type TransferJob = z.infer<typeof transferJobSchema>;
 

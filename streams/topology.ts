@@ -39,6 +39,8 @@ export interface Topology {
     readonly classes: string;
     /** The scanner's watermark for incremental catalogue scans. */
     readonly scanner: string;
+    /** The dispatchers' record of which ranged parts of each split file are uploaded. */
+    readonly parts: string;
   };
 }
 
@@ -81,6 +83,6 @@ export function topology(namespace = ''): Topology {
       dispatcher: 'dispatcher',
       aggregator: 'aggregator',
     },
-    kv: { classes: `${under}flants_classes`, scanner: `${under}flants_scanner` },
+    kv: { classes: `${under}flants_classes`, scanner: `${under}flants_scanner`, parts: `${under}flants_parts` },
   };
 }
