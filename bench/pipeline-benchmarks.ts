@@ -47,6 +47,14 @@ function spawnActors(groups: readonly string[], env: Record<string, string | und
   }));
 }
 
+/** Samples each actor's CPU and memory; throws when one has died, rather than waiting out the timeout. */
+function sampleActors(actors: Actor[]): void {
+  for (const a of actors) {
+    if (a.child.exitCode !== null) throw new Error(`actor process ${a.name} exited with code ${a.child.exitCode}`);
+    a.peak = procStats(a.child.pid);
+  }
+}
+
 async function stopActors(actors: Actor[]): Promise<void> {
   for (const a of actors) a.peak = procStats(a.child.pid);
   await Promise.all(actors.map((a) => new Promise((r) => (a.child.exitCode !== null ? r(undefined) : (a.child.once('exit', r), a.child.kill('SIGTERM'))))));
@@ -110,7 +118,7 @@ export async function e2eBenchmark(o: { classes: number; renditions: number; seg
       const servers0 = serverCpu();
       const nats0 = procStats(nats.pid).cpuSeconds;
       const invocations0 = lambda.stats().invocations;
-      const run = await transfer(nc, `bench${round}`, lib.classIds, () => actors.forEach((a) => (a.peak = procStats(a.child.pid))), 30 * 60_000);
+      const run = await transfer(nc, `bench${round}`, lib.classIds, () => sampleActors(actors), 30 * 60_000);
       const cpu1 = process.cpuUsage(cpu0);
       const serverCpuSeconds = serverCpu() - servers0;
       const natsCpuSeconds = procStats(nats.pid).cpuSeconds - nats0;
@@ -220,7 +228,7 @@ export async function controlPlaneBenchmark(o: {
     const busy: Array<{ t: number; busyMs: number }> = [];
     let lastSample = 0;
     const run = await transfer(nc, 'cp', classIds, () => {
-      actors.forEach((a) => (a.peak = procStats(a.child.pid)));
+      sampleActors(actors);
       if (Date.now() - lastSample >= 1_000) {
         lastSample = Date.now();
         busy.push({ t: lastSample, busyMs: lambda.stats().busyMs });
@@ -287,5 +295,55 @@ export async function serverSideCopyBenchmark(files = 300, bytes = 1_000_000) {
   } finally {
     await lambda.close();
     await s3.close();
+  }
+}
+
+/**
+ * One large single file (a single-file byte-range rendition), through the
+ * whole pipeline twice: split into ranged part jobs across invocations, and as
+ * one streaming multipart copy inside one invocation.
+ */
+export async function largeFileBenchmark(bytes = 2 * 1024 ** 3) {
+  const [nats, src, dst] = await Promise.all([startNatsServer(), startS3ServerProcess(['big-src']), startS3ServerProcess(['big-dst'])]);
+  const lambda = await startLocalLambda({ concurrency: 64, timeoutMs: 900_000, env: { ...process.env, ...LOCAL_S3_ENV } });
+  const nc = await connect({ servers: nats.url });
+  try {
+    const s3 = makeS3Client({ endpoint: src.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: S3RVER_CREDENTIALS });
+    const { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, PutObjectCommand, UploadPartCommand } = await import('@aws-sdk/client-s3');
+    const { randomBytes } = await import('node:crypto');
+    // Written as a multipart upload of one random 64 MiB block repeated: s3rver takes plain multipart calls.
+    const block = randomBytes(64 * 1024 ** 2);
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'big-src', Key: 'lib/film/movie.mp4' }));
+    const parts: Array<{ PartNumber: number; ETag?: string }> = [];
+    for (let start = 0, n = 1; start < bytes; start += block.length, n++) {
+      const body = block.subarray(0, Math.min(block.length, bytes - start));
+      parts.push({ PartNumber: n, ETag: (await s3.send(new UploadPartCommand({ Bucket: 'big-src', Key: 'lib/film/movie.mp4', UploadId, PartNumber: n, Body: body }))).ETag });
+    }
+    await s3.send(new CompleteMultipartUploadCommand({ Bucket: 'big-src', Key: 'lib/film/movie.mp4', UploadId, MultipartUpload: { Parts: parts } }));
+    const playlist = ['#EXTM3U', '#EXT-X-VERSION:4', '#EXT-X-TARGETDURATION:10', '#EXT-X-PLAYLIST-TYPE:VOD', '#EXTINF:10,', `#EXT-X-BYTERANGE:${bytes}@0`, 'movie.mp4', '#EXT-X-ENDLIST', ''];
+    await s3.send(new PutObjectCommand({ Bucket: 'big-src', Key: 'lib/film/index.m3u8', Body: playlist.join('\n') }));
+    const run = async (name: string, split: boolean) => {
+      const actors = spawnActors(['scanner,crawler,dispatcher,aggregator'], {
+        NATS_URL: nats.url, FLANTS_NAMESPACE: name, FLANTS_SOURCE: 's3://big-src/lib/', FLANTS_SOURCE_ENDPOINT: src.endpoint,
+        FLANTS_SOURCE_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, FLANTS_SOURCE_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+        FLANTS_DEST: `s3://big-dst/${name}/`, FLANTS_DEST_ENDPOINT: dst.endpoint, FLANTS_LAMBDA_ENDPOINT: lambda.url,
+        FLANTS_MANIFEST_TEMPLATE: '{classId}/index.m3u8', FLANTS_ACK_WAIT: '15m',
+        FLANTS_SPLIT_THRESHOLD: split ? '1GiB' : '1024GiB',
+      });
+      const invocations0 = lambda.stats().invocations;
+      const out = await transfer(nc, name, ['film'], () => sampleActors(actors), 30 * 60_000);
+      const invocations = lambda.stats().invocations - invocations0;
+      await stopActors(actors);
+      const e = out.outcomes[0];
+      if (e?.status !== 'complete') throw new Error(`large file (${name}): ${JSON.stringify(e)}`);
+      return { seconds: out.seconds, mbPerSecond: e.bytes / 1e6 / out.seconds, invocations };
+    };
+    const split = await run('split', true);
+    const single = await run('single', false);
+    return { bytes, split, single, speedup: single.seconds / split.seconds };
+  } finally {
+    await nc.close();
+    await lambda.close();
+    await Promise.all([src.close(), dst.close(), nats.close()]);
   }
 }

@@ -3,11 +3,11 @@
  * go to bench/results/<date>.json. Sizes can be cut for a quick look:
  * `npm run bench -- --quick`.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { auditBenchmark } from './audit-rate.js';
 import { dashboardRenderBenchmark } from './dashboard-render.js';
 import { ACTOR_NODE_OPTIONS } from '../cli/daemon.js';
-import { controlPlaneBenchmark, e2eBenchmark, serverSideCopyBenchmark } from './pipeline-benchmarks.js';
+import { controlPlaneBenchmark, e2eBenchmark, largeFileBenchmark, serverSideCopyBenchmark } from './pipeline-benchmarks.js';
 import { scanBenchmark } from './scan-rate.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -49,6 +49,11 @@ if (want('copy')) {
   results.serverSideCopy = r;
   rows.push(['server-side copy vs streaming', `${f(r.files)} files, ${f(r.bytes / 1e6)} MB`, `${f(r.serverSideFilesPerSecond)} vs ${f(r.streamFilesPerSecond)} files/s`, `${f(r.speedup, 2)}× (one s3rver, both buckets)`]);
 }
+if (want('large')) {
+  const r = await largeFileBenchmark(quick ? 256 * 1024 ** 2 : 2 * 1024 ** 3);
+  results.largeFile = r;
+  rows.push(['one large file, split vs one invocation', `${f(r.bytes / 1e6)} MB`, `${f(r.split.mbPerSecond, 1)} vs ${f(r.single.mbPerSecond, 1)} MB/s (${f(r.speedup, 2)}×)`, `${f(r.split.seconds, 1)} s in ${r.split.invocations} invocations vs ${f(r.single.seconds, 1)} s in ${r.single.invocations}`]);
+}
 if (want('scan')) {
   const r = await scanBenchmark(quick ? 10_000 : 100_000);
   results.scan = r;
@@ -69,5 +74,7 @@ const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => (r[i] ?? '').
 console.log(`\n${rows.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')).join('\n')}`);
 mkdirSync('bench/results', { recursive: true });
 const file = `bench/results/${new Date().toISOString().slice(0, 10)}${quick ? '-quick' : ''}.json`;
-writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+// A subset run (--only) updates its own measures and keeps the day's others.
+const earlier = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
+writeFileSync(file, `${JSON.stringify({ ...earlier, ...results }, null, 2)}\n`);
 console.log(`\nresults: ${file}`);
