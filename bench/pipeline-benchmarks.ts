@@ -331,12 +331,14 @@ export async function largeFileBenchmark(bytes = 2 * 1024 ** 3) {
         FLANTS_SPLIT_THRESHOLD: split ? '1GiB' : '1024GiB',
       });
       const invocations0 = lambda.stats().invocations;
+      const cpu0 = process.cpuUsage();
       const out = await transfer(nc, name, ['film'], () => sampleActors(actors), 30 * 60_000);
       const invocations = lambda.stats().invocations - invocations0;
+      const cpu = process.cpuUsage(cpu0);
       await stopActors(actors);
       const e = out.outcomes[0];
       if (e?.status !== 'complete') throw new Error(`large file (${name}): ${JSON.stringify(e)}`);
-      return { seconds: out.seconds, mbPerSecond: e.bytes / 1e6 / out.seconds, invocations };
+      return { seconds: out.seconds, mbPerSecond: e.bytes / 1e6 / out.seconds, invocations, lambdaCpuSeconds: (cpu.user + cpu.system) / 1e6 };
     };
     const split = await run('split', true);
     const single = await run('single', false);

@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { auditBenchmark } from './audit-rate.js';
 import { dashboardRenderBenchmark } from './dashboard-render.js';
 import { ACTOR_NODE_OPTIONS } from '../cli/daemon.js';
+import { copierCost, projectToAws, SEED_MB_PER_SECOND } from './aws-projection.js';
 import { controlPlaneBenchmark, e2eBenchmark, largeFileBenchmark, serverSideCopyBenchmark } from './pipeline-benchmarks.js';
 import { scanBenchmark } from './scan-rate.js';
 
@@ -70,11 +71,30 @@ if (want('dashboard')) {
   rows.push(['dashboard render', '500 × 5,000', `frame p50 ${f(r.frameP50, 1)} ms, p99 ${f(r.frameP99, 1)} ms`, `update p50 ${f(r.updateP50, 1)} ms, max ${f(r.updateMax, 1)} ms`]);
 }
 
+// The AWS projection needs the copier's cost per file (e2e) and per byte (large file), from this run or earlier today.
+const file = `bench/results/${new Date().toISOString().slice(0, 10)}${quick ? '-quick' : ''}.json`;
+const earlier = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
+const merged = { ...earlier, ...results } as {
+  e2e?: { files: number; bytes: number; flants: { lambdaCpuSeconds: number } };
+  largeFile?: { bytes: number; split: { lambdaCpuSeconds?: number } };
+};
+if (merged.e2e && merged.largeFile?.split.lambdaCpuSeconds) {
+  const cost = copierCost(
+    { files: merged.e2e.files, bytes: merged.e2e.bytes, cpuSeconds: merged.e2e.flants.lambdaCpuSeconds },
+    { bytes: merged.largeFile.bytes, cpuSeconds: merged.largeFile.split.lambdaCpuSeconds },
+  );
+  const base = { vcpusPerInvocation: 1, networkMBpsPerInvocation: 90, concurrency: 1_000, waveEfficiency: 0.95 };
+  const mixes = [{ label: 'bench mix', averageFileMB: merged.e2e.bytes / 1e6 / merged.e2e.files }, { label: '6 s segments at 3 Mbit/s', averageFileMB: 2.25 }];
+  const projections = mixes.map((m) => ({ label: m.label, ...projectToAws(cost, { ...base, averageFileMB: m.averageFileMB }) }));
+  results.awsProjection = { cost, seedMBps: SEED_MB_PER_SECOND, projections };
+  for (const p of projections) {
+    rows.push([`AWS projection, ${p.label}`, `${f(p.assumptions.averageFileMB, 2)} MB/file, ${f(p.assumptions.concurrency)} × 1 vCPU`, `${f(p.perInvocationMBps, 1)} MB/s per invocation (${p.boundBy}-bound), ${f(p.fleetMBps)} MB/s fleet`, `${f(p.versusSeed, 1)}× the seed's ${f(SEED_MB_PER_SECOND)} MB/s; ${f(p.concurrencyForSeed)} invocations match it; ${f(p.filesPerSecond)} files/s`]);
+  }
+}
+
 const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => (r[i] ?? '').length), 4));
 console.log(`\n${rows.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')).join('\n')}`);
 mkdirSync('bench/results', { recursive: true });
-const file = `bench/results/${new Date().toISOString().slice(0, 10)}${quick ? '-quick' : ''}.json`;
 // A subset run (--only) updates its own measures and keeps the day's others.
-const earlier = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
 writeFileSync(file, `${JSON.stringify({ ...earlier, ...results }, null, 2)}\n`);
 console.log(`\nresults: ${file}`);
