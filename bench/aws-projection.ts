@@ -17,6 +17,8 @@ export interface AwsAssumptions {
   readonly waveEfficiency: number;
   /** Average file size of the library, MB. */
   readonly averageFileMB: number;
+  /** Files per second the control plane (scanner to aggregator) moved on this machine's 2 cores. */
+  readonly controlPlaneFilesPerSecond: number;
 }
 
 /** The seed's rate: 4 TiB in 2 h 20 min. */
@@ -43,14 +45,23 @@ export function projectToAws(cost: CopierCost, a: AwsAssumptions) {
   const cpuSecondsPerMB = cost.cpuSecondsPerMB + cost.cpuSecondsPerFile / a.averageFileMB;
   const cpuBoundMBps = a.vcpusPerInvocation / cpuSecondsPerMB;
   const perInvocationMBps = Math.min(cpuBoundMBps, a.networkMBpsPerInvocation);
-  const fleetMBps = perInvocationMBps * a.concurrency * a.waveEfficiency;
+  const lambdaFleetMBps = perInvocationMBps * a.concurrency * a.waveEfficiency;
+  // One 2-core control plane feeds at most this many MB/s; more needs more actor
+  // replicas on a JetStream cluster (assumed to scale out linearly).
+  const controlPlaneMBps = a.controlPlaneFilesPerSecond * a.averageFileMB;
+  const fleetMBps = Math.min(lambdaFleetMBps, controlPlaneMBps);
   return {
     assumptions: a,
     cpuBoundMBps,
     perInvocationMBps,
-    boundBy: cpuBoundMBps < a.networkMBpsPerInvocation ? 'CPU' : 'network',
+    perInvocationBoundBy: cpuBoundMBps < a.networkMBpsPerInvocation ? 'CPU' : 'network',
+    lambdaFleetMBps,
+    controlPlaneMBps,
+    /** What one 2-core control plane and `concurrency` invocations reach together. */
     fleetMBps,
-    filesPerSecond: fleetMBps / a.averageFileMB,
+    fleetBoundBy: lambdaFleetMBps <= controlPlaneMBps ? 'Lambda' : 'control plane',
+    /** 2-core control-plane units needed to keep every invocation busy. */
+    controlPlaneUnitsForFleet: Math.ceil(lambdaFleetMBps / controlPlaneMBps),
     versusSeed: fleetMBps / SEED_MB_PER_SECOND,
     concurrencyForSeed: Math.ceil(SEED_MB_PER_SECOND / (perInvocationMBps * a.waveEfficiency)),
   };

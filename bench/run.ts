@@ -9,7 +9,7 @@ import { dashboardRenderBenchmark } from './dashboard-render.js';
 import { ACTOR_NODE_OPTIONS } from '../cli/daemon.js';
 import { copierCost, projectToAws, SEED_MB_PER_SECOND } from './aws-projection.js';
 import { controlPlaneBenchmark, e2eBenchmark, largeFileBenchmark, serverSideCopyBenchmark } from './pipeline-benchmarks.js';
-import { scanBenchmark } from './scan-rate.js';
+import { scanBenchmarkInChild } from './scan-rate.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const quick = process.argv.includes('--quick');
@@ -56,7 +56,7 @@ if (want('large')) {
   rows.push(['one large file, split vs one invocation', `${f(r.bytes / 1e6)} MB`, `${f(r.split.mbPerSecond, 1)} vs ${f(r.single.mbPerSecond, 1)} MB/s (${f(r.speedup, 2)}×)`, `${f(r.split.seconds, 1)} s in ${r.split.invocations} invocations vs ${f(r.single.seconds, 1)} s in ${r.single.invocations}`]);
 }
 if (want('scan')) {
-  const r = await scanBenchmark(quick ? 10_000 : 100_000);
+  const r = await scanBenchmarkInChild(quick ? 10_000 : 100_000);
   results.scan = r;
   rows.push(['scan (index discovery)', `${f(r.classes)} classes`, `${f(r.perSecond)} classes/s`, `peak RSS ${f(r.peakRssMb)} MB`]);
 }
@@ -77,18 +77,24 @@ const earlier = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Re
 const merged = { ...earlier, ...results } as {
   e2e?: { files: number; bytes: number; flants: { lambdaCpuSeconds: number } };
   largeFile?: { bytes: number; split: { lambdaCpuSeconds?: number } };
+  controlPlane?: { jobsPerSecond: number };
 };
-if (merged.e2e && merged.largeFile?.split.lambdaCpuSeconds) {
+if (merged.e2e && merged.largeFile?.split.lambdaCpuSeconds && merged.controlPlane) {
   const cost = copierCost(
     { files: merged.e2e.files, bytes: merged.e2e.bytes, cpuSeconds: merged.e2e.flants.lambdaCpuSeconds },
     { bytes: merged.largeFile.bytes, cpuSeconds: merged.largeFile.split.lambdaCpuSeconds },
   );
-  const base = { vcpusPerInvocation: 1, networkMBpsPerInvocation: 90, concurrency: 1_000, waveEfficiency: 0.95 };
+  const base = { vcpusPerInvocation: 1, networkMBpsPerInvocation: 90, concurrency: 1_000, waveEfficiency: 0.95, controlPlaneFilesPerSecond: merged.controlPlane.jobsPerSecond };
   const mixes = [{ label: 'bench mix', averageFileMB: merged.e2e.bytes / 1e6 / merged.e2e.files }, { label: '6 s segments at 3 Mbit/s', averageFileMB: 2.25 }];
   const projections = mixes.map((m) => ({ label: m.label, ...projectToAws(cost, { ...base, averageFileMB: m.averageFileMB }) }));
   results.awsProjection = { cost, seedMBps: SEED_MB_PER_SECOND, projections };
   for (const p of projections) {
-    rows.push([`AWS projection, ${p.label}`, `${f(p.assumptions.averageFileMB, 2)} MB/file, ${f(p.assumptions.concurrency)} × 1 vCPU`, `${f(p.perInvocationMBps, 1)} MB/s per invocation (${p.boundBy}-bound), ${f(p.fleetMBps)} MB/s fleet`, `${f(p.versusSeed, 1)}× the seed's ${f(SEED_MB_PER_SECOND)} MB/s; ${f(p.concurrencyForSeed)} invocations match it; ${f(p.filesPerSecond)} files/s`]);
+    rows.push([
+      `AWS projection, ${p.label}`,
+      `${f(p.assumptions.averageFileMB, 2)} MB/file, ${f(p.assumptions.concurrency)} × 1 vCPU`,
+      `${f(p.perInvocationMBps, 1)} MB/s per invocation (${p.perInvocationBoundBy}-bound); ${f(p.fleetMBps)} MB/s with one 2-core control plane (${p.fleetBoundBy}-bound)`,
+      `${f(p.versusSeed, 1)}× the seed's ${f(SEED_MB_PER_SECOND)} MB/s; ${f(p.concurrencyForSeed)} invocations match the seed; ${p.controlPlaneUnitsForFleet} control-plane units keep all ${f(p.assumptions.concurrency)} busy (${f(p.lambdaFleetMBps)} MB/s)`,
+    ]);
   }
 }
 

@@ -59,7 +59,17 @@ export async function scanBenchmark(classes = 100_000): Promise<{ classes: numbe
   }
 }
 
+/** Runs the scan benchmark in a fresh process, so that its peak RSS is the scan's alone. */
+export async function scanBenchmarkInChild(classes: number): Promise<Awaited<ReturnType<typeof scanBenchmark>>> {
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const { fileURLToPath } = await import('node:url');
+  const { stdout } = await promisify(execFile)(process.execPath, [fileURLToPath(import.meta.url), String(classes), '--json'], { maxBuffer: 1 << 20 });
+  return JSON.parse(stdout.trim().split('\n').at(-1) as string) as Awaited<ReturnType<typeof scanBenchmark>>;
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   const r = await scanBenchmark(Number(process.argv[2] ?? 100_000));
-  console.log(`scan: ${r.classes} classes queued in ${r.seconds.toFixed(1)} s (${r.perSecond}/s; dry run ${r.dryRunSeconds.toFixed(1)} s), peak RSS ${r.peakRssMb} MB`);
+  if (process.argv.includes('--json')) console.log(JSON.stringify(r));
+  else console.log(`scan: ${r.classes} classes queued in ${r.seconds.toFixed(1)} s (${r.perSecond}/s; dry run ${r.dryRunSeconds.toFixed(1)} s), peak RSS ${r.peakRssMb} MB`);
 }
