@@ -93,8 +93,8 @@ interface CopyRound {
 
 /**
  * End to end, S3 to S3: flants (daemon + local Lambda) against rclone on the
- * same two endpoints. They alternate for `rounds` rounds, each into a fresh
- * prefix, and each side's best round counts: the machine is shared, and a
+ * same two endpoints. They alternate for `rounds` rounds (rclone first in odd
+ * rounds, flants first in even ones), each into a fresh prefix, and each side's best round counts: the machine is shared, and a
  * noisy neighbour in one round should not decide the ratio.
  */
 export async function e2eBenchmark(o: { classes: number; renditions: number; segments: number; rounds?: number }) {
@@ -164,9 +164,16 @@ export async function e2eBenchmark(o: { classes: number; renditions: number; seg
     };
     const flantsRounds: Array<Awaited<ReturnType<typeof flantsRound>>> = [];
     const rcloneRounds: Array<Awaited<ReturnType<typeof rcloneRound>>> = [];
+    // The order alternates too: whoever goes first meets the servers still
+    // writing the freshly generated library back to disk.
     for (let round = 1; round <= (o.rounds ?? 2); round++) {
-      flantsRounds.push(await flantsRound(round));
-      rcloneRounds.push(await rcloneRound(round));
+      if (round % 2 === 1) {
+        rcloneRounds.push(await rcloneRound(round));
+        flantsRounds.push(await flantsRound(round));
+      } else {
+        flantsRounds.push(await flantsRound(round));
+        rcloneRounds.push(await rcloneRound(round));
+      }
     }
     const best = <T extends CopyRound>(rs: T[]): T => rs.reduce((a, b) => (b.seconds < a.seconds ? b : a));
     const flants = best(flantsRounds);

@@ -16,7 +16,7 @@ import { isNotFound, RetryableError } from '../storage/errors.js';
 import { etagIsMd5, SOURCE_VERSION_META, sourceVersionMetadata, unquoteEtag } from '../storage/etag.js';
 import type { ObjectInfo, ObjectIo } from '../storage/object-http.js';
 import { startSplit } from './split-file.js';
-import { relay, VerifyingStall } from './verify-stream.js';
+import { guardBody, relay, VerifyingStall } from './verify-stream.js';
 import type { SplitPlan } from './wave.js';
 import type { SourceReader } from '../storage/source-reader.js';
 import type { SourceRef } from '../storage/source-root.js';
@@ -103,30 +103,20 @@ export async function copyFile(deps: CopyDeps, ref: SourceRef, key: string, o: C
   // When the source vouches for the content MD5, the destination checks the
   // bytes against it (Content-MD5) and this worker need not hash them at all.
   const contentMd5 = src.md5 ? Buffer.from(src.md5, 'hex').toString('base64') : undefined;
-  const guard = new VerifyingStall(o.stallTimeoutMs, !contentMd5);
-  // The SDK pipes the body into its request without propagating errors: a
-  // source that resets, stalls or ends short would leave the upload waiting
-  // for bytes that never come. A failing source aborts the upload instead.
-  const upload = new AbortController();
-  const onOuterAbort = () => upload.abort(o.signal?.reason);
-  o.signal?.addEventListener('abort', onOuterAbort, { once: true });
-  let streamError: Error | undefined;
-  relay(src.body, guard, (err) => {
-    streamError = err;
-    upload.abort(err);
-  });
+  const body = guardBody(src.body, { stallTimeoutMs: o.stallTimeoutMs, hash: !contentMd5, signal: o.signal });
+  const { guard } = body;
   let etag: string;
   let destIsMd5 = false;
   try {
-    const out = await deps.io.put(deps.bucket, key, guard, { length: src.length, contentMd5, metadata, signal: upload.signal });
+    const out = await deps.io.put(deps.bucket, key, guard, { length: src.length, contentMd5, metadata, signal: body.signal });
     etag = unquoteEtag(out.etag);
     destIsMd5 = etagIsMd5(etag, out.sse, out.sseCustomerAlgorithm);
   } catch (err) {
-    throw streamError ?? err;
+    throw body.error ?? err;
   } finally {
-    o.signal?.removeEventListener('abort', onOuterAbort);
+    body.done();
   }
-  if (streamError) throw streamError;
+  if (body.error) throw body.error;
   if (guard.bytes !== src.length) {
     throw new RetryableError(`length mismatch for ${ref.path}: source said ${src.length} bytes, ${guard.bytes} arrived`);
   }

@@ -15,7 +15,7 @@ import { PermanentError, RetryableError } from '../storage/errors.js';
 import { etagIsMd5, SOURCE_VERSION_META, sourceVersionMetadata, unquoteEtag } from '../storage/etag.js';
 import type { SourceRef } from '../storage/source-root.js';
 import type { CopyDeps, CopyOptions } from './copy-file.js';
-import { relay, VerifyingStall } from './verify-stream.js';
+import { guardBody } from './verify-stream.js';
 import type { FileAssembly, FilePart, SplitPlan } from './wave.js';
 
 /** Parts per file at most: S3 allows 10,000, and the assembly job lists every part's ETag in one message. */
@@ -78,22 +78,15 @@ export async function copyPart(
     src.body.destroy();
     throw new RetryableError(`${label}: asked for ${want} bytes, the source answered ${src.length}`);
   }
-  const guard = new VerifyingStall(o.stallTimeoutMs);
-  const upload = new AbortController();
-  const onOuterAbort = () => upload.abort(o.signal?.reason);
-  o.signal?.addEventListener('abort', onOuterAbort, { once: true });
-  let streamError: Error | undefined;
-  relay(src.body, guard, (err) => {
-    streamError = err;
-    upload.abort(err);
-  });
+  const body = guardBody(src.body, { stallTimeoutMs: o.stallTimeoutMs, signal: o.signal });
+  const { guard } = body;
   try {
     const out = await deps.dest.send(
       new UploadPartCommand({ Bucket: deps.bucket, Key: key, UploadId: part.uploadId, PartNumber: part.n, Body: guard, ContentLength: want }),
-      { abortSignal: upload.signal },
+      { abortSignal: body.signal },
     );
     const etag = unquoteEtag(out.ETag);
-    if (streamError) throw streamError;
+    if (body.error) throw body.error;
     if (guard.bytes !== want) throw new RetryableError(`${label}: ${guard.bytes} of ${want} bytes arrived`);
     const md5 = guard.md5.digest('hex');
     if (etagIsMd5(etag, out.ServerSideEncryption, out.SSECustomerAlgorithm) && etag !== md5) {
@@ -101,7 +94,7 @@ export async function copyPart(
     }
     return { bytes: want, etag: out.ETag ?? etag, assembled: false };
   } catch (err) {
-    const cause = streamError ?? err;
+    const cause = body.error ?? err;
     if (isNoSuchUpload(cause)) {
       // The upload was completed before this redelivery ran.
       const done = await alreadyAssembled(deps, key, part, o.signal);
@@ -110,7 +103,7 @@ export async function copyPart(
     }
     throw cause;
   } finally {
-    o.signal?.removeEventListener('abort', onOuterAbort);
+    body.done();
   }
 }
 

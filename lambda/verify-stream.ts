@@ -64,3 +64,40 @@ export function relay(from: Readable, guard: VerifyingStall, onError: (err: Erro
   from.pipe(guard);
 }
 
+
+/** What an upload reads from, and how it learns that the source failed. */
+export interface GuardedBody {
+  readonly guard: VerifyingStall;
+  /** Aborts the upload when the source fails or the caller's signal fires. */
+  readonly signal: AbortSignal;
+  /** The source's failure, if any: it explains an aborted upload better than the abort does. */
+  readonly error: Error | undefined;
+  /** Stops following the caller's signal. */
+  done(): void;
+}
+
+/**
+ * Wraps a source body for an upload. The SDK pipes a body into its request
+ * without propagating errors: a source that resets, stalls or ends short would
+ * leave the upload waiting for bytes that never come. A failing source aborts
+ * the upload instead.
+ */
+export function guardBody(from: Readable, o: { stallTimeoutMs: number; hash?: boolean; signal?: AbortSignal }): GuardedBody {
+  const guard = new VerifyingStall(o.stallTimeoutMs, o.hash ?? true);
+  const upload = new AbortController();
+  const onOuterAbort = () => upload.abort(o.signal?.reason);
+  o.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  let error: Error | undefined;
+  relay(from, guard, (err) => {
+    error = err;
+    upload.abort(err);
+  });
+  return {
+    guard,
+    signal: upload.signal,
+    get error() {
+      return error;
+    },
+    done: () => o.signal?.removeEventListener('abort', onOuterAbort),
+  };
+}

@@ -14,7 +14,7 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type HeadObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import { getEndpointFromInstructions } from '@smithy/core/endpoints';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { agentsOf } from './s3-client.js';
@@ -236,33 +236,29 @@ class DirectObjectIo implements ObjectIo {
   }
 }
 
+/** ObjectInfo from a GetObject or HeadObject output. */
+function sdkInfo(out: HeadObjectCommandOutput): ObjectInfo {
+  return {
+    length: out.ContentLength,
+    etag: out.ETag,
+    lastModified: out.LastModified,
+    sse: out.ServerSideEncryption,
+    sseCustomerAlgorithm: out.SSECustomerAlgorithm,
+    metadata: out.Metadata ?? {},
+  };
+}
+
 /** The same three calls through the SDK's commands. */
 class SdkObjectIo implements ObjectIo {
   constructor(private readonly client: S3Client) {}
 
   async get(bucket: string, key: string, o: GetOptions = {}): Promise<ObjectBody> {
     const out = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: o.range }), { abortSignal: o.signal });
-    return {
-      body: out.Body as Readable,
-      length: out.ContentLength,
-      etag: out.ETag,
-      lastModified: out.LastModified,
-      sse: out.ServerSideEncryption,
-      sseCustomerAlgorithm: out.SSECustomerAlgorithm,
-      metadata: out.Metadata ?? {},
-    };
+    return { ...sdkInfo(out), body: out.Body as Readable };
   }
 
   async head(bucket: string, key: string, signal?: AbortSignal): Promise<ObjectInfo> {
-    const out = await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
-    return {
-      length: out.ContentLength,
-      etag: out.ETag,
-      lastModified: out.LastModified,
-      sse: out.ServerSideEncryption,
-      sseCustomerAlgorithm: out.SSECustomerAlgorithm,
-      metadata: out.Metadata ?? {},
-    };
+    return sdkInfo(await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }));
   }
 
   async put(bucket: string, key: string, body: Readable, o: PutOptions): Promise<PutResult> {
