@@ -4,13 +4,15 @@
  * job, and dedupes jobs by Nats-Msg-Id so that a redelivered crawl never
  * enqueues a file twice.
  */
-import type { JetStreamClient, JsMsg, PubAck } from '@nats-io/jetstream';
+import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { FlantsConfig } from '../config/load-config.js';
 import { crawlClass } from '../hls/crawl-class.js';
 import { describeError, isPermanent } from '../storage/errors.js';
 import type { SourceReader } from '../storage/source-reader.js';
 import type { SourceRoot } from '../storage/source-root.js';
+import { AckedPublisher, type Acked } from '../streams/acked-publisher.js';
 import { startConsumeLoop, type ActorHandle } from '../streams/consume-loop.js';
 import { deadLetter } from '../streams/dead-letter.js';
 import {
@@ -27,6 +29,8 @@ import type { Topology } from '../streams/topology.js';
 /** What the crawler needs. */
 export interface CrawlerDeps {
   readonly js: JetStreamClient;
+  /** The connection under `js`: the bulk enqueue of transfer jobs publishes on it directly (streams/acked-publisher.ts). */
+  readonly nc: NatsConnection;
   readonly topology: Topology;
   readonly config: FlantsConfig;
   readonly logger: Logger;
@@ -59,10 +63,10 @@ export async function startCrawler(deps: CrawlerDeps): Promise<ActorHandle> {
   const fail = (job: CrawlJob, reason: string) => publishClassFailed(deps.js, subjects.classFailed, job, reason);
 
   const publishJobs = async (msg: JsMsg, jobs: TransferJob[]) => {
-    const window = new Set<Promise<PubAck>>();
+    const window = new Set<Promise<Acked>>();
     let lastWorking = Date.now();
     for (const job of jobs) {
-      const p = deps.js.publish(subjects.transfer, JSON.stringify(job), { msgID: `t:${job.runId}:${job.i}` });
+      const p = publisher.publish(subjects.transfer, JSON.stringify(job), `t:${job.runId}:${job.i}`);
       window.add(p);
       void p.finally(() => window.delete(p)).catch(() => undefined);
       if (window.size >= PUBLISH_WINDOW) await Promise.race(window);
@@ -142,7 +146,8 @@ export async function startCrawler(deps: CrawlerDeps): Promise<ActorHandle> {
     msg.ack();
   };
 
-  return startConsumeLoop({
+  const publisher = new AckedPublisher(deps.nc);
+  const loop = await startConsumeLoop({
     name: 'crawler',
     js: deps.js,
     stream: deps.topology.streams.work,
@@ -151,4 +156,6 @@ export async function startCrawler(deps: CrawlerDeps): Promise<ActorHandle> {
     concurrency: 4,
     handle,
   });
+  void loop.closed.finally(() => publisher.close());
+  return loop;
 }

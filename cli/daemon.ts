@@ -110,7 +110,7 @@ export async function startDaemon(o: {
     if (wanted.includes('crawler') || wanted.includes('scanner')) {
       const { root, reader, s3 } = await (await import('../storage/open-source.js')).openSource(config);
       sourceS3 = s3;
-      if (wanted.includes('crawler')) actors.set('crawler', await (await import('../actors/crawler.js')).startCrawler({ ...common, reader, root }));
+      if (wanted.includes('crawler')) actors.set('crawler', await (await import('../actors/crawler.js')).startCrawler({ ...common, nc, reader, root }));
       if (wanted.includes('scanner')) actors.set('scanner', await (await import('../actors/scanner.js')).startScanner({ ...common, reader, root }));
     }
     // The MongoDB driver loads only where a catalogue is followed.
