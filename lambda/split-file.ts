@@ -12,7 +12,7 @@
  */
 import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand } from '@aws-sdk/client-s3';
 import { PermanentError, RetryableError } from '../storage/errors.js';
-import { etagIsMd5, SOURCE_VERSION_META, sourceVersionMetadata, unquoteEtag } from '../storage/etag.js';
+import { etagIsMd5, recordedSourceVersion, SOURCE_VERSION_META, sourceVersionMetadata, unquoteEtag } from '../storage/etag.js';
 import type { SourceRef } from '../storage/source-root.js';
 import type { CopyDeps, CopyOptions } from './copy-file.js';
 import { guardBody } from './verify-stream.js';
@@ -50,7 +50,7 @@ const isNoSuchUpload = (err: unknown) => (err as { name?: string; Code?: string 
 async function alreadyAssembled(deps: CopyDeps, key: string, part: { size: number; version?: string }, signal?: AbortSignal): Promise<{ etag: string } | undefined> {
   const head = await deps.io.head(deps.bucket, key, signal).catch(() => undefined);
   if (!head || head.length !== part.size) return undefined;
-  if (part.version && head.metadata[SOURCE_VERSION_META] !== part.version.slice(0, 256)) return undefined;
+  if (part.version && head.metadata[SOURCE_VERSION_META] !== recordedSourceVersion(part.version)) return undefined;
   return { etag: unquoteEtag(head.etag) };
 }
 

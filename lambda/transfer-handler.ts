@@ -86,10 +86,12 @@ export async function handleWave(req: WaveRequest, ctx: InvocationContext): Prom
   const abortTimer = setTimeout(() => abort.abort(new RetryableError('time budget ended mid-copy')), Math.max(0, abortIn));
   const results: JobResult[] = new Array(req.jobs.length);
   const destKeys = req.jobs.map((j) => req.dest.location.prefix + j.key);
-  // One listing tells which files the destination lacks; only the others need a HEAD.
+  // One listing tells which whole files the destination lacks; only the others
+  // need a HEAD. Part and assembly jobs never check the destination.
+  const wholeFiles = destKeys.filter((_, i) => !req.jobs[i]?.part && !req.jobs[i]?.assemble);
   const listed =
-    req.op !== 'hash' && !serverSide && req.options.skipIdentical
-      ? await listDestination(dest, req.dest.location.bucket, destKeys, { signal: abort.signal }).catch(() => undefined)
+    req.op !== 'hash' && !serverSide && req.options.skipIdentical && wholeFiles.length > 0
+      ? await listDestination(dest, req.dest.location.bucket, wholeFiles, { signal: abort.signal }).catch(() => undefined)
       : undefined;
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -137,7 +139,7 @@ export async function handleWave(req: WaveRequest, ctx: InvocationContext): Prom
           etag: out.etag,
           ms: Date.now() - started,
           unchanged: out.unchanged || undefined,
-          split: 'split' in out ? out.split : undefined,
+          split: out.split,
           method: serverSide ? 'server-side' : 'stream',
         };
       } catch (err) {

@@ -14,7 +14,12 @@ export function etagIsMd5(etag: string, sse: string | undefined, sseCustomerAlgo
 /** Object metadata that records which source version a copy came from. */
 export const SOURCE_VERSION_META = 'flants-source-version';
 
-/** The metadata to store with a copy of source version `version` (S3 caps metadata, so it is cut at 256). */
+/** The source version as a copy records it: S3 caps metadata, so it is cut at 256 characters. */
+export function recordedSourceVersion(version: string): string {
+  return version.slice(0, 256);
+}
+
+/** The metadata to store with a copy of source version `version`. */
 export function sourceVersionMetadata(version: string | undefined): Record<string, string> | undefined {
-  return version ? { [SOURCE_VERSION_META]: version.slice(0, 256) } : undefined;
+  return version ? { [SOURCE_VERSION_META]: recordedSourceVersion(version) } : undefined;
 }

@@ -128,9 +128,12 @@ interface BucketTarget {
 class DirectObjectIo implements ObjectIo {
   private readonly targets = new Map<string, Promise<BucketTarget | undefined>>();
   private readonly sdk: SdkObjectIo;
+  // The client's own keep-alive sockets when makeS3Client made it; otherwise a pool of our own, made once.
+  private readonly agents: { http: HttpAgent; https: HttpsAgent };
 
   constructor(private readonly client: S3Client) {
     this.sdk = new SdkObjectIo(client);
+    this.agents = agentsOf(client) ?? { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) };
   }
 
   // The client's own endpoint rules, once per bucket: path or virtual-host
@@ -182,7 +185,6 @@ class DirectObjectIo implements ObjectIo {
       headers: { host: t.url.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD', ...headers },
     });
     const https = t.url.protocol === 'https:';
-    const agents = agentsOf(this.client);
     const send = https ? httpsRequest : httpRequest;
     return new Promise<IncomingMessage>((resolve, reject) => {
       const req = send({
@@ -191,7 +193,7 @@ class DirectObjectIo implements ObjectIo {
         port: t.url.port || undefined,
         path,
         headers: signed.headers,
-        agent: https ? (agents?.https ?? new HttpsAgent({ keepAlive: true })) : (agents?.http ?? new HttpAgent({ keepAlive: true })),
+        agent: https ? this.agents.https : this.agents.http,
         signal,
         timeout: RESPONSE_TIMEOUT_MS,
       });

@@ -59,20 +59,21 @@ describe('audit - replay, find drift, repair', () => {
     expect(outcomes.length).toBeGreaterThanOrEqual(n);
   };
 
+  /** NATS, source and destination, for the daemon's config and for the CLI alike. */
+  const endsEnv = () => ({
+    NATS_URL: nats.url,
+    FLANTS_SOURCE: 's3://source-bucket/lib/',
+    FLANTS_SOURCE_ENDPOINT: src.endpoint,
+    FLANTS_SOURCE_ACCESS_KEY_ID: 'S3RVER',
+    FLANTS_SOURCE_SECRET_ACCESS_KEY: 'S3RVER',
+    FLANTS_DEST: 's3://dest-bucket/mirror/',
+    FLANTS_DEST_ENDPOINT: dst.endpoint,
+  });
+
   beforeAll(async () => {
     [nats, src, dst, lambda] = await Promise.all([startNats(), startS3('source-bucket'), startS3('dest-bucket'), startLambda()]);
     library = await writeSyntheticLibrary(s3For(src), 'source-bucket', 'lib/', { classes: 4, renditions: 2, segments: 10, minBytes: 2_000, maxBytes: 50_000 });
-    config = testConfig({
-      NATS_URL: nats.url,
-      FLANTS_SOURCE: 's3://source-bucket/lib/',
-      FLANTS_SOURCE_ENDPOINT: src.endpoint,
-      FLANTS_SOURCE_ACCESS_KEY_ID: 'S3RVER',
-      FLANTS_SOURCE_SECRET_ACCESS_KEY: 'S3RVER',
-      FLANTS_DEST: 's3://dest-bucket/mirror/',
-      FLANTS_DEST_ENDPOINT: dst.endpoint,
-      FLANTS_LAMBDA_ENDPOINT: lambda.url,
-      FLANTS_BATCH_WAIT: '50ms',
-    });
+    config = testConfig({ ...endsEnv(), FLANTS_LAMBDA_ENDPOINT: lambda.url, FLANTS_BATCH_WAIT: '50ms' });
     t = topology(config.namespace);
     daemon = await startDaemon({ config, logger: testLogger() });
     client = await natsClient(nats.url);
@@ -139,18 +140,7 @@ describe('audit - replay, find drift, repair', () => {
 
     // The CLI exits non-zero on drift, as `rclone check` does.
     const run = promisify(execFile);
-    const env = {
-      ...process.env,
-      NATS_URL: nats.url,
-      FLANTS_NAMESPACE: config.namespace,
-      FLANTS_SOURCE: 's3://source-bucket/lib/',
-      FLANTS_SOURCE_ENDPOINT: src.endpoint,
-      FLANTS_SOURCE_ACCESS_KEY_ID: 'S3RVER',
-      FLANTS_SOURCE_SECRET_ACCESS_KEY: 'S3RVER',
-      FLANTS_DEST: 's3://dest-bucket/mirror/',
-      FLANTS_DEST_ENDPOINT: dst.endpoint,
-      LOG_LEVEL: 'error',
-    };
+    const env = { ...process.env, ...endsEnv(), FLANTS_NAMESPACE: config.namespace, LOG_LEVEL: 'error' };
     const cli = await run(process.execPath, ['dist/cli.js', 'audit'], { env }).then(() => ({ code: 0, stdout: '' }), (e) => ({ code: e.code as number, stdout: e.stdout as string }));
     expect(cli.code).toBe(1);
     expect(cli.stdout).toMatch(/3 differences/);
