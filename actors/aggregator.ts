@@ -5,14 +5,13 @@
  * attempts, it writes the report and publishes exactly one `class.transferred`.
  */
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import type { Logger } from 'pino';
 import type { FlantsConfig } from '../config/load-config.js';
 import { redactUri } from '../storage/source-root.js';
-import type { ActorHandle } from '../streams/consume-loop.js';
-import { deadLetter } from '../streams/dead-letter.js';
-import { pullMessages } from '../streams/pull-messages.js';
+import { startActor, type Delivery, type Handled, type RuntimeHandle } from '../streams/actor-runtime.js';
+import { policyOf } from '../streams/policy-settings.js';
 import {
   classCrawledSchema,
   classFailedSchema,
@@ -28,6 +27,8 @@ import { buildReport, buildTransferredEvent, reportKeyFor } from '../tracking/cl
 /** What the aggregator needs. */
 export interface AggregatorDeps {
   readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly serverVersion?: string;
   readonly kv: KV;
   readonly topology: Topology;
   readonly config: FlantsConfig;
@@ -38,7 +39,7 @@ export interface AggregatorDeps {
 }
 
 /** A running aggregator; `progress()` lists the classes it holds in memory. */
-export interface AggregatorHandle extends ActorHandle {
+export interface AggregatorHandle extends RuntimeHandle {
   progress(): ClassProgress[];
 }
 
@@ -131,55 +132,48 @@ export async function startAggregator(deps: AggregatorDeps): Promise<AggregatorH
     );
   };
 
-  /** Parses one message into ops; poison is dead-lettered (and terminated) and yields null. */
-  const opsOf = async (msg: JsMsg): Promise<ProgressOp[] | null> => {
-    try {
-      if (msg.subject === deps.topology.subjects.crawled) {
-        return [{ kind: 'crawled', m: parseMessage(classCrawledSchema, msg.data, 'class crawled') }];
-      }
-      if (msg.subject === deps.topology.subjects.classFailed) {
-        return [{ kind: 'failed', m: parseMessage(classFailedSchema, msg.data, 'class failed') }];
-      }
-      if (msg.subject === deps.topology.subjects.results) {
-        return parseMessage(waveResultsSchema, msg.data, 'wave results').results.map((m) => ({ kind: 'result', m }) as const);
-      }
-      throw new PoisonMessageError(`unexpected subject ${msg.subject}`);
-    } catch (err) {
-      if (!(err instanceof PoisonMessageError)) throw err;
-      await deadLetter({ ...deps, logger }, 'aggregator', msg, err.message);
-      return null;
+  /** Parses one message into ops; poison throws PoisonMessageError. */
+  const opsOf = (msg: JsMsg): ProgressOp[] => {
+    if (msg.subject === deps.topology.subjects.crawled) {
+      return [{ kind: 'crawled', m: parseMessage(classCrawledSchema, msg.data, 'class crawled') }];
     }
+    if (msg.subject === deps.topology.subjects.classFailed) {
+      return [{ kind: 'failed', m: parseMessage(classFailedSchema, msg.data, 'class failed') }];
+    }
+    if (msg.subject === deps.topology.subjects.results) {
+      return parseMessage(waveResultsSchema, msg.data, 'wave results').results.map((m) => ({ kind: 'result', m }) as const);
+    }
+    throw new PoisonMessageError(`unexpected subject ${msg.subject}`);
   };
 
-  const processBatch = async (batch: JsMsg[]) => {
+  /** Folds a batch into class states (one compare-and-set write per class), then reports finished runs. */
+  const handle = async (batch: readonly Delivery[]): Promise<Array<Handled<never>>> => {
     const byClass = new Map<string, ProgressOp[]>();
-    const live: JsMsg[] = [];
-    for (const msg of batch) {
-      const ops = await opsOf(msg);
-      if (ops === null) continue;
-      live.push(msg);
-      for (const op of ops) {
-        const list = byClass.get(op.m.classId) ?? [];
-        list.push(op);
-        byClass.set(op.m.classId, list);
+    const verdicts: Array<Handled<never>> = batch.map(({ msg }) => {
+      try {
+        for (const op of opsOf(msg)) {
+          const list = byClass.get(op.m.classId) ?? [];
+          list.push(op);
+          byClass.set(op.m.classId, list);
+        }
+        return { outcome: { kind: 'ok' } };
+      } catch (err) {
+        if (err instanceof PoisonMessageError) return { outcome: { kind: 'poison', reason: err.message } };
+        throw err;
       }
-    }
+    });
     const finished: ClassProgress[] = [];
     try {
       const entries = [...byClass.entries()];
       for (let i = 0; i < entries.length; i += 16) {
-        const slice = entries.slice(i, i + 16);
-        const out = await Promise.all(slice.map(([classId, ops]) => commit(classId, ops)));
+        const out = await Promise.all(entries.slice(i, i + 16).map(([classId, ops]) => commit(classId, ops)));
         for (const o of out) if (o.justFinished) finished.push(o.p);
       }
     } catch (err) {
-      // Nothing acked: everything in the batch comes back and re-applies idempotently.
-      logger.error({ err }, 'could not persist class state; batch will be redelivered');
+      // Nothing is acked: the batch comes back and re-applies idempotently.
       for (const k of byClass.keys()) cache.delete(k);
-      live.forEach((m) => m.nak(1_000));
-      return;
+      throw err;
     }
-    live.forEach((m) => m.ack());
     for (const p of finished) {
       try {
         await finalize(p);
@@ -187,6 +181,7 @@ export async function startAggregator(deps: AggregatorDeps): Promise<AggregatorH
         logger.error({ err, classId: p.classId }, 'could not report class; will retry on next sweep');
       }
     }
+    return verdicts;
   };
 
   /** Reports classes that finished but were never reported (a crash between the two). */
@@ -201,58 +196,24 @@ export async function startAggregator(deps: AggregatorDeps): Promise<AggregatorH
   };
 
   await sweep();
-  const consumer = await deps.js.consumers.get(deps.topology.streams.events, deps.topology.consumers.aggregator);
-  const queue: JsMsg[] = [];
-  const messages = pullMessages(consumer, { maxMessages: 1_000, room: () => 4_000 - queue.length, logger });
-  let wake: (() => void) | undefined;
-  let ended = false;
-
-  const pull = (async () => {
-    // After stop() the last fetch still yields what it received, then ends; all of it is processed.
-    for await (const msg of messages) {
-      queue.push(msg);
-      wake?.();
-    }
-    ended = true;
-    wake?.();
-  })();
-
-  // One worker drains whatever has queued up: batches grow with load, and
-  // each batch costs one KV write per class it touches.
-  const work = (async () => {
-    let sinceSweep = Date.now();
-    for (;;) {
-      if (queue.length === 0) {
-        if (ended) break;
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-          setTimeout(resolve, 5_000).unref();
-        });
-        wake = undefined;
-      }
-      const batch = queue.splice(0, 2_000);
-      if (batch.length) await processBatch(batch);
-      if (Date.now() - sinceSweep > 60_000) {
-        sinceSweep = Date.now();
-        await sweep().catch((err) => logger.error({ err }, 'sweep failed'));
-      }
-    }
-  })();
-
-  const closed = Promise.all([pull, work]).then(() => undefined);
-  let stopped: Promise<void> | undefined;
-  const stop = () => {
-    stopped ??= (async () => {
-      messages.stop();
-      await closed;
-    })();
-    return stopped;
-  };
-  return {
+  const sweeper = setInterval(() => void sweep().catch((err) => logger.error({ err }, 'sweep failed')), 60_000);
+  sweeper.unref();
+  const actor = await startActor<never>({
     name: 'aggregator',
-    stop,
-    closed,
-    [Symbol.asyncDispose]: stop,
-    progress: () => [...cache.values()].map((c) => c.p),
-  };
+    js: deps.js,
+    jsm: deps.jsm,
+    topology: deps.topology,
+    serverVersion: deps.serverVersion,
+    stream: deps.topology.streams.events,
+    consumer: deps.topology.consumers.aggregator,
+    logger,
+    policy: policyOf(cfg),
+    // One batch at a time: batches grow with load, and each costs one KV write per class it touches.
+    concurrency: 1,
+    maxHeld: 4_000,
+    batch: { size: 2_000, maxWaitMs: 50 },
+    handle,
+  });
+  void actor.closed.finally(() => clearInterval(sweeper));
+  return Object.assign(actor, { progress: () => [...cache.values()].map((c) => c.p) });
 }

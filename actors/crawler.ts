@@ -4,7 +4,7 @@
  * job, and dedupes jobs by Nats-Msg-Id so that a redelivered crawl never
  * enqueues a file twice.
  */
-import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { FlantsConfig } from '../config/load-config.js';
@@ -13,13 +13,14 @@ import { describeError, isPermanent } from '../storage/errors.js';
 import type { SourceReader } from '../storage/source-reader.js';
 import type { SourceRoot } from '../storage/source-root.js';
 import { AckedPublisher, type Acked } from '../streams/acked-publisher.js';
-import { startConsumeLoop, type ActorHandle } from '../streams/consume-loop.js';
-import { deadLetter } from '../streams/dead-letter.js';
+import { startActor, type Delivery, type Handled, type RuntimeHandle } from '../streams/actor-runtime.js';
+import { policyOf } from '../streams/policy-settings.js';
 import {
   crawlJobSchema,
   parseMessage,
   PoisonMessageError,
   publishClassFailed,
+  safeJson,
   type ClassCrawled,
   type CrawlJob,
   type TransferJob,
@@ -29,6 +30,8 @@ import type { Topology } from '../streams/topology.js';
 /** What the crawler needs. */
 export interface CrawlerDeps {
   readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly serverVersion?: string;
   /** The connection under `js`: the bulk enqueue of transfer jobs publishes on it directly (streams/acked-publisher.ts). */
   readonly nc: NatsConnection;
   readonly topology: Topology;
@@ -55,42 +58,47 @@ export function liveState(live: boolean, startedAt: string, cfg: FlantsConfig): 
 }
 
 /** Starts the crawler on its durable consumer. */
-export async function startCrawler(deps: CrawlerDeps): Promise<ActorHandle> {
+export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
   const logger = deps.logger.child({ actor: 'crawler' });
   const { subjects } = deps.topology;
   const cfg = deps.config;
 
-  const fail = (job: CrawlJob, reason: string) => publishClassFailed(deps.js, subjects.classFailed, job, reason);
-
-  const publishJobs = async (msg: JsMsg, jobs: TransferJob[]) => {
+  /**
+   * Publishes every job with at most PUBLISH_WINDOW awaiting their PubAck.
+   * Every PubAck is awaited: a refused publish fails the whole enqueue (and
+   * the crawl comes back), never just the first one to settle.
+   */
+  const publishJobs = async (jobs: TransferJob[]) => {
     const window = new Set<Promise<Acked>>();
-    let lastWorking = Date.now();
+    let failure: unknown;
     for (const job of jobs) {
+      if (failure) break;
       const p = publisher.publish(subjects.transfer, JSON.stringify(job), `t:${job.runId}:${job.i}`);
       window.add(p);
-      void p.finally(() => window.delete(p)).catch(() => undefined);
-      if (window.size >= PUBLISH_WINDOW) await Promise.race(window);
-      if (Date.now() - lastWorking > 5_000) {
-        msg.working(); // a 200k-file class takes longer to enqueue than ack_wait
-        lastWorking = Date.now();
-      }
+      p.then(
+        () => window.delete(p),
+        (err: unknown) => {
+          window.delete(p);
+          failure ??= err;
+        },
+      );
+      while (window.size >= PUBLISH_WINDOW && !failure) await Promise.race(window).catch(() => undefined);
     }
-    await Promise.all(window);
+    await Promise.allSettled(window);
+    if (failure) throw failure;
   };
 
-  const handle = async (msg: JsMsg) => {
+  const handleOne = async ({ msg, attempt }: Delivery): Promise<Handled<CrawlJob>> => {
     let job: CrawlJob;
     try {
       job = parseMessage(crawlJobSchema, msg.data, 'crawl job');
     } catch (err) {
-      if (err instanceof PoisonMessageError) return deadLetter({ ...deps, logger }, 'crawler', msg, err.message);
+      if (err instanceof PoisonMessageError) return { outcome: { kind: 'poison', reason: err.message } };
       throw err;
     }
     const log = logger.child({ classId: job.classId, runId: job.runId, generation: job.generation });
     const wait = job.notBefore ? Date.parse(job.notBefore) - Date.now() : 0;
-    if (wait > 0) return msg.nak(wait); // a live re-crawl that is not due yet; not a failed attempt
-    // A due re-crawl spent one delivery waiting for its interval.
-    const attempt = msg.info.deliveryCount - (job.notBefore ? 1 : 0);
+    if (wait > 0) return { outcome: { kind: 'later', delayMs: wait } }; // a live re-crawl that is not due yet
     let result;
     try {
       const entry = deps.root.fromRef(job.manifest);
@@ -101,15 +109,20 @@ export async function startCrawler(deps: CrawlerDeps): Promise<ActorHandle> {
         result = { ...result, files: result.files.filter((f) => wanted.has(f.path)) };
       }
     } catch (err) {
-      if (isPermanent(err) || attempt >= cfg.maxAttempts) {
-        log.warn({ err }, 'crawl failed; class reported failed');
-        await fail(job, `crawl failed: ${describeError(err)}`);
-        return msg.ack();
-      }
-      log.warn({ err, attempt }, 'crawl failed; will retry');
-      return msg.nak(cfg.retryBackoffMs[attempt - 1] ?? 5_000);
+      log.warn({ err, attempt }, 'crawl failed');
+      return { outcome: { kind: 'failed', retryable: !isPermanent(err), reason: `crawl failed: ${describeError(err)}` }, detail: job };
     }
     const live = liveState(result.live, job.startedAt, cfg);
+    // Earlier generations of a live recording already enqueued their files; media
+    // playlists of a recording only grow, so new files have the new indexes.
+    const jobs: TransferJob[] = result.files.slice(job.known).map((f, n) => ({
+      classId: job.classId,
+      runId: job.runId,
+      i: job.known + n,
+      src: f.ref,
+      key: destKeyFor(f.ref, f.path, cfg.keepQuery),
+      optional: f.optional || undefined,
+    }));
     const crawled: ClassCrawled = {
       classId: job.classId,
       runId: job.runId,
@@ -122,17 +135,7 @@ export async function startCrawler(deps: CrawlerDeps): Promise<ActorHandle> {
     };
     // The count goes first: the aggregator must know the class size before results arrive.
     await deps.js.publish(subjects.crawled, JSON.stringify(crawled), { msgID: `crawled:${job.runId}:${job.generation}` });
-    // Earlier generations of a live recording already enqueued their files; media
-    // playlists of a recording only grow, so new files have the new indexes.
-    const jobs: TransferJob[] = result.files.slice(job.known).map((f, n) => ({
-      classId: job.classId,
-      runId: job.runId,
-      i: job.known + n,
-      src: f.ref,
-      key: destKeyFor(f.ref, f.path, cfg.keepQuery),
-      optional: f.optional || undefined,
-    }));
-    await publishJobs(msg, jobs);
+    await publishJobs(jobs);
     if (live === 'recrawl') {
       const next: CrawlJob = {
         ...job,
@@ -143,19 +146,36 @@ export async function startCrawler(deps: CrawlerDeps): Promise<ActorHandle> {
       await deps.js.publish(subjects.crawl, JSON.stringify(next), { msgID: `crawl:${job.runId}:g${next.generation}` });
     }
     log.info({ files: result.files.length, new: jobs.length, playlists: result.playlists, refused: result.refused.length, live }, 'class crawled');
-    msg.ack();
+    return { outcome: { kind: 'ok' }, detail: job };
   };
 
+  const fail = (job: CrawlJob, reason: string) => publishClassFailed(deps.js, subjects.classFailed, job, reason);
   const publisher = new AckedPublisher(deps.nc);
-  const loop = await startConsumeLoop({
+  const actor = await startActor<CrawlJob>({
     name: 'crawler',
     js: deps.js,
+    jsm: deps.jsm,
+    topology: deps.topology,
+    serverVersion: deps.serverVersion,
     stream: deps.topology.streams.work,
     consumer: deps.topology.consumers.crawler,
     logger,
+    policy: policyOf(cfg),
     concurrency: 4,
-    handle,
+    maxHeld: 8,
+    handle: (ds) => Promise.all(ds.map(handleOne)),
+    report: async (decided) => {
+      for (const d of decided) {
+        if (d.decision.end !== 'fail' || !d.detail) continue;
+        logger.warn({ classId: d.detail.classId, runId: d.detail.runId, reason: d.decision.reason }, 'class reported failed');
+        await fail(d.detail, d.decision.reason);
+      }
+    },
+    exhausted: async (m) => {
+      const job = crawlJobSchema.safeParse(safeJson(m.data));
+      if (job.success) await fail(job.data, `crawl was delivered ${m.deliveries} times without an outcome (redelivery cap)`);
+    },
   });
-  void loop.closed.finally(() => publisher.close());
-  return loop;
+  void actor.closed.finally(() => publisher.close());
+  return actor;
 }

@@ -4,21 +4,23 @@
  * exists, and reports a class that cannot start as failed, so that every
  * announced class ends with an outcome.
  */
-import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import type { FlantsConfig } from '../config/load-config.js';
 import { describeError, isPermanent, RefusedUriError } from '../storage/errors.js';
 import type { SourceReader } from '../storage/source-reader.js';
 import type { SourceRoot } from '../storage/source-root.js';
-import { startConsumeLoop, type ActorHandle } from '../streams/consume-loop.js';
-import { deadLetter } from '../streams/dead-letter.js';
+import { startActor, type Delivery, type Handled, type RuntimeHandle } from '../streams/actor-runtime.js';
 import { parseClassRecorded, PoisonMessageError, publishClassFailed, type CrawlJob } from '../streams/messages.js';
-import { runIdOf } from '../streams/run-id.js';
+import { policyOf } from '../streams/policy-settings.js';
+import { runIdFor, runIdOf } from '../streams/run-id.js';
 import type { Topology } from '../streams/topology.js';
 
 /** What the scanner needs. */
 export interface ScannerDeps {
   readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly serverVersion?: string;
   readonly topology: Topology;
   readonly config: FlantsConfig;
   readonly logger: Logger;
@@ -32,60 +34,76 @@ export function manifestFor(template: string, classId: string): string {
 }
 
 /** Starts the scanner on its durable consumer. */
-export async function startScanner(deps: ScannerDeps): Promise<ActorHandle> {
+export async function startScanner(deps: ScannerDeps): Promise<RuntimeHandle> {
   const logger = deps.logger.child({ actor: 'scanner' });
   const { subjects } = deps.topology;
 
-  const fail = (job: CrawlJob, reason: string) => publishClassFailed(deps.js, subjects.classFailed, job, reason);
-
-  const handle = async (msg: JsMsg) => {
-    let trigger;
-    try {
-      trigger = parseClassRecorded(msg.data);
-    } catch (err) {
-      if (err instanceof PoisonMessageError) return deadLetter({ ...deps, logger }, 'scanner', msg, err.message);
-      throw err;
-    }
-    const job: CrawlJob = {
+  const jobFor = (data: Uint8Array, runId: string, startedAt: string): CrawlJob => {
+    const trigger = parseClassRecorded(data);
+    return {
       classId: trigger.classId,
-      runId: runIdOf(msg),
+      runId,
       manifest: trigger.manifest ?? manifestFor(deps.config.manifestTemplate, trigger.classId),
-      startedAt: new Date(msg.info.timestampNanos / 1e6).toISOString(),
+      startedAt,
       generation: 0,
       known: 0,
       only: trigger.files,
     };
+  };
+
+  const handleOne = async ({ msg }: Delivery): Promise<Handled<CrawlJob>> => {
+    let job: CrawlJob;
+    try {
+      job = jobFor(msg.data, runIdOf(msg), new Date(msg.info.timestampNanos / 1e6).toISOString());
+    } catch (err) {
+      if (err instanceof PoisonMessageError) return { outcome: { kind: 'poison', reason: err.message } };
+      throw err;
+    }
     const log = logger.child({ classId: job.classId, runId: job.runId });
     try {
       const entry = deps.root.fromRef(job.manifest);
       if (!(await deps.reader.exists(entry))) {
-        log.warn({ manifest: entry.path }, 'entry playlist not found; class failed');
-        await fail(job, `entry playlist ${entry.path} not found at the source`);
-        return msg.ack();
+        return { outcome: { kind: 'failed', retryable: false, reason: `entry playlist ${entry.path} not found at the source` }, detail: job };
       }
     } catch (err) {
-      const permanent = isPermanent(err);
-      if (permanent || msg.info.deliveryCount >= deps.config.maxAttempts) {
-        const why = err instanceof RefusedUriError ? `entry playlist refused: ${err.message}` : describeError(err);
-        log.warn({ err }, 'class cannot start; reported failed');
-        await fail(job, why);
-        return msg.ack();
-      }
-      log.warn({ err, attempt: msg.info.deliveryCount }, 'entry playlist check failed; will retry');
-      return msg.nak(deps.config.retryBackoffMs[msg.info.deliveryCount - 1] ?? 5_000);
+      const reason = err instanceof RefusedUriError ? `entry playlist refused: ${err.message}` : describeError(err);
+      log.warn({ err }, 'entry playlist check failed');
+      return { outcome: { kind: 'failed', retryable: !isPermanent(err), reason }, detail: job };
     }
     await deps.js.publish(subjects.crawl, JSON.stringify(job), { msgID: `crawl:${job.runId}` });
     log.info({ manifest: job.manifest }, 'class queued for crawl');
-    msg.ack();
+    return { outcome: { kind: 'ok' }, detail: job };
   };
 
-  return startConsumeLoop({
+  return startActor<CrawlJob>({
     name: 'scanner',
     js: deps.js,
+    jsm: deps.jsm,
+    topology: deps.topology,
+    serverVersion: deps.serverVersion,
     stream: deps.topology.streams.classes,
     consumer: deps.topology.consumers.scanner,
     logger,
+    policy: policyOf(deps.config),
     concurrency: 16,
-    handle,
+    maxHeld: 64,
+    handle: (ds) => Promise.all(ds.map(handleOne)),
+    report: async (decided) => {
+      for (const d of decided) {
+        if (d.decision.end !== 'fail' || !d.detail) continue;
+        logger.warn({ classId: d.detail.classId, runId: d.detail.runId, reason: d.decision.reason }, 'class cannot start; reported failed');
+        await publishClassFailed(deps.js, subjects.classFailed, d.detail, d.decision.reason);
+      }
+    },
+    exhausted: async (m) => {
+      let job: CrawlJob;
+      try {
+        job = jobFor(m.data, runIdFor(m.seq, m.time.getTime()), m.time.toISOString());
+      } catch (err) {
+        if (err instanceof PoisonMessageError) return; // never a class: nothing to report
+        throw err;
+      }
+      await publishClassFailed(deps.js, subjects.classFailed, job, `trigger was delivered ${m.deliveries} times without an outcome (redelivery cap)`);
+    },
   });
 }

@@ -5,7 +5,11 @@
  */
 import { createHash } from 'node:crypto';
 import type { KV } from '@nats-io/kv';
-import type { FileAssembly, FilePart } from '../lambda/wave.js';
+import type { FileAssembly, FilePart, JobResult, SplitPlan } from '../lambda/wave.js';
+import type { TransferJob } from '../streams/messages.js';
+
+/** Publishes a transfer job, deduplicated by `msgID`. */
+type PublishJob = (job: TransferJob, msgID: string) => Promise<unknown>;
 
 interface PartRecord {
   readonly uploadId: string;
@@ -53,4 +57,30 @@ export async function recordPart(kv: KV, runId: string, i: number, part: FilePar
     return { uploadId: next.uploadId, size: next.size, version: next.version, parts };
   }
   throw new Error(`could not record part ${part.n} of ${key}: ${MAX_CAS_TRIES} concurrent updates in a row`);
+}
+
+/** Queues one job per ranged part of a split file, deduplicated per upload and part. */
+export async function queueParts(publish: PublishJob, job: TransferJob, plan: SplitPlan): Promise<void> {
+  await Promise.all(
+    plan.parts.map((p) =>
+      publish(
+        { ...job, part: { uploadId: plan.uploadId, n: p.n, count: plan.parts.length, start: p.start, end: p.end, size: plan.size, version: plan.version } },
+        `p:${job.runId}:${job.i}:${p.n}:${plan.uploadId}`,
+      ),
+    ),
+  );
+}
+
+/** Records an uploaded part; queues the file's assembly once every part is in. */
+export async function handOnPart(kv: KV, publish: PublishJob, job: TransferJob, r: JobResult): Promise<void> {
+  if (!job.part || !r.part) return;
+  const assembly = await recordPart(kv, job.runId, job.i, job.part, r.part.etag);
+  if (!assembly) return;
+  const { part: _part, ...file } = job;
+  await publish({ ...file, assemble: { ...assembly, parts: [...assembly.parts] } }, `a:${job.runId}:${job.i}:${assembly.uploadId}`);
+}
+
+/** Hands a split file's plan, or an uploaded part, on to the next job: neither is the file's outcome yet. */
+export function handOn(kv: KV, publish: PublishJob, job: TransferJob, r: JobResult): Promise<void> {
+  return r.split ? queueParts(publish, job, r.split) : handOnPart(kv, publish, job, r);
 }

@@ -11,7 +11,7 @@ import type { AggregatorHandle } from '../actors/aggregator.js';
 import type { DispatcherHandle } from '../actors/dispatcher.js';
 import type { FlantsConfig } from '../config/load-config.js';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { ActorHandle } from '../streams/consume-loop.js';
+import type { ActorHandle } from '../streams/actor-runtime.js';
 import { ensureTopology, openClassStateKv, openPartsKv, topologyOptions } from '../streams/ensure-topology.js';
 import { topology } from '../streams/topology.js';
 import { createMetrics, startMetricsServer } from '../observability/metrics.js';
@@ -85,7 +85,7 @@ export async function startDaemon(o: {
     // of an HTTP origin never loads the Lambda client (4–11 MB less idle RSS
     // per split actor, measured).
     const actors = new Map<ActorName, ActorHandle>();
-    const common = { js, topology: t, config, logger };
+    const common = { js, jsm, serverVersion: nc.info?.version, topology: t, config, logger };
     let dashboard: Awaited<ReturnType<typeof startDashboardFor>>;
     let sourceS3: S3Client | undefined;
     if (wanted.includes('aggregator')) {

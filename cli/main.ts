@@ -7,7 +7,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connectNats, NatsSettingsError, natsSettings } from '../streams/connect-nats.js';
 import { ConfigError, loadConfig } from '../config/load-config.js';
 import { startLocalLambda } from '../lambda/local-endpoint.js';
-import { ensureTopology, openClassStateKv, openPartsKv, topologyOptions } from '../streams/ensure-topology.js';
+import { ensureTopology, openClassStateKv, openPartsKv, topologyOptions, TopologyMismatchError } from '../streams/ensure-topology.js';
 import { classRecordedSchema } from '../streams/messages.js';
 import { topology } from '../streams/topology.js';
 import { parseActors, startDaemon } from './daemon.js';
@@ -66,13 +66,13 @@ export function buildProgram(): Command {
 
   program
     .command('setup')
-    .description('create or update every stream, consumer and KV bucket (for deployments where actors may not)')
+    .description('create every stream, consumer and KV bucket, or change their settings to this configuration (the only command that does)')
     .action(async () => {
       const config = loadConfig();
       const nc = await connectNats(config.nats, 'flants-setup');
       try {
         const t = topology(config.namespace);
-        await ensureTopology(await jetstreamManager(nc), t, topologyOptions(config));
+        await ensureTopology(await jetstreamManager(nc), t, topologyOptions(config), undefined, true);
         await openClassStateKv(nc, t, config.streamReplicas);
         await openPartsKv(nc, t, config.streamReplicas);
         process.stdout.write(`streams ${Object.values(t.streams).join(', ')} and KV ${t.kv.classes}, ${t.kv.parts} are ready\n`);
@@ -194,7 +194,7 @@ export async function run(argv: string[]): Promise<void> {
   try {
     await buildProgram().parseAsync(argv);
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof InvalidArgumentError || err instanceof NatsSettingsError) {
+    if (err instanceof ConfigError || err instanceof InvalidArgumentError || err instanceof NatsSettingsError || err instanceof TopologyMismatchError) {
       process.stderr.write(`flants: ${err.message}\n`);
       process.exit(2);
     }

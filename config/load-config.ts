@@ -45,6 +45,8 @@ export interface FlantsConfig {
   readonly maxAttempts: number;
   readonly retryBackoffMs: readonly number[];
   readonly ackWaitMs: number;
+  /** A throttled file goes round at most this many times, or for this long, then fails with reason `throttled`. */
+  readonly throttle: { readonly maxRounds: number; readonly maxMs: number };
   readonly manifestTemplate: string;
   readonly keepQuery: boolean;
   readonly reportPrefix: string;
@@ -160,7 +162,9 @@ const envSchema = z.object({
   FLANTS_WAVE_CONCURRENCY: positiveInt.default(16),
   FLANTS_MAX_ATTEMPTS: positiveInt.max(100).default(3),
   FLANTS_RETRY_BACKOFF: z.string().default('1s,5s,30s'),
-  FLANTS_ACK_WAIT: duration.default(120_000),
+  FLANTS_ACK_WAIT: duration.default(30_000),
+  FLANTS_THROTTLE_MAX_ROUNDS: positiveInt.max(10_000).default(50),
+  FLANTS_THROTTLE_MAX_TIME: duration.default(10 * 60_000),
   FLANTS_MANIFEST_TEMPLATE: z.string().includes('{classId}', { message: 'must contain {classId}' }).default('{classId}/master.m3u8'),
   FLANTS_KEEP_QUERY: boolText.default(false),
   FLANTS_REPORT_PREFIX: z.string().default('_flants/reports/'),
@@ -348,6 +352,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FlantsConfig {
     maxAttempts: e.FLANTS_MAX_ATTEMPTS,
     retryBackoffMs: backoff,
     ackWaitMs: e.FLANTS_ACK_WAIT,
+    throttle: { maxRounds: e.FLANTS_THROTTLE_MAX_ROUNDS, maxMs: e.FLANTS_THROTTLE_MAX_TIME },
     manifestTemplate: e.FLANTS_MANIFEST_TEMPLATE,
     keepQuery: e.FLANTS_KEEP_QUERY,
     reportPrefix,

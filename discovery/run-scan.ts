@@ -69,7 +69,7 @@ export async function runScan(deps: ScanDeps, o: ScanOptions): Promise<ScanSumma
   const started = Date.now();
   const print = deps.print ?? (() => undefined);
   // A scan may run before any daemon has: it creates the streams it publishes to.
-  if (!o.dryRun) await ensureTopology(await jetstreamManager(deps.nc), t, topologyOptions(config));
+  if (!o.dryRun) await ensureTopology(await jetstreamManager(deps.nc), t, topologyOptions(config), []);
   const scannerKv = await kvm.create(t.kv.scanner, { history: 1 });
   const classesKv = await kvm.create(t.kv.classes, { history: 1 });
 

@@ -1,20 +1,14 @@
 /**
- * Publishes a dead-letter record for a message that can never be processed,
- * then terminates it, so that the consumer keeps going and nothing is lost silently.
+ * The dead-letter record of a message that can never be processed: what was
+ * rejected, where it came from, and why. The runtime publishes it before it
+ * terminates the message, so that nothing is lost silently.
  */
-import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
-import type { Logger } from 'pino';
+import type { JsMsg } from '@nats-io/jetstream';
 import type { DeadLetter } from './messages.js';
-import type { Topology } from './topology.js';
 
-/** Records `msg` on the dead-letter subject with `reason`, logs it, and terms the message. */
-export async function deadLetter(
-  deps: { js: JetStreamClient; topology: Topology; logger: Logger },
-  actor: string,
-  msg: JsMsg,
-  reason: string,
-): Promise<void> {
-  const record: DeadLetter = {
+/** Builds the record for `msg`, rejected by `actor` for `reason`. */
+export function deadLetterRecord(actor: string, msg: JsMsg, reason: string): DeadLetter {
+  return {
     subject: msg.subject,
     stream: msg.info.stream,
     seq: msg.seq,
@@ -24,9 +18,4 @@ export async function deadLetter(
     preview: Buffer.from(msg.data.subarray(0, 1024)).toString('utf8'),
     at: new Date().toISOString(),
   };
-  deps.logger.warn({ subject: msg.subject, seq: msg.seq, reason }, 'poison message dead-lettered');
-  await deps.js.publish(deps.topology.subjects.deadletter, JSON.stringify(record), {
-    msgID: `dl:${msg.info.stream}:${msg.seq}`,
-  });
-  msg.term(reason.slice(0, 200));
 }

@@ -14,6 +14,8 @@ import {
 } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { exhaustedConsumerName, maxDeliveriesSubject } from './exhausted-messages.js';
+import { redeliveryCap } from './outcome-policy.js';
 import type { Topology } from './topology.js';
 
 /** What the topology needs from configuration. */
@@ -69,14 +71,31 @@ function streamConfigs(t: Topology, o: TopologyOptions): Array<Partial<StreamCon
       num_replicas: o.replicas,
       max_age: nanos(30 * 86_400_000),
     },
+    {
+      // Advisories are core NATS: kept here, none is lost while no daemon listens.
+      name: t.streams.advisories,
+      subjects: [maxDeliveriesSubject(t.streams.classes, '*'), maxDeliveriesSubject(t.streams.work, '*')],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      num_replicas: o.replicas,
+      max_age: nanos(7 * 86_400_000),
+    },
   ];
 }
 
-function consumerConfigs(t: Topology, o: TopologyOptions): Array<{ stream: string; config: Partial<ConsumerConfig> & { durable_name: string } }> {
+/** One durable consumer; `owner` is the actor it serves (itself unless said otherwise). */
+interface ConsumerSpec {
+  readonly stream: string;
+  readonly owner?: string;
+  readonly config: Partial<ConsumerConfig> & { durable_name: string };
+}
+
+function consumerConfigs(t: Topology, o: TopologyOptions): ConsumerSpec[] {
   // The server-side redelivery cap sits above our own attempt counting: the
   // actors publish the final failure themselves, and this only stops a message
-  // that kills its process every time from looping forever.
-  const backstop = o.maxAttempts + 3;
+  // that kills its process every time from looping forever; its advisory
+  // still gets the message an outcome (streams/exhausted-messages.ts).
+  const backstop = redeliveryCap(o.maxAttempts);
   const base = { ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, ack_wait: nanos(o.ackWaitMs) };
   return [
     {
@@ -101,6 +120,24 @@ function consumerConfigs(t: Topology, o: TopologyOptions): Array<{ stream: strin
       stream: t.streams.events,
       config: { ...base, durable_name: t.consumers.aggregator, filter_subject: t.subjects.aggregate, max_deliver: -1, max_ack_pending: 20_000 },
     },
+    ...(
+      [
+        [t.streams.classes, t.consumers.scanner],
+        [t.streams.work, t.consumers.crawler],
+        [t.streams.work, t.consumers.dispatcher],
+      ] as const
+    ).map(([stream, consumer]) => ({
+      stream: t.streams.advisories,
+      owner: consumer,
+      config: {
+        ...base,
+        ack_wait: nanos(30_000),
+        durable_name: exhaustedConsumerName(consumer),
+        filter_subject: maxDeliveriesSubject(stream, consumer),
+        max_deliver: -1,
+        max_ack_pending: 64,
+      },
+    })),
   ];
 }
 
@@ -123,37 +160,82 @@ async function orExisting(what: string, err: unknown, exists: () => Promise<unkn
   );
 }
 
-async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }): Promise<void> {
+/** A daemon's settings differ from the ones its consumers were created with. */
+export class TopologyMismatchError extends Error {
+  override name = 'TopologyMismatchError';
+}
+
+async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }, reconfigure: boolean): Promise<void> {
   try {
     await jsm.streams.add(cfg);
   } catch (err) {
     if (!isAlreadyExists(err)) return orExisting(`stream ${cfg.name}`, err, () => jsm.streams.info(cfg.name));
-    // Another daemon created it first, or our settings changed: converge on ours.
+    if (!reconfigure) return; // `flants setup` owns its settings
     const { name, storage: _storage, retention: _retention, ...rest } = cfg;
     await jsm.streams.update(name, rest).catch((e: unknown) => orExisting(`stream ${name}`, e, () => jsm.streams.info(name)));
   }
 }
 
-async function ensureConsumer(jsm: JetStreamManager, stream: string, cfg: Partial<ConsumerConfig> & { durable_name: string }): Promise<void> {
-  const exists = () => jsm.consumers.info(stream, cfg.durable_name);
-  try {
-    await jsm.consumers.add(stream, cfg);
-  } catch (err) {
-    if (!isAlreadyExists(err)) return orExisting(`consumer ${stream}/${cfg.durable_name}`, err, exists);
-    const { durable_name, deliver_policy: _dp, ...rest } = cfg;
-    await jsm.consumers.update(stream, durable_name, rest).catch((e: unknown) => orExisting(`consumer ${stream}/${durable_name}`, e, exists));
-  }
+/** The consumer settings every daemon must agree on, with the setting a person changes for each. */
+const AGREED: ReadonlyArray<readonly [keyof ConsumerConfig, string, (v: unknown) => string]> = [
+  ['ack_wait', 'FLANTS_ACK_WAIT', (v) => `${Number(v) / 1e9}s`],
+  ['max_deliver', 'FLANTS_MAX_ATTEMPTS', (v) => `${String(v)} deliveries`],
+  ['filter_subject', 'FLANTS_NAMESPACE', (v) => String(v)],
+];
+
+/** How the server's consumer differs from the one wanted, one phrase per setting. */
+export function consumerDifferences(have: Partial<ConsumerConfig>, want: Partial<ConsumerConfig>): string[] {
+  return AGREED.filter(([k]) => want[k] !== undefined && have[k] !== want[k]).map(
+    ([k, env, show]) => `${String(k)} is ${show(have[k])} on the server but ${show(want[k])} here (${env})`,
+  );
 }
 
 /**
- * Creates or converges every stream, and the consumers of `consumers` (all by
- * default: a daemon passes the actors it runs, so that a least-privilege user
- * touches only its own). Safe to call concurrently from many daemons.
+ * Creates the consumer if missing. An existing one keeps its settings: only
+ * `reconfigure` (flants setup) changes them; a daemon that wants different
+ * ones refuses to start, so two daemons never silently override each other.
  */
-export async function ensureTopology(jsm: JetStreamManager, t: Topology, o: TopologyOptions, consumers?: readonly string[]): Promise<void> {
-  for (const s of streamConfigs(t, o)) await ensureStream(jsm, s);
+async function ensureConsumer(jsm: JetStreamManager, stream: string, cfg: Partial<ConsumerConfig> & { durable_name: string }, reconfigure: boolean): Promise<void> {
+  const exists = () => jsm.consumers.info(stream, cfg.durable_name);
+  let have = await exists().catch(() => undefined);
+  if (!have) {
+    try {
+      await jsm.consumers.add(stream, cfg);
+      return;
+    } catch (err) {
+      have = await exists().catch(() => undefined);
+      if (!have) return orExisting(`consumer ${stream}/${cfg.durable_name}`, err, exists);
+    }
+  }
+  const diffs = consumerDifferences(have.config, cfg);
+  if (diffs.length === 0) return;
+  if (!reconfigure) {
+    throw new TopologyMismatchError(
+      `consumer ${stream}/${cfg.durable_name} was set up with other settings: ${diffs.join('; ')}. ` +
+        'Start every daemon with the same settings, or run `flants setup` with the new ones to change them for all.',
+    );
+  }
+  const { durable_name, deliver_policy: _dp, ...rest } = cfg;
+  await jsm.consumers.update(stream, durable_name, rest).catch((e: unknown) => orExisting(`consumer ${stream}/${durable_name}`, e, exists));
+}
+
+/**
+ * Creates every stream, and the consumers of `consumers` (all by default: a
+ * daemon passes the actors it runs, so that a least-privilege user touches
+ * only its own). Existing settings are kept unless `reconfigure` is set (the
+ * owner, `flants setup`); a daemon whose consumer settings differ refuses with
+ * TopologyMismatchError. Safe to call concurrently from many daemons.
+ */
+export async function ensureTopology(
+  jsm: JetStreamManager,
+  t: Topology,
+  o: TopologyOptions,
+  consumers?: readonly string[],
+  reconfigure = false,
+): Promise<void> {
+  for (const s of streamConfigs(t, o)) await ensureStream(jsm, s, reconfigure);
   for (const c of consumerConfigs(t, o)) {
-    if (!consumers || consumers.includes(c.config.durable_name)) await ensureConsumer(jsm, c.stream, c.config);
+    if (!consumers || consumers.includes(c.owner ?? c.config.durable_name)) await ensureConsumer(jsm, c.stream, c.config, reconfigure);
   }
 }
 

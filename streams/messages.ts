@@ -190,6 +190,15 @@ export class PoisonMessageError extends Error {
   override name = 'PoisonMessageError';
 }
 
+/** Parses JSON bytes, or yields undefined: for messages already known to be unprocessable. */
+export function safeJson(data: Uint8Array): unknown {
+  try {
+    return JSON.parse(Buffer.from(data).toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
 /** Parses JSON bytes with a schema, throwing PoisonMessageError with a readable reason. */
 export function parseMessage<T>(schema: z.ZodType<T>, data: Uint8Array, what: string): T {
   if (data.length > MAX_PAYLOAD_BYTES) {

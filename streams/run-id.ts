@@ -7,8 +7,12 @@ import type { JsMsg } from '@nats-io/jetstream';
 
 /** The run id for the trigger `msg`. Stable across redeliveries of that message. */
 export function runIdOf(msg: JsMsg): string {
-  const ms = Math.floor(msg.info.timestampNanos / 1e6);
-  return `${msg.info.streamSequence}-${ms.toString(36)}`;
+  return runIdFor(msg.info.streamSequence, Math.floor(msg.info.timestampNanos / 1e6));
+}
+
+/** The run id of the trigger stored at `seq` at `ms` (epoch milliseconds). */
+export function runIdFor(seq: number, ms: number): string {
+  return `${seq}-${ms.toString(36)}`;
 }
 
 /** Orders two run ids: newer runs have higher trigger sequences. */

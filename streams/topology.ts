@@ -27,6 +27,8 @@ export interface Topology {
     readonly work: string;
     readonly events: string;
     readonly deadletter: string;
+    /** Keeps JetStream's max-deliveries advisories, so that every exhausted message gets an outcome. */
+    readonly advisories: string;
   };
   readonly consumers: {
     readonly scanner: string;
@@ -76,6 +78,7 @@ export function topology(namespace = ''): Topology {
       work: `${under}FLANTS_WORK`,
       events: `${under}FLANTS_EVENTS`,
       deadletter: `${under}FLANTS_DEADLETTER`,
+      advisories: `${under}FLANTS_ADVISORIES`,
     },
     consumers: {
       scanner: 'scanner',

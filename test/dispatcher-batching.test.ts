@@ -1,7 +1,7 @@
 /** Dispatcher: wave batching with RxJS, and how each job's message ends. */
 import { firstValueFrom, Subject, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { intoWaves, settle } from '../actors/wave-batching.js';
+import { intoBatches as intoWaves } from '../streams/actor-runtime.js';
 
 describe('dispatcher - batching', () => {
   it('dispatcher - fills waves of 100 and flushes the rest after the maximum wait', async () => {
@@ -42,25 +42,5 @@ describe('dispatcher - batching', () => {
     await new Promise((r) => setTimeout(r, 120));
     sub.unsubscribe();
     expect(waves).toEqual([]);
-  });
-});
-
-describe('dispatcher - settling each job', () => {
-  const backoff = [1_000, 5_000, 30_000];
-  it('dispatcher - acks a success', () => {
-    expect(settle({ ok: true }, 1, 3, backoff)).toEqual({ action: 'ack' });
-  });
-  it('dispatcher - naks a retryable failure with the backoff for that attempt', () => {
-    expect(settle({ ok: false, retryable: true }, 1, 3, backoff)).toEqual({ action: 'nak', delayMs: 1_000 });
-    expect(settle({ ok: false, retryable: true }, 2, 3, backoff)).toEqual({ action: 'nak', delayMs: 5_000 });
-  });
-  it('dispatcher - terminates on the last attempt', () => {
-    expect(settle({ ok: false, retryable: true }, 3, 3, backoff)).toEqual({ action: 'term' });
-  });
-  it('dispatcher - terminates a permanent failure at once', () => {
-    expect(settle({ ok: false, retryable: false }, 1, 3, backoff)).toEqual({ action: 'term' });
-  });
-  it('dispatcher - reuses the last backoff when attempts outnumber the list', () => {
-    expect(settle({ ok: false, retryable: true }, 5, 10, backoff)).toEqual({ action: 'nak', delayMs: 30_000 });
   });
 });

@@ -91,7 +91,7 @@ describe('split - large files as ranged part jobs', () => {
     expect(copied.length).toBe(big.length);
     expect(md5(copied)).toBe(md5(big));
     expect((await getObject(s3For(dst), 'dst', 'out/film/tail.ts')).equals(small)).toBe(true);
-    expect(daemon.dispatcher?.stats.splitFiles).toBe(1);
+    expect(daemon.dispatcher?.dispatch.splitFiles).toBe(1);
     // Every file counts its whole size once: the assembling part reports the file, the others nothing.
     expect(event?.bytes).toBe(big.length + small.length + (await getObject(s3For(src), 'src', 'lib/film/index.m3u8')).length);
     const head = await s3For(dst).send(new HeadObjectCommand({ Bucket: 'dst', Key: 'out/film/movie.mp4' }));

@@ -1,0 +1,79 @@
+/**
+ * The pure middle of a wave: what each job's Lambda result means (its
+ * outcome), and which results the aggregator hears. No NATS, no Lambda here.
+ */
+import type { JobResult } from '../lambda/wave.js';
+import type { Decided, Handled } from '../streams/actor-runtime.js';
+import type { FileResult, TransferJob } from '../streams/messages.js';
+
+/** What the dispatcher remembers about one job of a wave until it is settled. */
+export interface WaveJob {
+  readonly job: TransferJob;
+  readonly r?: JobResult;
+  /** A split plan or an uploaded part, handed on to the next job: not the file's outcome yet. */
+  readonly handOn?: boolean;
+}
+
+/** One job's outcome from its result. */
+export function planJob(job: TransferJob, r: JobResult): Handled<WaveJob> {
+  if (r.throttled) return { outcome: { kind: 'throttled', reason: r.error ?? 'throttled' }, detail: { job, r } };
+  if (r.ok) return { outcome: { kind: 'ok' }, detail: { job, r, handOn: Boolean(r.split || r.part) } };
+  const part = job.part ? `part ${job.part.n}/${job.part.count}: ` : '';
+  return { outcome: { kind: 'failed', retryable: r.retryable === true, reason: `${part}${r.error ?? 'unknown error'}` }, detail: { job, r } };
+}
+
+/** Every job's outcome when the wave never ran (unreachable, crashed function): this attempt's error for each. */
+export function planUnrun(jobs: readonly TransferJob[], error: string): Array<Handled<WaveJob>> {
+  return jobs.map((job) => ({ outcome: { kind: 'failed', retryable: true, reason: `wave invocation failed: ${error}` }, detail: { job } }));
+}
+
+/**
+ * The results the aggregator must hear: every real attempt of a file, and its
+ * final word. Hand-offs, throttle rounds, poison and free redeliveries are not
+ * attempts of the file.
+ */
+export function fileResultsOf(decided: ReadonlyArray<Decided<WaveJob>>): FileResult[] {
+  const out: FileResult[] = [];
+  for (const d of decided) {
+    const w = d.detail;
+    if (!w || w.handOn) continue;
+    const { decision, outcome } = d;
+    if (decision.end === 'nak' && decision.free) continue;
+    if (decision.end === 'throttle-round' || decision.end === 'dead-letter') continue;
+    const ok = decision.end === 'ack';
+    out.push({
+      classId: w.job.classId,
+      runId: w.job.runId,
+      i: w.job.i,
+      key: w.job.key,
+      ok,
+      bytes: ok ? (w.r?.bytes ?? 0) : 0,
+      etag: ok ? w.r?.etag : undefined,
+      attempt: d.delivery.attempt,
+      final: decision.end !== 'nak',
+      error: ok ? undefined : decision.end === 'fail' ? decision.reason : 'reason' in outcome ? outcome.reason : 'failed',
+      note: w.r?.skipped,
+      unchanged: w.r?.unchanged,
+    });
+  }
+  return out;
+}
+
+/** Splits results into messages of at most `maxBytes` of JSON each, so that any wave fits NATS max_payload. */
+export function chunkResults(results: readonly FileResult[], maxBytes: number): FileResult[][] {
+  const chunks: FileResult[][] = [];
+  let cur: FileResult[] = [];
+  let size = 16;
+  for (const r of results) {
+    const n = Buffer.byteLength(JSON.stringify(r)) + 1;
+    if (cur.length > 0 && size + n > maxBytes) {
+      chunks.push(cur);
+      cur = [];
+      size = 16;
+    }
+    cur.push(r);
+    size += n;
+  }
+  if (cur.length > 0) chunks.push(cur);
+  return chunks;
+}

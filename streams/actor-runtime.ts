@@ -1,0 +1,320 @@
+/**
+ * The one actor runtime: pull (bounded, short fetches), optionally batch
+ * (RxJS), handle, settle. Every actor runs on it and keeps only its own logic:
+ * a handler that turns messages into outcomes, and a reporter that publishes
+ * the outcomes others must hear about. How a message ends is decided by
+ * streams/outcome-policy.ts and carried out here, and nowhere else.
+ *
+ * What the runtime guarantees, whatever the handler does:
+ * - every message it holds gets `working()` every third of the ack wait, so a
+ *   slow crawl or a long wave is never redelivered under a live worker;
+ * - a handler that throws, or a reporter that cannot publish, costs no
+ *   attempt (free deliveries are remembered per message);
+ * - a failure is reported before its message is terminated, and terminated
+ *   the way this server honours (plain `term()` before nats-server 2.10);
+ * - throttled messages go round in process, up to the policy's ceiling, and
+ *   `stop()` hands them back at once, so shutdown is bounded by in-flight work;
+ * - a message that reaches the server's redelivery cap anyway (crash loops)
+ *   is reported through the max-deliveries advisory (exhausted-messages.ts).
+ */
+import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
+import type { Logger } from 'pino';
+import { bufferTime, filter, map, merge, mergeMap, Observable, Subject, type OperatorFunction } from 'rxjs';
+import { deadLetterRecord } from './dead-letter.js';
+import { decide, honoursTermReason, type Decision, type Outcome, type PolicySettings } from './outcome-policy.js';
+import { pullMessages } from './pull-messages.js';
+import { startExhaustedListener, type ExhaustedMessage } from './exhausted-messages.js';
+import type { Topology } from './topology.js';
+
+/** A running actor, as every actor factory returns it. */
+export interface ActorHandle {
+  readonly name: string;
+  /** Stops pulling, finishes in-flight work. Safe to call twice. */
+  stop(): Promise<void>;
+  /** Resolves when the actor has fully stopped. */
+  readonly closed: Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** One message as a handler sees it. */
+export interface Delivery {
+  readonly msg: JsMsg;
+  /** Real attempts, this one included: deliveries minus free ones (crashes, not-due naks). */
+  readonly attempt: number;
+  /** Throttled rounds this message has already gone. */
+  readonly throttleRounds: number;
+}
+
+/** A handler's verdict on one delivery, with whatever the actor wants to report about it. */
+export interface Handled<D> {
+  readonly outcome: Outcome;
+  readonly detail?: D;
+}
+
+/** A verdict together with the policy's decision, as the reporter sees it. */
+export interface Decided<D> extends Handled<D> {
+  readonly delivery: Delivery;
+  readonly decision: Decision;
+}
+
+/** Groups items into batches of up to `size`, flushing a partial batch after `maxWaitMs`. */
+export function intoBatches<T>(size: number, maxWaitMs: number): OperatorFunction<T, T[]> {
+  return (source: Observable<T>) =>
+    source.pipe(
+      bufferTime(maxWaitMs, null, size),
+      filter((batch) => batch.length > 0),
+    );
+}
+
+/** What an actor hands the runtime. */
+export interface ActorOptions<D> {
+  readonly name: string;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly topology: Topology;
+  readonly stream: string;
+  readonly consumer: string;
+  readonly logger: Logger;
+  readonly policy: PolicySettings;
+  /** The server's version (`nc.info.version`): decides how messages are terminated. */
+  readonly serverVersion?: string;
+  /** Handler calls (or batches) running at once. */
+  readonly concurrency: number;
+  /** Messages pulled and not yet settled, at most. */
+  readonly maxHeld: number;
+  /** When set, the handler gets batches of up to `size` messages. */
+  readonly batch?: { readonly size: number; readonly maxWaitMs: number };
+  /** Turns deliveries into one verdict each, in order. A throw makes every one of them `crashed`. */
+  readonly handle: (deliveries: readonly Delivery[]) => Promise<ReadonlyArray<Handled<D>>>;
+  /**
+   * Publishes what others must hear before the messages end: at least every
+   * `fail` decision. A throw leaves every message of the batch to come back, free.
+   */
+  readonly report?: (decided: ReadonlyArray<Decided<D>>) => Promise<void>;
+  /** Reports a message that reached the redelivery cap without a final outcome. */
+  readonly exhausted?: (m: ExhaustedMessage) => Promise<void>;
+}
+
+/** Live counts, for tests and status. */
+export interface RuntimeStats {
+  held: number;
+  acked: number;
+  failed: number;
+  retried: number;
+  throttleRounds: number;
+  crashed: number;
+  deadLettered: number;
+}
+
+/** A running actor with its runtime's counts. */
+export interface RuntimeHandle extends ActorHandle {
+  readonly stats: RuntimeStats;
+}
+
+/** Per-message bookkeeping that JetStream does not keep for us. */
+interface Held {
+  free: number;
+  throttleRounds: number;
+  throttledSince: number;
+  /** Waiting out a throttle round in process. */
+  timer?: NodeJS.Timeout;
+}
+
+/** Remembers free deliveries of messages that went back to the server, for their next delivery. */
+class FreeDeliveries {
+  private readonly counts = new Map<number, number>();
+  constructor(private readonly limit = 100_000) {}
+  get(seq: number): number {
+    return this.counts.get(seq) ?? 0;
+  }
+  set(seq: number, n: number): void {
+    this.counts.delete(seq);
+    this.counts.set(seq, n);
+    // Oldest first: a bounded memory, never a leak on a long-running daemon.
+    if (this.counts.size > this.limit) this.counts.delete(this.counts.keys().next().value as number);
+  }
+  forget(seq: number): void {
+    this.counts.delete(seq);
+  }
+}
+
+/** Starts an actor on its durable consumer. */
+export async function startActor<D>(o: ActorOptions<D>): Promise<RuntimeHandle> {
+  const log = o.logger;
+  const consumer = await o.js.consumers.get(o.stream, o.consumer);
+  const info = await consumer.info(true);
+  const ackWaitMs = Math.max(1_000, (info.config.ack_wait ?? 30e9) / 1e6);
+  const termReason = honoursTermReason(o.serverVersion);
+  const stats: RuntimeStats = { held: 0, acked: 0, failed: 0, retried: 0, throttleRounds: 0, crashed: 0, deadLettered: 0 };
+  const held = new Map<JsMsg, Held>();
+  const free = new FreeDeliveries();
+  const retry$ = new Subject<JsMsg>();
+  let pulling = true;
+  let stopping = false;
+
+  const messages = pullMessages(consumer, {
+    maxMessages: Math.max(16, Math.min(o.maxHeld, (o.batch?.size ?? o.concurrency) * 2)),
+    room: () => o.maxHeld - held.size,
+    logger: log,
+  });
+
+  // Held messages (queued, being handled, waiting out a throttle round) must not time out.
+  const heartbeat = setInterval(() => held.forEach((_, m) => m.working()), Math.max(300, ackWaitMs / 3));
+
+  const delivery = (msg: JsMsg): Delivery => {
+    const h = held.get(msg) as Held;
+    return { msg, attempt: Math.max(1, msg.info.deliveryCount - h.free), throttleRounds: h.throttleRounds };
+  };
+
+  const maybeComplete = () => {
+    if (!pulling && held.size === 0) retry$.complete();
+  };
+  const release = (msg: JsMsg) => {
+    held.delete(msg);
+    stats.held = held.size;
+    maybeComplete();
+  };
+
+  const terminate = (msg: JsMsg, reason: string) => {
+    free.forget(msg.seq);
+    if (termReason) msg.term(reason.slice(0, 200));
+    else msg.term();
+  };
+
+  /** Carries out one decision; the only place a message ends. */
+  const apply = async (msg: JsMsg, d: Decision) => {
+    const h = held.get(msg);
+    if (!h) return;
+    switch (d.end) {
+      case 'ack':
+        free.forget(msg.seq);
+        msg.ack();
+        stats.acked++;
+        break;
+      case 'nak':
+        if (d.free) free.set(msg.seq, h.free + 1);
+        else stats.retried++;
+        msg.nak(d.delayMs);
+        break;
+      case 'fail':
+        stats.failed++;
+        terminate(msg, d.reason);
+        break;
+      case 'dead-letter':
+        stats.deadLettered++;
+        log.warn({ subject: msg.subject, seq: msg.seq, reason: d.reason }, 'poison message dead-lettered');
+        await o.js.publish(o.topology.subjects.deadletter, JSON.stringify(deadLetterRecord(o.name, msg, d.reason)), {
+          msgID: `dl:${msg.info.stream}:${msg.seq}`,
+        });
+        terminate(msg, d.reason);
+        break;
+      case 'throttle-round':
+        stats.throttleRounds++;
+        if (h.throttleRounds === 0) h.throttledSince = Date.now();
+        h.throttleRounds++;
+        if (stopping) {
+          // Shutting down: the round is not ours to wait out; the server redelivers it, free.
+          free.set(msg.seq, h.free + 1);
+          msg.nak(d.delayMs);
+          break;
+        }
+        h.timer = setTimeout(() => {
+          h.timer = undefined;
+          retry$.next(msg);
+        }, d.delayMs * (0.5 + Math.random()));
+        return; // still held
+    }
+    release(msg);
+  };
+
+  const run = async (msgs: JsMsg[]) => {
+    const deliveries = msgs.map(delivery);
+    let handled: ReadonlyArray<Handled<D>>;
+    try {
+      handled = await o.handle(deliveries);
+      if (handled.length !== deliveries.length) throw new Error(`${o.name} handler returned ${handled.length} verdicts for ${deliveries.length} messages`);
+    } catch (err) {
+      stats.crashed++;
+      log.error({ err, messages: msgs.length }, 'handler failed; its messages come back without using up an attempt');
+      handled = deliveries.map(() => ({ outcome: { kind: 'crashed', reason: String(err) } }));
+    }
+    const now = Date.now();
+    const decided: Array<Decided<D>> = handled.map((h, i) => {
+      const d = deliveries[i] as Delivery;
+      const state = held.get(d.msg) as Held;
+      return {
+        ...h,
+        delivery: d,
+        decision: decide(h.outcome, { attempt: d.attempt, throttleRounds: state.throttleRounds, throttledSince: state.throttledSince, freeDeliveries: state.free, now }, o.policy),
+      };
+    });
+    try {
+      if (o.report) await o.report(decided);
+    } catch (err) {
+      // Nothing was settled: every message comes back and its verdict is reported again.
+      stats.crashed++;
+      log.error({ err, messages: msgs.length }, 'could not report outcomes; messages come back without using up an attempt');
+      for (const d of decided) await apply(d.delivery.msg, decide({ kind: 'crashed', reason: String(err) }, { attempt: d.delivery.attempt, throttleRounds: 0, throttledSince: 0, freeDeliveries: held.get(d.delivery.msg)?.free ?? 0, now }, o.policy));
+      return;
+    }
+    for (const d of decided) {
+      try {
+        await apply(d.delivery.msg, d.decision);
+      } catch (err) {
+        // The dead-letter record could not be published: the message comes back, free.
+        log.error({ err, seq: d.delivery.msg.seq }, 'could not settle message; it comes back');
+        const h = held.get(d.delivery.msg);
+        if (h) free.set(d.delivery.msg.seq, h.free + 1);
+        d.delivery.msg.nak(1_000);
+        release(d.delivery.msg);
+      }
+    }
+  };
+
+  const pulled$ = new Observable<JsMsg>((subscriber) => {
+    void (async () => {
+      // After stop(), the last fetch still yields what it received; all of it is finished.
+      for await (const msg of messages) {
+        held.set(msg, { free: free.get(msg.seq), throttleRounds: 0, throttledSince: 0 });
+        stats.held = held.size;
+        subscriber.next(msg);
+      }
+      pulling = false;
+      subscriber.complete();
+      maybeComplete();
+    })().catch((err) => subscriber.error(err));
+  });
+
+  const batched = o.batch
+    ? intoBatches<JsMsg>(o.batch.size, o.batch.maxWaitMs)
+    : map((m: JsMsg) => [m]);
+  const closed = new Promise<void>((resolve, reject) => {
+    merge(pulled$, retry$)
+      .pipe(batched, mergeMap((msgs) => run(msgs), o.concurrency))
+      .subscribe({ complete: resolve, error: reject });
+  }).finally(() => clearInterval(heartbeat));
+
+  const exhausted = o.exhausted
+    ? await startExhaustedListener({ js: o.js, jsm: o.jsm, topology: o.topology, stream: o.stream, consumer: o.consumer, logger: log, report: o.exhausted })
+    : undefined;
+
+  let stopped: Promise<void> | undefined;
+  const stop = () => {
+    stopped ??= (async () => {
+      stopping = true;
+      messages.stop();
+      // Throttle rounds waiting in process go back to the server now, free.
+      for (const [msg, h] of held) {
+        if (!h.timer) continue;
+        clearTimeout(h.timer);
+        free.set(msg.seq, h.free + 1);
+        msg.nak(1_000);
+        release(msg);
+      }
+      await closed;
+      await exhausted?.stop();
+    })();
+    return stopped;
+  };
+  return { name: o.name, stats, stop, closed, [Symbol.asyncDispose]: stop };
+}

@@ -1,0 +1,204 @@
+/**
+ * The actor runtime and its outcome policy on a real nats-server (Debian's
+ * 2.9.10 here, which ignores a term that carries a reason): every message ends
+ * once, on purpose, and none vanishes.
+ */
+import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { describe, expect, it } from 'vitest';
+import { startActor, type Decided, type Delivery, type Handled } from '../streams/actor-runtime.js';
+import { ensureTopology, TopologyMismatchError, type TopologyOptions } from '../streams/ensure-topology.js';
+import type { ExhaustedMessage } from '../streams/exhausted-messages.js';
+import type { PolicySettings } from '../streams/outcome-policy.js';
+import { topology, type Topology } from '../streams/topology.js';
+import { natsClient, startNats, testLogger, uniqueName } from './helpers/services.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const options = (o: Partial<TopologyOptions> = {}): TopologyOptions => ({
+  maxAttempts: 3,
+  ackWaitMs: 1_000,
+  recordedMaxAgeMs: 0,
+  dispatcherMaxAckPending: 1_000,
+  replicas: 1,
+  ...o,
+});
+const policy = (o: Partial<PolicySettings> = {}): PolicySettings => ({
+  maxAttempts: 3,
+  backoffMs: [100, 100, 100],
+  throttleMaxRounds: 3,
+  throttleMaxMs: 60_000,
+  ...o,
+});
+
+/** Waits until `check` holds, or fails after `ms`. */
+async function until(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+async function consumerState(jsm: JetStreamManager, t: Topology) {
+  const i = await jsm.consumers.info(t.streams.work, t.consumers.dispatcher);
+  return { pending: i.num_pending, ackPending: i.num_ack_pending, redelivered: i.num_redelivered };
+}
+
+/** A namespace with the work stream and the dispatcher's consumer, and one message per payload on it. */
+async function setup(url: string, o: Partial<TopologyOptions>, payloads: string[]) {
+  const nc = await natsClient(url);
+  const t = topology(uniqueName('rt').replace('-', '_'));
+  const jsm = await jetstreamManager(nc);
+  await ensureTopology(jsm, t, options(o), [t.consumers.dispatcher]);
+  const js = jetstream(nc);
+  for (const p of payloads) await js.publish(t.subjects.transfer, p);
+  return { nc, t, jsm, js };
+}
+
+describe('actor runtime - on nats-server 2.9.10', () => {
+  it('actor runtime - a failed message is reported and settled exactly once; nothing stays pending', async () => {
+    await using nats = await startNats();
+    const { nc, t, jsm, js } = await setup(nats.url, {}, ['file-1']);
+    await using _nc = nc;
+    const seen: number[] = [];
+    const finals: Array<Decided<string>> = [];
+    const actor = await startActor<string>({
+      name: 'dispatcher', js, jsm, topology: t, stream: t.streams.work, consumer: t.consumers.dispatcher,
+      logger: testLogger(), policy: policy(), serverVersion: nc.info?.version, concurrency: 1, maxHeld: 10,
+      handle: async (ds) => ds.map((d) => (seen.push(d.attempt), { outcome: { kind: 'failed', retryable: true, reason: 'origin down' }, detail: 'x' })),
+      report: async (decided) => void finals.push(...decided.filter((d) => d.decision.end === 'fail')),
+    });
+    await until(() => finals.length === 1, 10_000, 'the final failure');
+    // Well past the ack wait: a term the server ignored would bring it back.
+    await sleep(3_500);
+    await actor.stop();
+    expect(seen).toEqual([1, 2, 3]);
+    expect(finals).toHaveLength(1);
+    expect(finals[0]?.decision).toEqual({ end: 'fail', reason: 'origin down' });
+    expect(await consumerState(jsm, t)).toMatchObject({ pending: 0, ackPending: 0 });
+    expect((await jsm.streams.info(t.streams.work)).state.messages).toBe(0);
+  });
+
+  it('actor runtime - a handler that throws does not use up attempts', async () => {
+    await using nats = await startNats();
+    const { nc, t, jsm, js } = await setup(nats.url, {}, ['file-1']);
+    await using _nc = nc;
+    const attempts: number[] = [];
+    let throws = 2;
+    const finals: string[] = [];
+    const actor = await startActor<string>({
+      name: 'dispatcher', js, jsm, topology: t, stream: t.streams.work, consumer: t.consumers.dispatcher,
+      logger: testLogger(), policy: policy({ maxAttempts: 2 }), serverVersion: nc.info?.version, concurrency: 1, maxHeld: 10,
+      handle: async (ds) => {
+        attempts.push(...ds.map((d) => d.attempt));
+        if (throws-- > 0) throw new Error('bug in our own code');
+        return ds.map(() => ({ outcome: { kind: 'failed', retryable: true, reason: 'timeout' } }));
+      },
+      report: async (decided) => void finals.push(...decided.filter((d) => d.decision.end === 'fail').map((d) => d.delivery.msg.string())),
+    });
+    await until(() => finals.length === 1, 15_000, 'the final failure');
+    await actor.stop();
+    // Two crashes, then two real attempts: the crashes were free.
+    expect(attempts).toEqual([1, 1, 1, 2]);
+    expect(actor.stats.crashed).toBe(2);
+  });
+
+  it('actor runtime - a handler slower than the ack wait is not redelivered', async () => {
+    await using nats = await startNats();
+    const { nc, t, jsm, js } = await setup(nats.url, { ackWaitMs: 1_000 }, ['slow-crawl']);
+    await using _nc = nc;
+    let calls = 0;
+    const actor = await startActor<string>({
+      name: 'dispatcher', js, jsm, topology: t, stream: t.streams.work, consumer: t.consumers.dispatcher,
+      logger: testLogger(), policy: policy(), serverVersion: nc.info?.version, concurrency: 2, maxHeld: 10,
+      handle: async (ds) => {
+        calls++;
+        await sleep(3_500);
+        return ds.map(() => ({ outcome: { kind: 'ok' } }));
+      },
+    });
+    await until(() => actor.stats.acked === 1, 10_000, 'the ack');
+    await actor.stop();
+    expect(calls).toBe(1);
+    expect(await consumerState(jsm, t)).toMatchObject({ pending: 0, ackPending: 0, redelivered: 0 });
+  });
+
+  it('actor runtime - a permanently throttled message fails with reason throttled, and stop() is bounded', async () => {
+    await using nats = await startNats();
+    const { nc, t, jsm, js } = await setup(nats.url, {}, ['hot-file', 'other']);
+    await using _nc = nc;
+    const finals: Array<Decided<string>> = [];
+    const actor = await startActor<string>({
+      name: 'dispatcher', js, jsm, topology: t, stream: t.streams.work, consumer: t.consumers.dispatcher,
+      logger: testLogger(), policy: policy({ throttleMaxRounds: 4 }), serverVersion: nc.info?.version, concurrency: 2, maxHeld: 10,
+      handle: async (ds: readonly Delivery[]): Promise<Array<Handled<string>>> =>
+        ds.map((d) => ({ outcome: { kind: 'throttled', reason: 'SlowDown' }, detail: d.msg.string() })),
+      report: async (decided) => void finals.push(...decided.filter((d) => d.decision.end === 'fail')),
+    });
+    await until(() => finals.length === 2, 20_000, 'both throttled failures');
+    await actor.stop();
+    expect(finals.map((f) => f.detail).sort()).toEqual(['hot-file', 'other']);
+    for (const f of finals) expect(f.decision).toMatchObject({ end: 'fail', reason: expect.stringMatching(/^throttled/) });
+    expect(await consumerState(jsm, t)).toMatchObject({ pending: 0, ackPending: 0 });
+
+    // A message waiting out a throttle round goes back at once on stop().
+    await js.publish(t.subjects.transfer, 'third');
+    const again = await startActor<string>({
+      name: 'dispatcher', js, jsm, topology: t, stream: t.streams.work, consumer: t.consumers.dispatcher,
+      logger: testLogger(), policy: policy({ throttleMaxRounds: 1_000, throttleMaxMs: 3_600_000 }), serverVersion: nc.info?.version, concurrency: 1, maxHeld: 10,
+      handle: async (ds) => ds.map(() => ({ outcome: { kind: 'throttled', reason: 'SlowDown' } })),
+    });
+    await until(() => again.stats.throttleRounds >= 3, 10_000, 'throttle rounds');
+    const started = Date.now();
+    await again.stop();
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('actor runtime - a message that reaches the redelivery cap still gets an outcome', async () => {
+    await using nats = await startNats();
+    // Redelivery cap is attempts + 10 = 11 deliveries; a 300 ms ack wait keeps this short.
+    const { nc, t, jsm, js } = await setup(nats.url, { maxAttempts: 1, ackWaitMs: 300 }, ['crash-loop-file']);
+    await using _nc = nc;
+    // A process that dies on this message every time: it takes the message and never answers.
+    const consumer = await js.consumers.get(t.streams.work, t.consumers.dispatcher);
+    let deliveries = 0;
+    for (let i = 0; i < 40 && deliveries < 11; i++) {
+      const batch = await consumer.fetch({ max_messages: 1, expires: 1_000 });
+      for await (const _m of batch) deliveries++;
+    }
+    expect(deliveries).toBe(11);
+    const exhausted: ExhaustedMessage[] = [];
+    const actor = await startActor<string>({
+      name: 'dispatcher', js, jsm, topology: t, stream: t.streams.work, consumer: t.consumers.dispatcher,
+      logger: testLogger(), policy: policy({ maxAttempts: 1 }), serverVersion: nc.info?.version, concurrency: 1, maxHeld: 10,
+      handle: async (ds) => ds.map(() => ({ outcome: { kind: 'ok' } })),
+      exhausted: async (m) => void exhausted.push(m),
+    });
+    await until(() => exhausted.length === 1, 10_000, 'the exhausted message to be reported');
+    await actor.stop();
+    expect(Buffer.from(exhausted[0]?.data ?? []).toString()).toBe('crash-loop-file');
+    expect(exhausted[0]?.deliveries).toBe(11);
+    // Reported, then removed from the work queue: nothing lingers.
+    await until(async () => (await jsm.streams.info(t.streams.work)).state.messages === 0, 5_000, 'the work queue to empty');
+  });
+});
+
+describe('actor runtime - consumer settings have one owner', () => {
+  it('actor runtime - a second daemon with a different ack wait or attempts refuses, naming the difference', async () => {
+    await using nats = await startNats();
+    await using nc = await natsClient(nats.url);
+    const jsm = await jetstreamManager(nc);
+    const t = topology(uniqueName('own').replace('-', '_'));
+    await ensureTopology(jsm, t, options({ ackWaitMs: 30_000, maxAttempts: 3 }), [t.consumers.dispatcher]);
+    // The same settings again: fine.
+    await ensureTopology(jsm, t, options({ ackWaitMs: 30_000, maxAttempts: 3 }), [t.consumers.dispatcher]);
+    const refused = ensureTopology(jsm, t, options({ ackWaitMs: 120_000, maxAttempts: 5 }), [t.consumers.dispatcher]);
+    await expect(refused).rejects.toBeInstanceOf(TopologyMismatchError);
+    await expect(refused).rejects.toThrow(/ack_wait is 30s on the server but 120s here \(FLANTS_ACK_WAIT\).*max_deliver is 13 deliveries on the server but 15 deliveries here \(FLANTS_MAX_ATTEMPTS\)/);
+    // Nothing was rewritten.
+    expect((await jsm.consumers.info(t.streams.work, t.consumers.dispatcher)).config.ack_wait).toBe(30_000 * 1e6);
+    // The owner (flants setup) changes them for everyone.
+    await ensureTopology(jsm, t, options({ ackWaitMs: 120_000, maxAttempts: 5 }), undefined, true);
+    expect((await jsm.consumers.info(t.streams.work, t.consumers.dispatcher)).config.ack_wait).toBe(120_000 * 1e6);
+  });
+});
