@@ -1,11 +1,11 @@
 /**
  * Audits one class: re-crawls it from the source and compares every file with
  * the destination (missing, size, checksum), and lists destination objects
- * under the class's prefix that the playlists no longer reference.
+ * under the class's folder that the playlists no longer reference, when that
+ * folder is provably the class's own.
  */
 import { HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
-import { destKeyFor } from '../actors/crawler.js';
 import type { FlantsConfig } from '../config/load-config.js';
 import { crawlClass, type CrawledFile } from '../hls/crawl-class.js';
 import { SOURCE_VERSION_META } from '../storage/etag.js';
@@ -33,6 +33,12 @@ export interface ClassAudit {
   readonly drift: Drift[];
   /** Files whose content could not be compared without --deep (no comparable checksum on both sides). */
   readonly unverified: number;
+  /**
+   * Set when extra objects were not looked for, and why: the class's folder
+   * also holds another class's entry playlist, so an object no playlist of
+   * this class references may well be that class's.
+   */
+  readonly extrasNotChecked?: string;
   readonly error?: string;
 }
 
@@ -80,8 +86,15 @@ export function classDestPrefix(config: FlantsConfig, manifestPath: string): str
   return dir ? `${config.dest.prefix}${dir}/` : undefined;
 }
 
+/** How to audit one class. */
+export interface AuditClassOptions {
+  readonly deep: boolean;
+  /** Entry playlists (as triggers name them) of the other classes known to the audit. */
+  readonly otherEntries?: readonly string[];
+}
+
 /** Audits one class. Never throws: a class that cannot be crawled is reported with `error`. */
-export async function auditClass(deps: AuditDeps, classId: string, manifest: string, o: { deep: boolean }): Promise<ClassAudit> {
+export async function auditClass(deps: AuditDeps, classId: string, manifest: string, o: AuditClassOptions): Promise<ClassAudit> {
   const { config } = deps;
   const drift: Drift[] = [];
   let files: readonly CrawledFile[];
@@ -89,13 +102,13 @@ export async function auditClass(deps: AuditDeps, classId: string, manifest: str
   try {
     const entry = deps.root.fromRef(manifest);
     entryPath = entry.path;
-    files = (await crawlClass(entry, deps, config.crawl)).files;
+    files = (await crawlClass(entry, deps, { ...config.crawl, keepQuery: config.keepQuery })).files;
   } catch (err) {
     return { classId, manifest, files: 0, bytes: 0, drift, unverified: 0, error: `crawl failed: ${describeError(err)}` };
   }
   const prefix = classDestPrefix(config, entryPath);
   const listed = prefix ? await listDest(deps.dest, config.dest.bucket, prefix) : new Map<string, DestObject>();
-  const keyOf = (f: CrawledFile) => config.dest.prefix + destKeyFor(f.ref, f.path, config.keepQuery);
+  const keyOf = (f: CrawledFile) => config.dest.prefix + f.key;
   let bytes = 0;
   let unverified = 0;
   const toHash: CrawledFile[] = [];
@@ -148,7 +161,7 @@ export async function auditClass(deps: AuditDeps, classId: string, manifest: str
       const req: WaveRequest = {
         op: 'hash',
         ...waveEnds(config),
-        jobs: wave.map((f) => ({ src: f.ref, key: destKeyFor(f.ref, f.path, config.keepQuery) })),
+        jobs: wave.map((f) => ({ src: f.ref, key: f.key })),
         options: config.transfer,
       };
       const { results } = await invokeWave(deps.lambda, config.lambda.functionName, req);
@@ -165,15 +178,40 @@ export async function auditClass(deps: AuditDeps, classId: string, manifest: str
     }
   }
 
+  let extrasNotChecked: string | undefined;
   if (prefix) {
     const expected = new Set(files.map(keyOf));
     const reserved = config.dest.prefix + config.reportPrefix;
-    for (const key of listed.keys()) {
-      if (!expected.has(key) && !key.startsWith(reserved)) {
+    const unreferenced = [...listed.keys()].filter((key) => !expected.has(key) && !key.startsWith(reserved));
+    extrasNotChecked = sharedFolder(deps, prefix, entryPath, o.otherEntries ?? [], unreferenced);
+    if (!extrasNotChecked) {
+      for (const key of unreferenced) {
         drift.push({ path: key.slice(config.dest.prefix.length), problem: 'extra', detail: 'not referenced by any playlist of the class' });
       }
     }
   }
   drift.sort((a, b) => a.path.localeCompare(b.path));
-  return { classId, manifest, files: files.length, bytes, drift, unverified };
+  return { classId, manifest, files: files.length, bytes, drift, unverified, ...(extrasNotChecked ? { extrasNotChecked } : {}) };
+}
+
+/**
+ * Why the class folder may hold other classes' files, or undefined when it is
+ * provably this class's alone: no other known class's entry playlist lies
+ * under it, and no playlist there goes unreferenced (the entry playlist of a
+ * class this audit does not know of, say one recorded before --since).
+ */
+function sharedFolder(deps: AuditDeps, prefix: string, entryPath: string, otherEntries: readonly string[], unreferenced: readonly string[]): string | undefined {
+  const folder = prefix.slice(deps.config.dest.prefix.length);
+  for (const other of otherEntries) {
+    let path: string;
+    try {
+      path = deps.root.fromRef(other).path;
+    } catch {
+      continue; // a trigger naming a URI outside the source has no folder here
+    }
+    if (path !== entryPath && path.startsWith(folder)) return `the folder ${folder} also holds the entry playlist ${path} of another class`;
+  }
+  const playlist = unreferenced.find((key) => /\.m3u8?$/i.test(key));
+  if (playlist) return `the folder ${folder} also holds ${playlist.slice(deps.config.dest.prefix.length)}, a playlist this class does not reference`;
+  return undefined;
 }

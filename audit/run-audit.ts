@@ -1,12 +1,14 @@
 /**
  * `flants audit`: replays the trigger history, audits every class it names,
  * writes a JSON report under the destination's report prefix, prints a
- * summary, and with `repair` fixes exactly the drift it found: extra objects
- * are deleted, missing or differing files are re-queued through the normal
- * pipeline as a repair run of their class.
+ * summary, and with `repair` re-queues missing or differing files through the
+ * normal pipeline as a repair run of their class. Repair never deletes: an
+ * object no playlist of a class references may belong to another class (entry
+ * playlists often share a folder), so extra objects are reported and left in
+ * place, for an operator to remove.
  */
 import { randomBytes } from 'node:crypto';
-import { DeleteObjectsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
@@ -44,7 +46,8 @@ export interface AuditReport {
   readonly deep: boolean;
   readonly classes: ClassAudit[];
   readonly totals: { classes: number; files: number; bytes: number; drift: number; unverified: number; errors: number; filesPerSecond: number };
-  readonly repair?: { deleted: number; requeued: number; runs: Array<{ classId: string; status: string; files: number }> };
+  /** `extras`: extra objects found, reported and left in place (repair never deletes). */
+  readonly repair?: { extras: number; requeued: number; runs: Array<{ classId: string; status: string; files: number }> };
   readonly reportKey: string;
 }
 
@@ -70,6 +73,9 @@ export async function runAudit(deps: RunAuditDeps, o: AuditOptions): Promise<Aud
   const replayed = await replayTriggers(js, jsm, t, o);
   const wanted = o.classes?.length ? new Set(o.classes) : undefined;
   const targets = replayed.classes.filter((c) => !wanted || wanted.has(c.classId));
+  const entryOf = (c: (typeof replayed.classes)[number]) => c.manifest ?? manifestFor(config.manifestTemplate, c.classId);
+  // Every class the history names, audited or not, tells which folders are shared.
+  const entries = replayed.classes.map((c) => ({ classId: c.classId, manifest: entryOf(c) }));
   // Progress lives in KV so that `flants status` and the dashboard can show a running audit.
   const progressKv = await new Kvm(deps.nc).create(auditsBucket(config.namespace), { history: 1 });
   const progress = (done: number, drift: number) =>
@@ -84,8 +90,8 @@ export async function runAudit(deps: RunAuditDeps, o: AuditOptions): Promise<Aud
     Array.from({ length: Math.min(4, targets.length) }, async () => {
       for (let i = next++; i < targets.length; i = next++) {
         const c = targets[i] as (typeof targets)[number];
-        const manifest = c.manifest ?? manifestFor(config.manifestTemplate, c.classId);
-        results.push(await auditClass(deps, c.classId, manifest, { deep: o.deep }));
+        const otherEntries = entries.filter((e) => e.classId !== c.classId).map((e) => e.manifest);
+        results.push(await auditClass(deps, c.classId, entryOf(c), { deep: o.deep, otherEntries }));
         await progress(results.length, results.reduce((n, r) => n + r.drift.length, 0));
       }
     }),
@@ -125,16 +131,11 @@ export async function runAudit(deps: RunAuditDeps, o: AuditOptions): Promise<Aud
   return report;
 }
 
-/** Deletes extra objects and re-queues drifted files as repair runs; waits for their outcomes. */
+/** Re-queues drifted files as repair runs and waits for their outcomes. Deletes nothing. */
 async function repairDrift(deps: RunAuditDeps, results: ClassAudit[], timeoutMs: number): Promise<NonNullable<AuditReport['repair']>> {
   const { config } = deps;
   const t = topology(config.namespace);
-  const extras = results.flatMap((r) => r.drift.filter((d) => d.problem === 'extra').map((d) => config.dest.prefix + d.path));
-  for (let i = 0; i < extras.length; i += 1_000) {
-    await deps.dest.send(
-      new DeleteObjectsCommand({ Bucket: config.dest.bucket, Delete: { Objects: extras.slice(i, i + 1_000).map((Key) => ({ Key })), Quiet: true } }),
-    );
-  }
+  const extras = results.reduce((n, r) => n + r.drift.filter((d) => d.problem === 'extra').length, 0);
   const work = results
     .map((r) => ({ r, files: r.drift.filter((d) => d.problem === 'missing' || d.problem === 'size' || d.problem === 'checksum').map((d) => d.path) }))
     .filter((w) => w.files.length > 0);
@@ -156,7 +157,7 @@ async function repairDrift(deps: RunAuditDeps, results: ClassAudit[], timeoutMs:
   }
   clearTimeout(timer);
   for (const classId of waiting) runs.push({ classId, status: 'not reported in time', files: 0 });
-  return { deleted: extras.length, requeued: work.reduce((n, w) => n + w.files.length, 0), runs };
+  return { extras, requeued: work.reduce((n, w) => n + w.files.length, 0), runs };
 }
 
 /** A human summary, as `rclone check` prints one. */
@@ -165,6 +166,7 @@ export function formatAudit(report: AuditReport): string {
   for (const c of report.classes) {
     const state = c.error ? `ERROR ${c.error}` : c.drift.length ? `DRIFT ${c.drift.length}` : 'OK';
     lines.push(`${state.padEnd(10)} ${c.classId}  ${c.files} files${c.unverified ? `, ${c.unverified} unverified (use --deep)` : ''}`);
+    if (c.extrasNotChecked) lines.push(`           extra objects not checked: ${c.extrasNotChecked}`);
     for (const d of c.drift.slice(0, 50)) lines.push(`           ${d.problem.padEnd(14)} ${d.path}  ${d.detail}`);
     if (c.drift.length > 50) lines.push(`           … ${c.drift.length - 50} more in the report`);
   }
@@ -173,7 +175,7 @@ export function formatAudit(report: AuditReport): string {
   lines.push(`${t.classes} classes, ${t.files} files, ${(t.bytes / 1e6).toFixed(1)} MB audited${report.deep ? ' (deep)' : ''} at ${t.filesPerSecond} files/s: ` +
     `${t.drift} differences, ${t.unverified} unverified, ${t.errors} errors`);
   if (report.repair) {
-    lines.push(`repair: ${report.repair.deleted} extra objects deleted, ${report.repair.requeued} files re-queued; ` +
+    lines.push(`repair: ${report.repair.requeued} files re-queued, ${report.repair.extras} extra objects left in place (repair never deletes); ` +
       report.repair.runs.map((r) => `${r.classId} ${r.status}`).join(', '));
   }
   lines.push(`report: ${report.reportKey}`);

@@ -155,7 +155,7 @@ export function buildProgram(): Command {
     .option('--from-seq <n>', 'replay triggers from this stream sequence', positiveInt)
     .option('--class <id...>', 'audit only these classes')
     .option('--deep', 'hash full contents on both sides, inside the Lambda', false)
-    .option('--repair', 're-queue drifted files and delete extra objects', false)
+    .option('--repair', 're-queue missing and drifted files (extra objects are reported, never deleted)', false)
     .option('--json', 'print the JSON report instead of the summary', false)
     .action(async (opts: { since?: string; fromSeq?: number; class?: string[]; deep: boolean; repair: boolean; json: boolean }) => {
       const since = opts.since ? new Date(opts.since) : undefined;

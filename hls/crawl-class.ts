@@ -1,29 +1,51 @@
 /**
  * Crawls one class: the entry playlist and every playlist it references, with
- * bounded concurrency, depth and size. Returns every distinct file (playlists
- * included) in a deterministic order, so that a re-crawl gives each file the
- * same index, plus every URI refused or skipped, with why.
+ * bounded concurrency, depth, size and file count. Returns every distinct file
+ * (playlists included) in a deterministic order, so that a re-crawl gives each
+ * file the same index, plus every URI refused or skipped, with why.
+ *
+ * Memory is what bounds a crawler (it runs in a 128 MB heap): the total of a
+ * class's playlists is capped, files are counted as they are found rather than
+ * after the walk, and a parsed playlist is kept only as its list of files.
  */
 import type { Refusal } from '../streams/messages.js';
-import { PermanentError, RefusedUriError } from '../storage/errors.js';
+import { PermanentError, RefusedUriError, TooLargeError } from '../storage/errors.js';
 import type { SourceReader } from '../storage/source-reader.js';
 import { redactUri, UNFETCHABLE_SCHEMES, type SourceRef, type SourceRoot } from '../storage/source-root.js';
-import { parsePlaylist, type ParsedPlaylist } from './parse-playlist.js';
+import { destKeyFor } from './dest-key.js';
+import { parsePlaylist } from './parse-playlist.js';
 
-/** Crawl limits; generous defaults come from configuration. */
-export interface CrawlLimits {
+/** Default for `maxClassPlaylistBytes`: the most playlist text one class may hold in all. */
+export const DEFAULT_MAX_CLASS_PLAYLIST_BYTES = 64 * 1024 * 1024;
+
+/** Crawl options; the limits' generous defaults come from configuration. */
+export interface CrawlOptions {
+  /** Largest single playlist (FLANTS_MAX_PLAYLIST_BYTES). */
   readonly maxPlaylistBytes: number;
+  /** Largest total of all the class's playlists; default DEFAULT_MAX_CLASS_PLAYLIST_BYTES. */
+  readonly maxClassPlaylistBytes?: number;
   readonly maxDepth: number;
   readonly maxFiles: number;
   readonly concurrency: number;
+  /**
+   * FLANTS_KEEP_QUERY: the query string is part of the destination key, so
+   * references that differ only by query are distinct files. Default false:
+   * they are one file.
+   */
+  readonly keepQuery?: boolean;
 }
+
+/** The former name of CrawlOptions. */
+export type CrawlLimits = CrawlOptions;
 
 /** One file to copy. */
 export interface CrawledFile {
   /** Root-relative reference, percent-encoded, query kept: what the Lambda fetches. */
   readonly ref: string;
-  /** Root-relative path, decoded, no query: the destination key suffix. */
+  /** Root-relative path, decoded, no query. */
   readonly path: string;
+  /** Destination key suffix (see dest-key.ts), and the file's identity within the class. */
+  readonly key: string;
   readonly role: string;
   /** True when every reference to the file allows it to be missing (EXT-X-GAP, preload hint). */
   readonly optional: boolean;
@@ -33,52 +55,117 @@ export interface CrawledFile {
 export interface CrawlResult {
   readonly files: readonly CrawledFile[];
   readonly playlists: number;
+  /** One entry per distinct redacted URI (no query, credentials or data), with the first reason. */
   readonly refused: readonly Refusal[];
+  /** How many distinct URIs were refused; `refused` may hold fewer entries once queries are redacted. */
+  readonly refusedCount: number;
   readonly skipped: readonly Refusal[];
+  /** How many distinct URIs were skipped (cycles included). */
+  readonly skippedCount: number;
   /** True when some media playlist has no EXT-X-ENDLIST. */
   readonly live: boolean;
 }
+
+/** A playlist child is named by its fetch reference (a key of `visited`); a file child is the file itself. */
+type Child = string | CrawledFile;
 
 interface Visited {
   readonly ref: SourceRef;
   readonly depth: number;
   /** Definitions of the playlist that first referenced this one, for EXT-X-DEFINE:IMPORT. */
   readonly imported: Readonly<Record<string, string>>;
-  parsed?: ParsedPlaylist;
-  children: Array<{ ref: SourceRef; kind: 'playlist' | 'file'; role: string; optional: boolean }>;
+  live: boolean;
+  children: Child[];
 }
+
+/** Schemes a source file may have. Key URIs in any other scheme name a DRM system's key, not a file. */
+const FETCHABLE_SCHEMES = new Set(['http:', 'https:', 's3:']);
+/** Refused, never skipped: a local file is a security matter, whatever role names it. */
+const REFUSED_SCHEMES = new Set(['file:']);
+const KEY_ROLES = new Set(['key', 'session-key']);
 
 /** Crawls from `entry`. Throws PermanentError (class fails) or anything else (retry the crawl). */
 export async function crawlClass(
   entry: SourceRef,
   deps: { reader: SourceReader; root: SourceRoot },
-  limits: CrawlLimits,
+  options: CrawlOptions,
   signal?: AbortSignal,
 ): Promise<CrawlResult> {
+  const keepQuery = options.keepQuery === true;
+  const classBytes = options.maxClassPlaylistBytes ?? DEFAULT_MAX_CLASS_PLAYLIST_BYTES;
   const visited = new Map<string, Visited>();
-  // Keyed by URI: m3u8-parser repeats a key or map on every segment it covers.
+  // Keyed by redacted URI: m3u8-parser repeats a map on every segment it covers.
   const refused = new Map<string, Refusal>();
   const skipped = new Map<string, Refusal>();
+  const refusedUris = new Set<string>();
+  const skippedUris = new Set<string>();
+  // Every distinct file found so far, by key: the files limit applies as they are found.
+  const found = new Set<string>();
+  let playlistBytes = 0;
   const queue: Visited[] = [];
+
+  const fileOf = (ref: SourceRef, role: string, optional: boolean): CrawledFile => {
+    // Most references need no encoding and carry no query: one string serves as both.
+    const path = ref.path === ref.ref ? ref.ref : ref.path;
+    return { ref: ref.ref, path, key: destKeyFor(ref.ref, path, keepQuery), role, optional };
+  };
+  const count = (key: string) => {
+    if (found.has(key)) return;
+    found.add(key);
+    if (found.size > options.maxFiles) {
+      throw new PermanentError(`class references more than FLANTS_MAX_FILES_PER_CLASS=${options.maxFiles} files`);
+    }
+  };
   const enqueue = (ref: SourceRef, depth: number, imported: Readonly<Record<string, string>>) => {
     if (visited.has(ref.ref)) return;
-    if (depth > limits.maxDepth) {
-      throw new PermanentError(`playlist nesting is deeper than FLANTS_MAX_DEPTH=${limits.maxDepth} at ${ref.path}`);
+    if (depth > options.maxDepth) {
+      throw new PermanentError(`playlist nesting is deeper than FLANTS_MAX_DEPTH=${options.maxDepth} at ${ref.path}`);
     }
-    const v: Visited = { ref, depth, imported, children: [] };
+    count(fileOf(ref, 'playlist', false).key);
+    const v: Visited = { ref, depth, imported, live: false, children: [] };
     visited.set(ref.ref, v);
     queue.push(v);
   };
+  const skip = (uri: string, reason: string) => {
+    skippedUris.add(uri);
+    const shown = redactUri(uri);
+    if (!skipped.has(shown)) skipped.set(shown, { uri: shown, reason });
+  };
+  const refuse = (uri: string, reason: string) => {
+    refusedUris.add(uri);
+    const shown = redactUri(uri);
+    if (!refused.has(shown)) refused.set(shown, { uri: shown, reason });
+  };
+  const tooMuch = (at: string) =>
+    new PermanentError(`playlists of this class total more than ${classBytes} bytes (maxClassPlaylistBytes), at ${at}`);
   enqueue(entry, 0, {});
 
+  const read = async (v: Visited): Promise<string> => {
+    // Only completed reads count: the class then fails exactly when its playlists
+    // add up to more than the cap, and at most `concurrency` more are in memory.
+    const left = classBytes - playlistBytes;
+    if (left <= 0) throw tooMuch(v.ref.path);
+    const cap = Math.min(options.maxPlaylistBytes, left);
+    let text: string;
+    try {
+      text = await deps.reader.readText(v.ref, cap, signal);
+    } catch (err) {
+      if (err instanceof TooLargeError && cap < options.maxPlaylistBytes) throw tooMuch(v.ref.path);
+      throw err;
+    }
+    playlistBytes += Buffer.byteLength(text);
+    if (playlistBytes > classBytes) throw tooMuch(v.ref.path);
+    return text;
+  };
+
   const load = async (v: Visited) => {
-    const text = await deps.reader.readText(v.ref, limits.maxPlaylistBytes, signal);
-    v.parsed = parsePlaylist(text, v.ref.path, { url: v.ref.url.href, imported: v.imported });
-    for (const r of v.parsed.references) {
+    const parsed = parsePlaylist(await read(v), v.ref.path, { url: v.ref.url.href, imported: v.imported });
+    v.live = parsed.type === 'media' && !parsed.endList;
+    for (const r of parsed.references) {
       const scheme = /^([a-z][a-z0-9+.-]*:)/i.exec(r.uri)?.[1]?.toLowerCase();
-      if (scheme && UNFETCHABLE_SCHEMES.has(scheme)) {
-        const uri = redactUri(r.uri);
-        skipped.set(uri, { uri, reason: `${r.role} URI uses ${scheme}, which is not a file to copy` });
+      const isKey = KEY_ROLES.has(r.role);
+      if (scheme && (UNFETCHABLE_SCHEMES.has(scheme) || (isKey && !FETCHABLE_SCHEMES.has(scheme) && !REFUSED_SCHEMES.has(scheme)))) {
+        skip(r.uri, `${r.role} URI uses ${scheme}, which is not a file to copy`);
         continue;
       }
       let ref: SourceRef;
@@ -86,12 +173,18 @@ export async function crawlClass(
         ref = deps.root.resolve(r.uri, v.ref.url);
       } catch (err) {
         if (!(err instanceof RefusedUriError)) throw err;
-        const uri = redactUri(r.uri);
-        if (!refused.has(uri)) refused.set(uri, { uri, reason: `${r.role} in ${v.ref.path}: ${err.message}` });
+        // RefusedUriError messages never hold the URI's query or credentials.
+        refuse(r.uri, `${r.role} in ${v.ref.path}: ${err.message}`);
         continue;
       }
-      v.children.push({ ref, kind: r.kind, role: r.role, optional: r.optional === true });
-      if (r.kind === 'playlist') enqueue(ref, v.depth + 1, v.parsed.definitions);
+      if (r.kind === 'playlist') {
+        v.children.push(ref.ref);
+        enqueue(ref, v.depth + 1, parsed.definitions);
+      } else {
+        const file = fileOf(ref, r.role, r.optional === true);
+        count(file.key);
+        v.children.push(file);
+      }
     }
   };
 
@@ -104,7 +197,7 @@ export async function crawlClass(
         if (active === 0) resolve();
         return;
       }
-      while (active < limits.concurrency && queue.length > 0) {
+      while (active < options.concurrency && queue.length > 0) {
         const v = queue.shift() as Visited;
         active++;
         load(v)
@@ -132,36 +225,41 @@ export async function crawlClass(
   const seen = new Map<string, number>();
   let live = false;
   const stack: Visited[] = [];
-  const add = (ref: SourceRef, role: string, optional: boolean) => {
-    const at = seen.get(ref.path);
+  const add = (file: CrawledFile) => {
+    const at = seen.get(file.key);
     if (at !== undefined) {
       // A file some playlist requires is required, whoever else calls it optional.
       const f = files[at] as CrawledFile;
-      if (f.optional && !optional) files[at] = { ...f, optional: false };
+      if (f.optional && !file.optional) files[at] = { ...f, optional: false };
       return;
     }
-    seen.set(ref.path, files.length);
-    files.push({ ref: ref.ref, path: ref.path, role, optional });
-    if (files.length > limits.maxFiles) {
-      throw new PermanentError(`class references more than FLANTS_MAX_FILES_PER_CLASS=${limits.maxFiles} files`);
-    }
+    seen.set(file.key, files.length);
+    files.push(file);
   };
-  const walk = (v: Visited, role: string) => {
+  const walk = (v: Visited) => {
     if (stack.includes(v)) {
       const uri = v.ref.path;
+      skippedUris.add(`cycle:${uri}`);
       skipped.set(`cycle:${uri}`, { uri, reason: `playlist cycle: ${stack.at(-1)?.ref.path} references its ancestor ${uri}` });
       return;
     }
     stack.push(v);
-    add(v.ref, role, false);
-    if (v.parsed?.type === 'media' && !v.parsed.endList) live = true;
+    add(fileOf(v.ref, 'playlist', false));
+    if (v.live) live = true;
     for (const c of v.children) {
-      const child = c.kind === 'playlist' ? visited.get(c.ref.ref) : undefined;
-      if (child) walk(child, 'playlist');
-      else add(c.ref, c.role, c.optional);
+      if (typeof c === 'string') walk(visited.get(c) as Visited);
+      else add(c);
     }
     stack.pop();
   };
-  walk(visited.get(entry.ref) as Visited, 'playlist');
-  return { files, playlists: visited.size, refused: [...refused.values()], skipped: [...skipped.values()], live };
+  walk(visited.get(entry.ref) as Visited);
+  return {
+    files,
+    playlists: visited.size,
+    refused: [...refused.values()],
+    refusedCount: refusedUris.size,
+    skipped: [...skipped.values()],
+    skippedCount: skippedUris.size,
+    live,
+  };
 }

@@ -80,6 +80,7 @@ export async function handleWave(req: WaveRequest, ctx: InvocationContext): Prom
   const dest = destFor(req.dest);
   const io = objectIo(dest, directIo);
   const serverSide = await canCopyServerSide(req);
+  const sourceBucket = req.source.location.kind === 's3' ? req.source.location.bucket : undefined;
   const abort = new AbortController();
   setMaxListeners(0, abort.signal); // every in-flight copy listens to the same budget signal
   const abortIn = ctx.getRemainingTimeInMillis() - ABORT_RESERVE_MS;
@@ -127,7 +128,11 @@ export async function handleWave(req: WaveRequest, ctx: InvocationContext): Prom
           results[index] = { ok: true, bytes: out.bytes, etag: out.etag, ms: Date.now() - started, method: 'stream' };
           continue;
         }
-        const out = serverSide
+        // Only the source bucket is known to share the destination's service and
+        // principal; an allow-listed root (an https:// key server, another
+        // bucket) is streamed with its own scheme.
+        const inside = serverSide && ref.url.protocol === 's3:' && ref.url.host === sourceBucket;
+        const out = inside
           ? await serverSideCopy(dest, { bucket: ref.url.host, key: decodeURIComponent(ref.url.pathname.slice(1)) }, { bucket: req.dest.location.bucket, key: destKey }, {
               ...req.options,
               signal: abort.signal,
@@ -140,7 +145,7 @@ export async function handleWave(req: WaveRequest, ctx: InvocationContext): Prom
           ms: Date.now() - started,
           unchanged: out.unchanged || undefined,
           split: out.split,
-          method: serverSide ? 'server-side' : 'stream',
+          method: inside ? 'server-side' : 'stream',
         };
       } catch (err) {
         if (job.optional && isNotFound(err)) {

@@ -38,6 +38,11 @@ export class NotFoundError extends PermanentError {
   override name = 'NotFoundError';
 }
 
+/** A file read whole (a playlist) is larger than the limit it was read under. */
+export class TooLargeError extends PermanentError {
+  override name = 'TooLargeError';
+}
+
 /** A URI that resolves outside the configured source, or uses a forbidden scheme. Never requested. */
 export class RefusedUriError extends PermanentError {
   override name = 'RefusedUriError';

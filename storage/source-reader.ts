@@ -6,8 +6,8 @@
 import { Readable } from 'node:stream';
 import { etagIsMd5, unquoteEtag } from './etag.js';
 import type { ObjectIo } from './object-http.js';
-import { isNotFound, NotFoundError, PermanentError, RefusedUriError, RetryableError, ThrottledError } from './errors.js';
-import type { SourceRef, SourceRoot } from './source-root.js';
+import { isNotFound, NotFoundError, PermanentError, RefusedUriError, RetryableError, ThrottledError, TooLargeError } from './errors.js';
+import { redactUri, type SourceRef, type SourceRoot } from './source-root.js';
 
 /** An open source file: its body stream and whatever the source told us about it. */
 export interface SourceObject {
@@ -65,7 +65,7 @@ async function readAll(body: Readable, maxBytes: number, what: string): Promise<
     total += (chunk as Buffer).length;
     if (total > maxBytes) {
       body.destroy();
-      throw new PermanentError(`${what} is larger than the ${maxBytes}-byte playlist limit`);
+      throw new TooLargeError(`${what} is larger than the ${maxBytes}-byte playlist limit`);
     }
     chunks.push(chunk as Buffer);
   }
@@ -105,7 +105,7 @@ export class S3SourceReader implements SourceReader {
     const obj = await this.open(ref, { signal });
     if (obj.length !== undefined && obj.length > maxBytes) {
       obj.body.destroy();
-      throw new PermanentError(`${ref.path} is ${obj.length} bytes, over the ${maxBytes}-byte playlist limit`);
+      throw new TooLargeError(`${ref.path} is ${obj.length} bytes, over the ${maxBytes}-byte playlist limit`);
     }
     return (await readAll(obj.body, maxBytes, ref.path)).toString('utf8');
   }
@@ -160,7 +160,8 @@ export class HttpSourceReader implements SourceReader {
         try {
           url = this.root.resolve(location, url).url;
         } catch (err) {
-          throw new RefusedUriError(`redirect of ${ref.path} leaves the source: ${(err as Error).message}`);
+          // A Location is often a signed URL: only its redacted form may reach reports and logs.
+          throw new RefusedUriError(`redirect of ${ref.path} leaves the source (to ${redactUri(location)}): ${(err as Error).message}`);
         }
         continue;
       }
@@ -193,7 +194,7 @@ export class HttpSourceReader implements SourceReader {
     const obj = await this.open(ref, { signal });
     if (obj.length !== undefined && obj.length > maxBytes) {
       obj.body.destroy();
-      throw new PermanentError(`${ref.path} is ${obj.length} bytes, over the ${maxBytes}-byte playlist limit`);
+      throw new TooLargeError(`${ref.path} is ${obj.length} bytes, over the ${maxBytes}-byte playlist limit`);
     }
     return (await readAll(obj.body, maxBytes, ref.path)).toString('utf8');
   }
@@ -244,11 +245,46 @@ function timeoutOr(err: unknown, ref: SourceRef, opts: { signal?: AbortSignal; t
   return err;
 }
 
-/** Creates the reader for `root`: S3 (through `s3`, see objectIo()) when the source is a bucket, HTTP otherwise. */
-export function makeSourceReader(root: SourceRoot, s3: ObjectIo | undefined, headers?: Record<string, string>): SourceReader {
-  if (root.location.kind === 's3') {
-    if (!s3) throw new Error('an s3:// source needs an S3 client');
-    return new S3SourceReader(s3);
+/**
+ * Reads each reference with its own root's scheme: s3:// references through
+ * S3, http(s):// ones over HTTP. An S3 source may allow-list an https:// root
+ * (a key server, a CDN for a few files), and its files must not be looked up
+ * in a bucket named after the host.
+ */
+class SchemeSourceReader implements SourceReader {
+  constructor(
+    private readonly http: SourceReader,
+    private readonly s3: SourceReader | undefined,
+  ) {}
+
+  private pick(ref: SourceRef): SourceReader {
+    if (ref.url.protocol !== 's3:') return this.http;
+    if (!this.s3) throw new PermanentError(`${ref.path} is on S3 (${ref.url.host}), and no S3 client was configured for the source`);
+    return this.s3;
   }
-  return new HttpSourceReader(root, headers);
+
+  open(ref: SourceRef, opts?: OpenOptions): Promise<SourceObject> {
+    return this.pick(ref).open(ref, opts);
+  }
+
+  readText(ref: SourceRef, maxBytes: number, signal?: AbortSignal): Promise<string> {
+    return this.pick(ref).readText(ref, maxBytes, signal);
+  }
+
+  exists(ref: SourceRef, signal?: AbortSignal): Promise<boolean> {
+    return this.pick(ref).exists(ref, signal);
+  }
+
+  stat(ref: SourceRef, signal?: AbortSignal): Promise<SourceStat | undefined> {
+    return this.pick(ref).stat(ref, signal);
+  }
+}
+
+/**
+ * Creates the reader for `root` and its allow-listed roots: S3 (through `s3`,
+ * see objectIo()) for s3:// references, HTTP for the others.
+ */
+export function makeSourceReader(root: SourceRoot, s3: ObjectIo | undefined, headers?: Record<string, string>): SourceReader {
+  if (root.location.kind === 's3' && !s3) throw new Error('an s3:// source needs an S3 client');
+  return new SchemeSourceReader(new HttpSourceReader(root, headers), s3 ? new S3SourceReader(s3) : undefined);
 }

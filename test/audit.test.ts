@@ -1,7 +1,8 @@
 /**
  * Re-sync audits by replaying the stream: after a transfer, corrupt, delete
- * and add destination objects; the audit finds exactly those, the repair fixes
- * exactly those, and a second audit comes back clean. Replay by time and by
+ * and add destination objects; the audit finds exactly those, the repair
+ * re-copies the drifted files and deletes nothing, and once the added object
+ * is removed an audit comes back clean. Replay by time and by
  * sequence, deep (in-Lambda hashing) and the CLI's exit code are covered too.
  */
 import { execFile } from 'node:child_process';
@@ -115,7 +116,7 @@ describe('audit - replay, find drift, repair', () => {
     expect(bySeq.classes.map((c) => c.classId)).toEqual(later);
   });
 
-  it('audit - finds exactly the corrupted, deleted and added objects; repair fixes exactly those; then clean', async () => {
+  it('audit - finds exactly the corrupted, deleted and added objects; repair re-copies the drifted ones and leaves the extra; then clean', async () => {
     const d = s3For(dst);
     const [c0, c1] = library.classIds as [string, string];
     const corruptKey = `mirror/${c0}/r0/seg00001.ts`;
@@ -146,8 +147,12 @@ describe('audit - replay, find drift, repair', () => {
     expect(cli.stdout).toMatch(/3 differences/);
 
     const repaired = await audit({ repair: true });
-    expect(repaired.repair).toMatchObject({ deleted: 1, requeued: 2 });
+    // Repair re-copies the drifted files and deletes nothing: the extra object is reported and left for an operator.
+    expect(repaired.repair).toMatchObject({ extras: 1, requeued: 2 });
     expect(repaired.repair?.runs.map((r) => [r.classId, r.status, r.files]).sort()).toEqual([[c0, 'complete', 1], [c1, 'complete', 1]]);
+    expect((await getObject(d, 'dest-bucket', `mirror/${c0}/r0/intruder.ts`)).toString()).toBe('x');
+    expect(drift(await audit())).toEqual([{ path: `${c0}/r0/intruder.ts`, problem: 'extra' }]);
+    await d.send(new DeleteObjectCommand({ Bucket: 'dest-bucket', Key: `mirror/${c0}/r0/intruder.ts` }));
     const again = await audit();
     expect(again.totals).toMatchObject({ drift: 0, errors: 0 });
     const deepAgain = await audit({ deep: true });
@@ -156,5 +161,32 @@ describe('audit - replay, find drift, repair', () => {
     const stored = JSON.parse((await getObject(d, 'dest-bucket', again.reportKey)).toString());
     expect(stored.totals.drift).toBe(0);
     expect(again.reportKey.startsWith('mirror/_flants/reports/audits/')).toBe(true);
+  });
+
+  it('audit - repairing one of two classes whose entry playlists share a folder never deletes the other\'s files', async () => {
+    const s = s3For(src);
+    const d = s3For(dst);
+    const media = (names: string[]) => ['#EXTM3U', '#EXT-X-TARGETDURATION:4', ...names.flatMap((n) => ['#EXTINF:4,', n]), '#EXT-X-ENDLIST', ''].join('\n');
+    const put = (bucket: string, Key: string, Body: string) => (bucket === 'source-bucket' ? s : d).send(new PutObjectCommand({ Bucket: bucket, Key, Body }));
+    await put('source-bucket', 'lib/videos/a.m3u8', media(['a0.ts', 'a1.ts']));
+    await put('source-bucket', 'lib/videos/b.m3u8', media(['b0.ts']));
+    for (const n of ['a0', 'a1', 'b0']) await put('source-bucket', `lib/videos/${n}.ts`, `${n} `.repeat(500));
+    await js.publish(t.subjects.recorded, JSON.stringify({ classId: 'shared-a', manifest: 'videos/a.m3u8' }));
+    await js.publish(t.subjects.recorded, JSON.stringify({ classId: 'shared-b', manifest: 'videos/b.m3u8' }));
+    for (const until = Date.now() + 60_000; Date.now() < until && !['shared-a', 'shared-b'].every((c) => outcomes.some((o) => o.classId === c)); ) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(outcomes.filter((o) => o.classId.startsWith('shared-')).map((o) => o.status)).toEqual(['complete', 'complete']);
+    const bKeys = ['mirror/videos/b.m3u8', 'mirror/videos/b0.ts'];
+    await d.send(new DeleteObjectCommand({ Bucket: 'dest-bucket', Key: 'mirror/videos/a1.ts' }));
+
+    const repaired = await audit({ classes: ['shared-a'], repair: true });
+    // b's files are not a's extras: they are neither reported nor touched.
+    expect(repaired.classes.flatMap((c) => c.drift.map(({ path, problem }) => ({ path, problem })))).toEqual([{ path: 'videos/a1.ts', problem: 'missing' }]);
+    expect(repaired.repair).toMatchObject({ requeued: 1 });
+    for (const key of bKeys) expect((await getObject(d, 'dest-bucket', key)).length, key).toBeGreaterThan(0);
+    expect((await getObject(d, 'dest-bucket', 'mirror/videos/a1.ts')).toString()).toBe('a1 '.repeat(500));
+    const again = await audit({ classes: ['shared-a', 'shared-b'] });
+    expect(again.totals).toMatchObject({ classes: 2, drift: 0, errors: 0 });
   });
 });

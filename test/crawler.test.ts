@@ -2,13 +2,19 @@
  * Crawler: URI resolution, safety and the jobs it derives, against a real
  * HTTP origin (and a second "foreign" origin that must never be contacted).
  */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crawlClass, type CrawlLimits } from '../hls/crawl-class.js';
 import { parsePlaylist } from '../hls/parse-playlist.js';
-import { RefusedUriError } from '../storage/errors.js';
+import { isPermanent, RefusedUriError } from '../storage/errors.js';
 import { HttpSourceReader } from '../storage/source-reader.js';
-import { SourceRoot } from '../storage/source-root.js';
-import { destKeyFor } from '../actors/crawler.js';
+import { isLinkLocalOrMetadata, SourceRoot } from '../storage/source-root.js';
+import { destKeyFor } from '../hls/dest-key.js';
 import { startOrigin, type Origin } from './helpers/origin.js';
 
 const limits: CrawlLimits = { maxPlaylistBytes: 1 << 20, maxDepth: 4, maxFiles: 10_000, concurrency: 4 };
@@ -294,5 +300,220 @@ describe('crawler - full tag coverage and limits', () => {
     expect((await crawl('deep/0.m3u8', { maxDepth: 3 })).files).toHaveLength(5);
     await expect(crawl('big/index.m3u8', { maxPlaylistBytes: 100 })).rejects.toThrow(/over the 100-byte playlist limit/);
     await expect(crawl('big/index.m3u8', { maxFiles: 20 })).rejects.toThrow(/more than FLANTS_MAX_FILES_PER_CLASS=20/);
+  });
+});
+
+describe('crawler - playlist conformance, keys, query variants, limits and redaction', () => {
+  let origin: Origin;
+  const m = (...lines: string[]) => `${lines.join('\n')}\n`;
+  const variant = (n: number) => m('#EXTM3U', '#EXT-X-TARGETDURATION:4', ...Array.from({ length: n }, (_, i) => `#EXTINF:4,\ns${i}.ts`), '#EXT-X-ENDLIST');
+
+  beforeAll(async () => {
+    origin = await startOrigin({
+      '/vod/drm/master.m3u8': m(
+        '#EXTM3U',
+        '#EXT-X-SESSION-KEY:METHOD=SAMPLE-AES,URI="skd://fairplay/session",KEYFORMAT="com.apple.streamingkeydelivery",KEYFORMATVERSIONS="1"',
+        '#EXT-X-SESSION-KEY:METHOD=SAMPLE-AES-CTR,URI="keys/session-pr.bin",KEYFORMAT="com.microsoft.playready",KEYFORMATVERSIONS="1"',
+        '#EXT-X-STREAM-INF:BANDWIDTH=1000',
+        'index.m3u8',
+      ),
+      '/vod/drm/index.m3u8': m(
+        '#EXTM3U', '#EXT-X-TARGETDURATION:4',
+        '#EXT-X-KEY:METHOD=SAMPLE-AES,URI="skd://fairplay/asset1",KEYFORMAT="com.apple.streamingkeydelivery",KEYFORMATVERSIONS="1"',
+        '#EXT-X-KEY:METHOD=SAMPLE-AES-CTR,URI="data:text/plain;base64,AAAAW3Bzc2gAAAAA7e+LqXnWSs6jyCfc1R0h7Q==",KEYFORMAT="urn:uuid:edef8ba9-79d6-4ace-a3c8-27dcd51d21ed",KEYFORMATVERSIONS="1"',
+        '#EXT-X-KEY:METHOD=SAMPLE-AES-CTR,URI="keys/pr.bin",KEYFORMAT="com.microsoft.playready",KEYFORMATVERSIONS="1"',
+        '#EXTINF:4,', 's0.ts',
+        '#EXT-X-KEY:METHOD=AES-128,URI="keys/k1.key"',
+        '#EXT-X-KEY:METHOD=AES-128,URI="keys/k1-alt.key",KEYFORMAT="com.example.alt"',
+        '#EXT-X-KEY:METHOD=SAMPLE-AES,URI="urn:example:key:7"',
+        '#EXTINF:4,', 's1.ts',
+        '#EXT-X-KEY:METHOD=NONE',
+        '#EXTINF:4,', 's2.ts',
+        '#EXT-X-ENDLIST',
+      ),
+      '/vod/q/index.m3u8': m(
+        '#EXTM3U', '#EXT-X-TARGETDURATION:4',
+        '#EXTINF:4,', 'chunk.ts?n=1', '#EXTINF:4,', 'chunk.ts?n=2', '#EXTINF:4,', 'chunk.ts?n=3', '#EXTINF:4,', 'chunk.ts?n=1',
+        '#EXTINF:4,', 'odd.ts?a=%E0',
+        '#EXT-X-ENDLIST',
+      ),
+      '/vod/sessiononly/master.m3u8': m('#EXTM3U', '#EXT-X-SESSION-DATA:DATA-ID="com.example.title",VALUE="Film"', '#EXT-X-SESSION-DATA:DATA-ID="com.example.meta",URI="meta.json"'),
+      '/vod/three/master.m3u8': m('#EXTM3U', ...[0, 1, 2].flatMap((v) => [`#EXT-X-STREAM-INF:BANDWIDTH=${v + 1}000`, `v${v}/index.m3u8`])),
+      '/vod/three/v0/index.m3u8': variant(100),
+      '/vod/three/v1/index.m3u8': variant(100),
+      '/vod/three/v2/index.m3u8': variant(100),
+      '/vod/early/master.m3u8': m('#EXTM3U', '#EXT-X-STREAM-INF:BANDWIDTH=1', 'big.m3u8', '#EXT-X-STREAM-INF:BANDWIDTH=2', 'later.m3u8'),
+      '/vod/early/big.m3u8': variant(50),
+      '/vod/foreign/index.m3u8': m(
+        '#EXTM3U', '#EXT-X-TARGETDURATION:4',
+        '#EXTINF:4,', 'https://evil.example.com/a.ts?token=SECRET1',
+        '#EXTINF:4,', 'https://evil.example.com/a.ts?token=SECRET2',
+        '#EXTINF:4,', 'https://user:SECRETPW@evil.example.com/b.ts',
+        '#EXTINF:4,', 'http://exa mple.com/c.ts?token=SECRET3',
+        '#EXT-X-ENDLIST',
+      ),
+      '/vod/leak/index.m3u8': m('#EXTM3U', '#EXT-X-STREAM-INF:BANDWIDTH=1', 'away.m3u8'),
+    });
+    origin.redirects.set('/vod/leak/away.m3u8', 'http://exa mple.com/x.m3u8?token=SECRET4');
+  });
+
+  afterAll(async () => {
+    await origin?.close();
+  });
+
+  const crawl = (entry: string, over: Partial<CrawlLimits> & Record<string, unknown> = {}) => {
+    const root = new SourceRoot({ kind: 'http', root: `${origin.url}/vod/` });
+    return crawlClass(root.fromRef(entry), { reader: new HttpSourceReader(root), root }, { ...limits, ...over });
+  };
+  const permanent = async (p: Promise<unknown>) => {
+    const err = await p.then(() => undefined, (e: unknown) => e);
+    expect(err, 'the crawl should have failed').toBeInstanceOf(Error);
+    expect(isPermanent(err)).toBe(true);
+    return (err as Error).message;
+  };
+
+  it('crawler - a first line that is not exactly #EXTM3U fails the playlist, naming the problem', () => {
+    expect(() => parsePlaylist(m('#EXTM3U#EXT-X-STREAM-INF:BANDWIDTH=1', 'v.m3u8'), 'glued.m3u8')).toThrow(
+      /glued.m3u8 is not an HLS playlist: its first line must be exactly #EXTM3U/,
+    );
+    expect(() => parsePlaylist(m('', '#EXTM3U', '#EXTINF:4,', 's.ts'), 'blank.m3u8')).toThrow(/blank.m3u8 is not an HLS playlist/);
+    expect(() => parsePlaylist(m(' #EXTM3U', '#EXTINF:4,', 's.ts'), 'indented.m3u8')).toThrow(/indented.m3u8 is not an HLS playlist/);
+    // A BOM, and trailing spaces, tabs or CR on that line only, are tolerated.
+    const ok = parsePlaylist('\uFEFF#EXTM3U \t\r\n#EXT-X-STREAM-INF:BANDWIDTH=1\r\nv.m3u8\r\n', 'crlf.m3u8');
+    expect(ok.references).toEqual([{ uri: 'v.m3u8', kind: 'playlist', role: 'variant' }]);
+  });
+
+  it('crawler - a duplicate EXT-X-DEFINE name fails the playlist', () => {
+    const dup = (second: string) => m('#EXTM3U', '#EXT-X-DEFINE:NAME="d",VALUE="a"', second, '#EXT-X-STREAM-INF:BANDWIDTH=1', '{$d}/v.m3u8');
+    expect(() => parsePlaylist(dup('#EXT-X-DEFINE:NAME="d",VALUE="b"'), 'dup.m3u8')).toThrow(/dup.m3u8 defines variable "d" more than once/);
+    expect(() => parsePlaylist(dup('#EXT-X-DEFINE:QUERYPARAM="d"'), 'dupq.m3u8', { url: 'https://h/dupq.m3u8?d=x' })).toThrow(/more than once/);
+  });
+
+  it('crawler - a variable used before its EXT-X-DEFINE is undefined at that point', () => {
+    const text = m('#EXTM3U', '#EXT-X-STREAM-INF:BANDWIDTH=1', '{$d}/v.m3u8', '#EXT-X-DEFINE:NAME="d",VALUE="hd"', '#EXT-X-STREAM-INF:BANDWIDTH=2', '{$d}/w.m3u8');
+    expect(() => parsePlaylist(text, 'order.m3u8')).toThrow(/order.m3u8 uses undefined variable \{\$d\}/);
+    // Defined first, it substitutes everywhere after, in URI lines and quoted attributes alike.
+    const fine = parsePlaylist(m('#EXTM3U', '#EXT-X-DEFINE:NAME="d",VALUE="hd"', '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="a",NAME="en",URI="{$d}/en.m3u8"', '#EXT-X-STREAM-INF:BANDWIDTH=1,AUDIO="a"', '{$d}/{$d}.m3u8'), 'fine.m3u8');
+    expect(fine.references.map((r) => r.uri).sort()).toEqual(['hd/en.m3u8', 'hd/hd.m3u8']);
+  });
+
+  it('crawler - every EXT-X-KEY and EXT-X-SESSION-KEY is seen: fetchable ones copied, the others skipped', async () => {
+    const r = await crawl('drm/master.m3u8');
+    expect(r.files.map((f) => f.path).sort()).toEqual([
+      'drm/index.m3u8', 'drm/keys/k1-alt.key', 'drm/keys/k1.key', 'drm/keys/pr.bin', 'drm/keys/session-pr.bin',
+      'drm/master.m3u8', 'drm/s0.ts', 'drm/s1.ts', 'drm/s2.ts',
+    ]);
+    expect(r.files.find((f) => f.path === 'drm/keys/pr.bin')?.role).toBe('key');
+    expect(r.files.find((f) => f.path === 'drm/keys/session-pr.bin')?.role).toBe('session-key');
+    const skipped = r.skipped.map((s) => s.uri).sort();
+    expect(skipped).toEqual(['data:text/plain;base64,…', 'skd://fairplay/asset1', 'skd://fairplay/session', 'urn:example:key:7']);
+    expect(r.refused).toEqual([]);
+  });
+
+  it('crawler - with keepQuery, query-string variants are distinct files with distinct keys; without, one file', async () => {
+    const kept = await crawl('q/index.m3u8', { keepQuery: true });
+    expect(kept.files.map((f) => f.key)).toEqual(['q/index.m3u8', 'q/chunk.ts?n=1', 'q/chunk.ts?n=2', 'q/chunk.ts?n=3', 'q/odd.ts?a=%E0']);
+    expect(kept.files.map((f) => f.ref)).toEqual(['q/index.m3u8', 'q/chunk.ts?n=1', 'q/chunk.ts?n=2', 'q/chunk.ts?n=3', 'q/odd.ts?a=%E0']);
+    const plain = await crawl('q/index.m3u8');
+    expect(plain.files.map((f) => f.key)).toEqual(['q/index.m3u8', 'q/chunk.ts', 'q/odd.ts']);
+  });
+
+  it('crawler - total playlist bytes per class are bounded, as a permanent error', async () => {
+    const total = (await crawl('three/master.m3u8')).files.length;
+    expect(total).toBe(304);
+    const one = variant(100).length;
+    const reason = await permanent(crawl('three/master.m3u8', { maxClassPlaylistBytes: 2 * one }));
+    expect(reason).toMatch(/playlists of this class total more than \d+ bytes \(maxClassPlaylistBytes\)/);
+  });
+
+  it('crawler - the files-per-class limit applies as files are found, before the rest is read', async () => {
+    const reason = await permanent(crawl('early/master.m3u8', { maxFiles: 20, concurrency: 1 }));
+    expect(reason).toMatch(/more than FLANTS_MAX_FILES_PER_CLASS=20 files/);
+    expect(origin.requests.filter((r) => r.includes('later.m3u8'))).toEqual([]);
+  });
+
+  it('crawler - three 4 MiB variants at a 128 MB heap end in the files-per-class limit, not out of memory', { timeout: 60_000 }, async () => {
+    // The crawler runs as an actor process with --max-old-space-size=128 (README, Memory): so does this crawl.
+    const segment = (v: number, i: number) => `#EXTINF:6.006,\nvariant_${v}/1080p/segment_${String(i).padStart(6, '0')}.ts\n`;
+    for (const v of [0, 1, 2]) {
+      const parts = ['#EXTM3U\n#EXT-X-TARGETDURATION:7\n'];
+      let size = parts[0]?.length ?? 0;
+      for (let i = 0; size < (4 << 20) - 100; i++) size += (parts[parts.length] = segment(v, i)).length;
+      parts.push('#EXT-X-ENDLIST\n');
+      origin.files.set(`/vod/huge/v${v}.m3u8`, Buffer.from(parts.join('')));
+    }
+    origin.files.set('/vod/huge/master.m3u8', Buffer.from(m('#EXTM3U', ...[0, 1, 2].flatMap((v) => [`#EXT-X-STREAM-INF:BANDWIDTH=${v + 1}000`, `v${v}.m3u8`]))));
+    const dir = mkdtempSync(join(tmpdir(), 'flants-heap-'));
+    await build({
+      stdin: {
+        contents: `
+          import { crawlClass } from './hls/crawl-class.ts';
+          import { HttpSourceReader } from './storage/source-reader.ts';
+          import { SourceRoot } from './storage/source-root.ts';
+          import { isPermanent } from './storage/errors.ts';
+          const root = new SourceRoot({ kind: 'http', root: process.argv[2] + '/vod/' });
+          const limits = { maxPlaylistBytes: 4 << 20, maxDepth: 4, maxFiles: Number(process.argv[3]), concurrency: 8 };
+          crawlClass(root.fromRef('huge/master.m3u8'), { reader: new HttpSourceReader(root), root }, limits).then(
+            (r) => console.log(JSON.stringify({ files: r.files.length })),
+            (err) => console.log(JSON.stringify({ error: err.message, permanent: isPermanent(err) })),
+          );`,
+        resolveDir: process.cwd(),
+        loader: 'ts',
+      },
+      outfile: join(dir, 'crawl.mjs'),
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
+      logLevel: 'error',
+    });
+    const run = (maxFiles: number) =>
+      promisify(execFile)(process.execPath, ['--max-old-space-size=128', join(dir, 'crawl.mjs'), origin.url, String(maxFiles)]).then(
+        (r) => JSON.parse(r.stdout) as { files?: number; error?: string; permanent?: boolean },
+        (e: { stderr?: string }) => ({ crashed: (e.stderr ?? '').slice(0, 300) }),
+      );
+    try {
+      expect(await run(200_000)).toEqual({ error: expect.stringMatching(/more than FLANTS_MAX_FILES_PER_CLASS=200000 files/), permanent: true });
+      // Under a higher files limit the same class fits: a parsed playlist is kept only as its files.
+      expect(await run(1_000_000)).toEqual({ files: expect.toSatisfy((n: number) => n > 250_000) });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('crawler - a master playlist with only EXT-X-SESSION-DATA fails: it lists no variants', async () => {
+    const reason = await permanent(crawl('sessiononly/master.m3u8'));
+    expect(reason).toMatch(/sessiononly\/master.m3u8: master playlist lists no variants/);
+  });
+
+  it('crawler - refused URIs are counted and carry no query strings, credentials or tokens', async () => {
+    const r = await crawl('foreign/index.m3u8');
+    const text = JSON.stringify(r.refused);
+    for (const secret of ['SECRET1', 'SECRET2', 'SECRETPW', 'SECRET3', 'token=']) expect(text.includes(secret), secret).toBe(false);
+    expect(r.files.map((f) => f.path)).toEqual(['foreign/index.m3u8']);
+    expect(r.refused.map((x) => x.uri).sort()).toEqual(['http://exa mple.com/c.ts?…', 'https://evil.example.com/a.ts?…', 'https://evil.example.com/b.ts']);
+    // Entries are deduplicated by redacted URI; the count is of distinct references.
+    expect(r.refusedCount).toBe(4);
+  });
+
+  it('crawler - a redirect Location is redacted in the error', async () => {
+    const reason = await permanent(crawl('leak/index.m3u8'));
+    expect(reason).toMatch(/redirect of leak\/away.m3u8 .*leaves the source/);
+    expect(reason.includes('SECRET4')).toBe(false);
+    expect(reason.includes('token=')).toBe(false);
+  });
+
+  it('crawler - IPv6-mapped, IPv4-compatible and NAT64 forms of link-local and metadata addresses are recognised', () => {
+    for (const host of ['[::ffff:a9fe:a9fe]', '[::ffff:169.254.169.254]', '[64:ff9b::a9fe:a9fe]', '[64:ff9b::169.254.169.254]', '[::169.254.169.254]', '[::ffff:0:a9fe:a9fe]', '[64:ff9b:1::a9fe:a9fe]', '[2002:a9fe:a9fe::1]', '[::ffff:100.100.100.200]', '[fe80::1%25eth0]', '[fd00:ec2::254]']) {
+      expect(isLinkLocalOrMetadata(host), host).toBe(true);
+    }
+    for (const host of ['[::ffff:10.0.0.1]', '[2001:db8::1]', '[64:ff9b::a00:1]', '[::1]', 'cdn.example.com', '10.0.0.1']) {
+      expect(isLinkLocalOrMetadata(host), host).toBe(false);
+    }
+    const root = new SourceRoot({ kind: 'http', root: 'https://cdn.example.com/vod/' });
+    for (const uri of ['http://[::ffff:169.254.169.254]/latest/meta-data/', 'https://[::ffff:a9fe:a9fe]/vod/x.ts', 'https://[64:ff9b::a9fe:a9fe]/vod/x.ts']) {
+      expect(() => root.resolve(uri, new URL('https://cdn.example.com/vod/a.m3u8')), uri).toThrow(/link-local or metadata/);
+    }
   });
 });
