@@ -14,7 +14,9 @@ import { startActor, type Delivery, type Handled, type RuntimeHandle } from '../
 import { policyOf } from '../streams/policy-settings.js';
 import {
   classCrawledSchema,
+  classDetailsSchema,
   classFailedSchema,
+  type ClassDetails,
   parseMessage,
   PoisonMessageError,
   waveResultsSchema,
@@ -23,6 +25,11 @@ import type { Topology } from '../streams/topology.js';
 import type { Metrics } from '../observability/metrics.js';
 import { applyOp, ClassProgress, type ClassStateJson, type ProgressOp } from '../tracking/class-progress.js';
 import { buildReport, buildTransferredEvent, reportKeyFor } from '../tracking/class-report.js';
+import { detailRecords, purgeDetails, readDetails } from '../tracking/run-details.js';
+import { lastRunKey, openRunKey, runStateKey, type RunPointer } from '../tracking/run-keys.js';
+
+/** Everything the aggregator folds in: progress ops, and pieces of a run's long lists. */
+type AggregatorOp = ProgressOp | { readonly kind: 'details'; readonly m: ClassDetails };
 
 /** What the aggregator needs. */
 export interface AggregatorDeps {
@@ -45,34 +52,26 @@ export interface AggregatorHandle extends RuntimeHandle {
 
 const CAS_RETRIES = 8;
 
-/** The KV key for a class; class ids are untrusted text, KV keys are not. */
-export function stateKey(classId: string): string {
-  return `class.${Buffer.from(classId, 'utf8').toString('base64url') || '_'}`;
-}
-
 /** Starts the aggregator on its durable consumer. */
 export async function startAggregator(deps: AggregatorDeps): Promise<AggregatorHandle> {
   const logger = deps.logger.child({ actor: 'aggregator' });
   const cfg = deps.config;
+  // Keyed by the run's KV key: every trigger is a run of its own.
   const cache = new Map<string, { p: ClassProgress; revision: number }>();
 
-  const load = async (classId: string): Promise<{ p?: ClassProgress; revision: number }> => {
-    const hit = cache.get(classId);
+  const load = async (key: string): Promise<{ p?: ClassProgress; revision: number }> => {
+    const hit = cache.get(key);
     if (hit) return hit;
-    const e = await deps.kv.get(stateKey(classId));
+    const e = await deps.kv.get(key);
     return e && e.operation === 'PUT' && e.length > 0
       ? { p: ClassProgress.fromJSON(e.json<ClassStateJson>()), revision: e.revision }
       : { revision: 0 };
   };
 
-  const save = async (classId: string, data: string, revision: number): Promise<number> => {
-    return revision === 0 ? deps.kv.create(stateKey(classId), data) : deps.kv.update(stateKey(classId), data, revision);
-  };
-
-  /** Applies `ops` to a class and persists with compare-and-set, re-reading on conflict. */
-  const commit = async (classId: string, ops: ProgressOp[]): Promise<{ p: ClassProgress; justFinished: boolean }> => {
+  /** Applies `ops` to one run and persists with compare-and-set, re-reading on conflict. */
+  const commit = async (key: string, ops: ProgressOp[]): Promise<{ p: ClassProgress; justFinished: boolean }> => {
     for (let attempt = 0; ; attempt++) {
-      const base = attempt === 0 ? await load(classId) : await (cache.delete(classId), load(classId));
+      const base = attempt === 0 ? await load(key) : await (cache.delete(key), load(key));
       // Work on a copy, so that a lost compare-and-set leaves the cached state as it was.
       const snapshot = base.p?.toJSON();
       const before = snapshot ? JSON.stringify(snapshot) : '';
@@ -84,12 +83,16 @@ export async function startAggregator(deps: AggregatorDeps): Promise<AggregatorH
       const after = JSON.stringify(next.toJSON());
       if (after === before) return { p: next, justFinished: false };
       try {
-        const revision = await save(classId, after, base.revision);
-        cache.set(classId, { p: next, revision });
-        return { p: next, justFinished: next.finished && (!wasFinished || next.runId !== base.p?.runId) };
+        if (base.revision === 0) {
+          // Marked open before it exists: the sweep finds every run that is not reported.
+          await deps.kv.put(openRunKey(next.classId, next.runId), JSON.stringify({ classId: next.classId, runId: next.runId } satisfies RunPointer));
+        }
+        const revision = base.revision === 0 ? await deps.kv.create(key, after) : await deps.kv.update(key, after, base.revision);
+        cache.set(key, { p: next, revision });
+        return { p: next, justFinished: next.finished && !wasFinished };
       } catch (err) {
         if (attempt >= CAS_RETRIES) throw err;
-        logger.debug({ err, classId }, 'class state changed underneath; re-reading');
+        logger.debug({ err, key }, 'run state changed underneath; re-reading');
       }
     }
   };
@@ -97,10 +100,15 @@ export async function startAggregator(deps: AggregatorDeps): Promise<AggregatorH
   /** Writes the report, publishes the event (deduped by run), and marks the run reported. */
   const finalize = async (p: ClassProgress) => {
     const reportKey = reportKeyFor(cfg.dest.prefix, cfg.reportPrefix, p.classId, p.runId);
-    const report = buildReport(p, {
-      source: cfg.source.kind === 's3' ? `s3://${cfg.source.bucket}/${cfg.source.prefix}` : redactUri(cfg.source.root),
-      dest: `s3://${cfg.dest.bucket}/${cfg.dest.prefix}`,
-    });
+    const details = await readDetails(deps.kv, p.classId, p.runId);
+    const report = buildReport(
+      p,
+      {
+        source: cfg.source.kind === 's3' ? `s3://${cfg.source.bucket}/${cfg.source.prefix}` : redactUri(cfg.source.root),
+        dest: `s3://${cfg.dest.bucket}/${cfg.dest.prefix}`,
+      },
+      details,
+    );
     await deps.dest.send(
       new PutObjectCommand({
         Bucket: cfg.dest.bucket,
@@ -109,23 +117,29 @@ export async function startAggregator(deps: AggregatorDeps): Promise<AggregatorH
         ContentType: 'application/json',
       }),
     );
-    const event = buildTransferredEvent(p, reportKey);
+    const event = buildTransferredEvent(p, reportKey, details);
     const ack = await deps.js.publish(deps.topology.subjects.transferred, JSON.stringify(event), { msgID: `transferred:${p.runId}` });
     if (!ack.duplicate) deps.metrics?.classes.inc({ status: event.status });
+    const key = runStateKey(p.classId, p.runId);
     for (let attempt = 0; attempt <= CAS_RETRIES; attempt++) {
-      cache.delete(p.classId);
-      const cur = await load(p.classId);
-      if (!cur.p || cur.p.runId !== p.runId || cur.p.reported) break;
+      cache.delete(key);
+      const cur = await load(key);
+      if (!cur.p || cur.p.reported) break;
       cur.p.reported = true;
       cur.p.reportKey = reportKey;
+      // The report holds the details now; the state keeps its counts and its sample.
+      cur.p.tried = {};
       try {
-        await save(p.classId, JSON.stringify(cur.p.toJSON()), cur.revision);
+        await deps.kv.update(key, JSON.stringify(cur.p.toJSON()), cur.revision);
         break;
       } catch (err) {
         if (attempt === CAS_RETRIES) throw err;
       }
     }
-    cache.delete(p.classId); // finished classes leave memory; KV keeps them
+    cache.delete(key); // finished runs leave memory; KV keeps them
+    await deps.kv.put(lastRunKey(p.classId), JSON.stringify({ classId: p.classId, runId: p.runId, status: event.status, reportKey } satisfies RunPointer));
+    await deps.kv.delete(openRunKey(p.classId, p.runId));
+    await purgeDetails(deps.jsm, deps.topology.kv.classes, p.classId, p.runId).catch((err) => logger.warn({ err }, 'could not purge run details'));
     logger.info(
       { classId: p.classId, runId: p.runId, status: event.status, files: event.files, bytes: event.bytes, failed: p.failedCount },
       'class transferred',
@@ -133,7 +147,7 @@ export async function startAggregator(deps: AggregatorDeps): Promise<AggregatorH
   };
 
   /** Parses one message into ops; poison throws PoisonMessageError. */
-  const opsOf = (msg: JsMsg): ProgressOp[] => {
+  const opsOf = (msg: JsMsg): AggregatorOp[] => {
     if (msg.subject === deps.topology.subjects.crawled) {
       return [{ kind: 'crawled', m: parseMessage(classCrawledSchema, msg.data, 'class crawled') }];
     }
@@ -143,18 +157,25 @@ export async function startAggregator(deps: AggregatorDeps): Promise<AggregatorH
     if (msg.subject === deps.topology.subjects.results) {
       return parseMessage(waveResultsSchema, msg.data, 'wave results').results.map((m) => ({ kind: 'result', m }) as const);
     }
+    if (msg.subject === deps.topology.subjects.details) {
+      return [{ kind: 'details', m: parseMessage(classDetailsSchema, msg.data, 'class details') }];
+    }
     throw new PoisonMessageError(`unexpected subject ${msg.subject}`);
   };
 
   /** Folds a batch into class states (one compare-and-set write per class), then reports finished runs. */
   const handle = async (batch: readonly Delivery[]): Promise<Array<Handled<never>>> => {
-    const byClass = new Map<string, ProgressOp[]>();
+    const byRun = new Map<string, ProgressOp[]>();
+    const records: Array<[string, string]> = [];
     const verdicts: Array<Handled<never>> = batch.map(({ msg }) => {
       try {
         for (const op of opsOf(msg)) {
-          const list = byClass.get(op.m.classId) ?? [];
+          records.push(...detailRecords(op));
+          if (op.kind === 'details') continue;
+          const key = runStateKey(op.m.classId, op.m.runId);
+          const list = byRun.get(key) ?? [];
           list.push(op);
-          byClass.set(op.m.classId, list);
+          byRun.set(key, list);
         }
         return { outcome: { kind: 'ok' } };
       } catch (err) {
@@ -164,14 +185,18 @@ export async function startAggregator(deps: AggregatorDeps): Promise<AggregatorH
     });
     const finished: ClassProgress[] = [];
     try {
-      const entries = [...byClass.entries()];
+      // Details first: a run may finish in this batch, and its report reads them.
+      for (let i = 0; i < records.length; i += 64) {
+        await Promise.all(records.slice(i, i + 64).map(([k, v]) => deps.kv.put(k, v)));
+      }
+      const entries = [...byRun.entries()];
       for (let i = 0; i < entries.length; i += 16) {
-        const out = await Promise.all(entries.slice(i, i + 16).map(([classId, ops]) => commit(classId, ops)));
+        const out = await Promise.all(entries.slice(i, i + 16).map(([key, ops]) => commit(key, ops)));
         for (const o of out) if (o.justFinished) finished.push(o.p);
       }
     } catch (err) {
       // Nothing is acked: the batch comes back and re-applies idempotently.
-      for (const k of byClass.keys()) cache.delete(k);
+      for (const k of byRun.keys()) cache.delete(k);
       throw err;
     }
     for (const p of finished) {
@@ -184,14 +209,19 @@ export async function startAggregator(deps: AggregatorDeps): Promise<AggregatorH
     return verdicts;
   };
 
-  /** Reports classes that finished but were never reported (a crash between the two). */
+  /** Reports runs that finished but were never reported (a crash between the two): reads only open runs. */
   const sweep = async () => {
-    const keys = await deps.kv.keys('class.>');
-    for await (const key of keys) {
+    const open: string[] = [];
+    for await (const key of await deps.kv.keys('open.>')) open.push(key);
+    for (const key of open) {
       const e = await deps.kv.get(key);
       if (!e || e.operation !== 'PUT' || e.length === 0) continue;
-      const p = ClassProgress.fromJSON(e.json<ClassStateJson>());
+      const run = e.json<RunPointer>();
+      const state = await deps.kv.get(runStateKey(run.classId, run.runId));
+      if (!state || state.operation !== 'PUT' || state.length === 0) continue;
+      const p = ClassProgress.fromJSON(state.json<ClassStateJson>());
       if (p.finished && !p.reported) await finalize(p).catch((err) => logger.error({ err, classId: p.classId }, 'sweep: report failed'));
+      else if (p.reported) await deps.kv.delete(key);
     }
   };
 

@@ -22,6 +22,7 @@ import {
   publishClassFailed,
   safeJson,
   type ClassCrawled,
+  type ClassDetails,
   type CrawlJob,
   type TransferJob,
 } from '../streams/messages.js';
@@ -44,11 +45,11 @@ export interface CrawlerDeps {
 /** Publishes acknowledged by JetStream may be outstanding at once; bounds memory on huge classes. */
 const PUBLISH_WINDOW = 128;
 
-/** The destination key suffix: the source path, plus the query string only when configured to keep it. */
-export function destKeyFor(ref: string, path: string, keepQuery: boolean): string {
-  const q = ref.indexOf('?');
-  return keepQuery && q >= 0 ? path + decodeURIComponent(ref.slice(q)) : path;
-}
+/** Refused or skipped URIs per `class details` message, and how many ride in `class crawled` as a sample. */
+const DETAILS_PER_MESSAGE = 200;
+const SAMPLE = 20;
+
+export { destKeyFor } from '../hls/dest-key.js';
 
 /** What the aggregator should make of a class whose playlists may still be growing. */
 export function liveState(live: boolean, startedAt: string, cfg: FlantsConfig): ClassCrawled['live'] {
@@ -102,34 +103,50 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
     let result;
     try {
       const entry = deps.root.fromRef(job.manifest);
-      result = await crawlClass(entry, deps, cfg.crawl);
+      result = await crawlClass(entry, deps, { ...cfg.crawl, keepQuery: cfg.keepQuery });
       if (job.only) {
         // A repair run: the class's other files are known to be fine.
         const wanted = new Set(job.only);
-        result = { ...result, files: result.files.filter((f) => wanted.has(f.path)) };
+        result = { ...result, files: result.files.filter((f) => wanted.has(f.key) || wanted.has(f.path)) };
       }
     } catch (err) {
       log.warn({ err, attempt }, 'crawl failed');
       return { outcome: { kind: 'failed', retryable: !isPermanent(err), reason: `crawl failed: ${describeError(err)}` }, detail: job };
     }
     const live = liveState(result.live, job.startedAt, cfg);
-    // Earlier generations of a live recording already enqueued their files; media
-    // playlists of a recording only grow, so new files have the new indexes.
-    const jobs: TransferJob[] = result.files.slice(job.known).map((f, n) => ({
-      classId: job.classId,
-      runId: job.runId,
-      i: job.known + n,
-      src: f.ref,
-      key: destKeyFor(f.ref, f.path, cfg.keepQuery),
-      optional: f.optional || undefined,
-    }));
+    // A recording that is still live is only watched: its files are enqueued
+    // once, by the crawl that finds it ended (or gives up on it), so that every
+    // segment of every rendition is copied once and the playlists are copied
+    // in their final form. Renditions grow in the middle of the crawl order,
+    // so no earlier crawl's file numbering would stay valid.
+    const jobs: TransferJob[] =
+      live === 'recrawl'
+        ? []
+        : result.files.map((f, i) => ({
+            classId: job.classId,
+            runId: job.runId,
+            i,
+            src: f.ref,
+            key: f.key,
+            optional: f.optional || undefined,
+          }));
+    // Long lists go in pieces first, so that no message outgrows NATS max_payload.
+    for (const [kind, list] of [['refused', result.refused], ['skipped', result.skipped]] as const) {
+      for (let piece = 0; piece * DETAILS_PER_MESSAGE < list.length; piece++) {
+        const items = list.slice(piece * DETAILS_PER_MESSAGE, (piece + 1) * DETAILS_PER_MESSAGE);
+        const details: ClassDetails = { classId: job.classId, runId: job.runId, generation: job.generation, kind, piece, items };
+        await deps.js.publish(subjects.details, JSON.stringify(details), { msgID: `details:${job.runId}:${job.generation}:${kind}:${piece}` });
+      }
+    }
     const crawled: ClassCrawled = {
       classId: job.classId,
       runId: job.runId,
       total: result.files.length,
       playlists: result.playlists,
-      refused: [...result.refused],
-      skipped: [...result.skipped],
+      refused: result.refused.slice(0, SAMPLE),
+      skipped: result.skipped.slice(0, SAMPLE),
+      refusedCount: result.refusedCount,
+      skippedCount: result.skippedCount,
       startedAt: job.startedAt,
       live,
     };
@@ -140,7 +157,6 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
       const next: CrawlJob = {
         ...job,
         generation: job.generation + 1,
-        known: Math.max(job.known, result.files.length),
         notBefore: new Date(Date.now() + cfg.live.recrawlIntervalMs).toISOString(),
       };
       await deps.js.publish(subjects.crawl, JSON.stringify(next), { msgID: `crawl:${job.runId}:g${next.generation}` });

@@ -75,6 +75,8 @@ export interface FlantsConfig {
   };
   readonly crawl: {
     readonly maxPlaylistBytes: number;
+    /** All playlists of one class together: bounds the crawler's memory per class. */
+    readonly maxClassPlaylistBytes: number;
     readonly maxDepth: number;
     readonly maxFiles: number;
     readonly concurrency: number;
@@ -180,6 +182,7 @@ const envSchema = z.object({
   FLANTS_SPLIT_THRESHOLD: bytes.default(1024 * 1024 * 1024),
   FLANTS_SPLIT_PART_SIZE: bytes.default(128 * 1024 * 1024),
   FLANTS_MAX_PLAYLIST_BYTES: bytes.default(4 * 1024 * 1024),
+  FLANTS_MAX_CLASS_PLAYLIST_BYTES: bytes.default(64 * 1024 * 1024),
   FLANTS_MAX_DEPTH: positiveInt.default(4),
   FLANTS_MAX_FILES_PER_CLASS: positiveInt.default(200_000),
   FLANTS_CRAWL_CONCURRENCY: positiveInt.max(256).default(8),
@@ -376,6 +379,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FlantsConfig {
     },
     crawl: {
       maxPlaylistBytes: e.FLANTS_MAX_PLAYLIST_BYTES,
+      maxClassPlaylistBytes: e.FLANTS_MAX_CLASS_PLAYLIST_BYTES,
       maxDepth: e.FLANTS_MAX_DEPTH,
       maxFiles: e.FLANTS_MAX_FILES_PER_CLASS,
       concurrency: e.FLANTS_CRAWL_CONCURRENCY,

@@ -9,7 +9,6 @@ import { jetstream, jetstreamManager, type PubAck } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { MongoClient } from 'mongodb';
-import { stateKey } from '../actors/aggregator.js';
 import { manifestFor } from '../actors/scanner.js';
 import type { FlantsConfig } from '../config/load-config.js';
 import { SOURCE_VERSION_META } from '../storage/etag.js';
@@ -17,7 +16,7 @@ import type { SourceReader } from '../storage/source-reader.js';
 import type { SourceRoot } from '../storage/source-root.js';
 import { ensureTopology, topologyOptions } from '../streams/ensure-topology.js';
 import { topology } from '../streams/topology.js';
-import type { ClassStateJson } from '../tracking/class-progress.js';
+import { lastRunKey, type RunPointer } from '../tracking/run-keys.js';
 import { discoverInBucket, discoverInIndex } from './bucket-discovery.js';
 import { isSkipped, type Candidate, type Skipped } from './candidate.js';
 import { scanCatalogue } from './mongo-catalogue.js';
@@ -95,10 +94,9 @@ export async function runScan(deps: ScanDeps, o: ScanOptions): Promise<ScanSumma
 
   /** A class whose last run completed and whose entry playlist has not changed since is left alone. */
   const completeAndUnchanged = async (c: Candidate, manifest: string): Promise<boolean> => {
-    const e = await classesKv.get(stateKey(c.classId));
+    const e = await classesKv.get(lastRunKey(c.classId));
     if (!e || e.operation !== 'PUT' || e.length === 0) return false;
-    const state = e.json<ClassStateJson>();
-    if (state.status !== 'complete' || !state.reported) return false;
+    if (e.json<RunPointer>().status !== 'complete') return false;
     const entry = deps.root.fromRef(manifest);
     const [src, dst] = await Promise.all([
       deps.reader.stat(entry),

@@ -34,7 +34,7 @@ export const crawlJobSchema = z.object({
   startedAt: z.string(),
   /** Live recordings are crawled again; each crawl of a run is one generation. */
   generation: z.number().int().nonnegative().default(0),
-  /** Files already enqueued by earlier generations (their indexes are stable: playlists only append). */
+  /** Unused since live recordings are enqueued once, when they end; accepted from older daemons' messages. */
   known: z.number().int().nonnegative().default(0),
   /** Do not crawl before this time (a live re-crawl waits for its interval). */
   notBefore: z.string().optional(),
@@ -93,9 +93,12 @@ export const classCrawledSchema = z.object({
   runId: z.string().min(1),
   total: z.number().int().nonnegative(),
   playlists: z.number().int().nonnegative(),
-  refused: z.array(z.object({ uri: z.string(), reason: z.string() })).default([]),
-  /** Files the class references but that are deliberately not fetched (e.g. skd: key URIs). */
-  skipped: z.array(z.object({ uri: z.string(), reason: z.string() })).default([]),
+  /** A sample (the first few); the whole list follows in `class details` messages. */
+  refused: z.array(z.object({ uri: z.string(), reason: z.string() })).max(100).default([]),
+  /** Files the class references but that are deliberately not fetched (e.g. skd: key URIs); a sample, as above. */
+  skipped: z.array(z.object({ uri: z.string(), reason: z.string() })).max(100).default([]),
+  refusedCount: z.number().int().nonnegative().optional(),
+  skippedCount: z.number().int().nonnegative().optional(),
   startedAt: z.string(),
   /**
    * `ended`: every playlist has EXT-X-ENDLIST. `recrawl`: still live, more files may come.
@@ -104,6 +107,20 @@ export const classCrawledSchema = z.object({
   live: z.enum(['ended', 'recrawl', 'incomplete']).default('ended'),
 });
 export type ClassCrawled = z.infer<typeof classCrawledSchema>;
+
+/**
+ * Crawler → aggregator: one piece of a long list about a class run (refused or
+ * skipped URIs), so that no list, however long, makes a message too big.
+ */
+export const classDetailsSchema = z.object({
+  classId: classIdSchema,
+  runId: z.string().min(1),
+  generation: z.number().int().nonnegative(),
+  kind: z.enum(['refused', 'skipped']),
+  piece: z.number().int().nonnegative(),
+  items: z.array(z.object({ uri: z.string(), reason: z.string() })),
+});
+export type ClassDetails = z.infer<typeof classDetailsSchema>;
 
 /** One file's outcome for one attempt. `final` marks the last word on that file. */
 export const fileResultSchema = z.object({
@@ -158,9 +175,15 @@ export interface ClassTransferred {
   readonly runId: string;
   readonly status: 'complete' | 'failed' | 'incomplete';
   readonly files: number;
+  /** Bytes copied by this run. */
   readonly bytes: number;
+  /** Bytes found already identical at the destination and not copied. */
+  readonly verifiedBytes: number;
   /** Files found already identical at the destination, not copied again. */
   readonly unchanged: number;
+  /** References refused (never fetched) and deliberately skipped; their lists are in the report. */
+  readonly refused: number;
+  readonly skipped: number;
   /** True when every file was found identical: the run verified the class, copying nothing. */
   readonly verified: boolean;
   /** Failed attempts that were retried (throttling excluded: it uses up no attempt). */

@@ -18,6 +18,8 @@ export interface Topology {
     readonly crawled: string;
     readonly results: string;
     readonly classFailed: string;
+    /** Long lists about a class run (refused, skipped URIs), in pieces. */
+    readonly details: string;
     readonly deadletter: string;
     /** Core NATS (not stored): waves starting and ending, for live views of what is in flight. */
     readonly waves: string;
@@ -70,6 +72,7 @@ export function topology(namespace = ''): Topology {
       crawled: `${dot}flants.agg.crawled`,
       results: `${dot}flants.agg.results`,
       classFailed: `${dot}flants.agg.failed`,
+      details: `${dot}flants.agg.details`,
       deadletter: `${dot}flants.deadletter`,
       waves: `${dot}flants.live.waves`,
     },

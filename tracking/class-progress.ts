@@ -1,10 +1,13 @@
 /**
- * Per-class progress: which files of a run are done or failed, as bit fields,
- * with byte counts and failure reasons. Applying the same result twice changes
- * nothing, which is what makes redelivery and crash recovery count exactly once.
+ * Per-run progress: which files of one class run are done or failed, as bit
+ * fields, with counts and a bounded sample of failures. Applying the same
+ * result twice changes nothing, which is what makes redelivery and crash
+ * recovery count exactly once. Every run (every trigger) has its own state, so
+ * concurrent runs of a class are each reported. The state stays bounded
+ * whatever the failure count: full details live in detail records
+ * (tracking/run-details.ts) and end up in the report.
  */
 import type { ClassCrawled, ClassFailed, FileResult, Refusal } from '../streams/messages.js';
-import { compareRunIds } from '../streams/run-id.js';
 import { BitField } from './bitfield.js';
 
 /** Where a class run stands. `complete` and `failed` are final. */
@@ -18,8 +21,16 @@ export const ClassStatus = {
 } as const;
 export type ClassStatus = (typeof ClassStatus)[keyof typeof ClassStatus];
 
-/** Reasons kept per failing file; later attempts beyond this are counted, not stored. */
-const MAX_REASONS = 10;
+/** Failing files, reasons per file, notes and refusals kept in the state itself: a sample for live views. */
+export const SAMPLE_FILES = 20;
+const SAMPLE_REASONS = 3;
+/** Longest reason kept anywhere (state, records, reports). */
+export const MAX_REASON_CHARS = 500;
+
+/** Cuts a reason to MAX_REASON_CHARS. */
+export function clip(reason: string): string {
+  return reason.length > MAX_REASON_CHARS ? `${reason.slice(0, MAX_REASON_CHARS - 1)}…` : reason;
+}
 
 /** The persisted form, as stored in JetStream KV. */
 export interface ClassStateJson {
@@ -33,12 +44,21 @@ export interface ClassStateJson {
   readonly failed: string;
   readonly doneCount: number;
   readonly failedCount: number;
+  /** Bytes copied. */
   readonly bytes: number;
+  /** Bytes found already identical at the destination, not copied. */
+  readonly verifiedBytes?: number;
   readonly unchanged?: number;
   readonly retries: number;
+  /** A sample of failing files (at most SAMPLE_FILES), for live views; the report has them all. */
   readonly failures: Record<string, { key: string; reasons: string[] }>;
   readonly refused: Refusal[];
   readonly skipped: Refusal[];
+  readonly refusedCount?: number;
+  readonly skippedCount?: number;
+  readonly notesCount?: number;
+  /** Per attempt number, the files whose failed attempt was counted (hex bit fields). */
+  readonly tried?: Record<string, string>;
   readonly live: 'ended' | 'recrawl' | 'incomplete';
   /** Optional files (EXT-X-GAP, preload hints) that were missing, with why. */
   readonly notes: Array<{ key: string; note: string }>;
@@ -60,11 +80,15 @@ export class ClassProgress {
   doneCount = 0;
   failedCount = 0;
   bytes = 0;
+  verifiedBytes = 0;
   unchanged = 0;
   retries = 0;
   failures: Record<string, { key: string; reasons: string[] }> = {};
   refused: Refusal[] = [];
   skipped: Refusal[] = [];
+  refusedCount = 0;
+  skippedCount = 0;
+  notesCount = 0;
   live: 'ended' | 'recrawl' | 'incomplete' = 'ended';
   notes: Array<{ key: string; note: string }> = [];
   reason?: string;
@@ -92,11 +116,16 @@ export class ClassProgress {
       doneCount: j.doneCount,
       failedCount: j.failedCount,
       bytes: j.bytes,
+      verifiedBytes: j.verifiedBytes ?? 0,
       unchanged: j.unchanged ?? 0,
       retries: j.retries,
       failures: j.failures,
       refused: j.refused,
       skipped: j.skipped,
+      refusedCount: j.refusedCount ?? j.refused.length,
+      skippedCount: j.skippedCount ?? j.skipped.length,
+      notesCount: j.notesCount ?? (j.notes ?? []).length,
+      tried: Object.fromEntries(Object.entries(j.tried ?? {}).map(([a, hex]) => [a, BitField.fromHex(hex)])),
       live: j.live ?? 'ended',
       notes: j.notes ?? [],
       reason: j.reason,
@@ -121,11 +150,16 @@ export class ClassProgress {
       doneCount: this.doneCount,
       failedCount: this.failedCount,
       bytes: this.bytes,
+      verifiedBytes: this.verifiedBytes,
       unchanged: this.unchanged,
       retries: this.retries,
       failures: this.failures,
       refused: this.refused,
       skipped: this.skipped,
+      refusedCount: this.refusedCount,
+      skippedCount: this.skippedCount,
+      notesCount: this.notesCount,
+      tried: Object.fromEntries(Object.entries(this.tried).map(([a, f]) => [a, f.toHex()])),
       live: this.live,
       notes: this.notes,
       reason: this.reason,
@@ -146,7 +180,11 @@ export class ClassProgress {
     if (this.finished || this.total === null || this.live === 'recrawl') return;
     if (this.doneCount + this.failedCount < this.total) return;
     if (this.failedCount > 0) this.status = ClassStatus.failed;
-    else this.status = this.live === 'incomplete' ? ClassStatus.incomplete : ClassStatus.complete;
+    else if (this.refusedCount > 0) {
+      // A copy whose playlists point at files we refused to fetch cannot be played from the destination.
+      this.status = ClassStatus.failed;
+      this.reason = `${this.refusedCount} referenced URI(s) refused (outside FLANTS_SOURCE and FLANTS_SOURCE_ALLOW): the copy is not playable`;
+    } else this.status = this.live === 'incomplete' ? ClassStatus.incomplete : ClassStatus.complete;
     this.finishedAt = now;
   }
 
@@ -158,8 +196,10 @@ export class ClassProgress {
     this.live = m.live;
     this.total = m.total;
     this.playlists = m.playlists;
-    this.refused = m.refused;
-    this.skipped = m.skipped;
+    this.refused = m.refused.slice(0, SAMPLE_FILES);
+    this.skipped = m.skipped.slice(0, SAMPLE_FILES);
+    this.refusedCount = m.refusedCount ?? m.refused.length;
+    this.skippedCount = m.skippedCount ?? m.skipped.length;
     this.status = ClassStatus.transferring;
     this.updatedAt = now;
     this.settleIfAccounted(now);
@@ -173,33 +213,50 @@ export class ClassProgress {
       if (!this.done.set(r.i)) return false;
       if (this.failed.clear(r.i)) this.failedCount--;
       this.doneCount++;
-      this.bytes += r.bytes;
-      if (r.unchanged) this.unchanged++;
+      if (r.unchanged) {
+        this.unchanged++;
+        this.verifiedBytes += r.bytes;
+      } else this.bytes += r.bytes;
       delete this.failures[idx];
-      if (r.note && this.notes.length < 1_000) this.notes.push({ key: r.key, note: r.note });
+      if (r.note) {
+        this.notesCount++;
+        if (this.notes.length < SAMPLE_FILES) this.notes.push({ key: r.key, note: clip(r.note) });
+      }
     } else {
       if (this.done.get(r.i)) return false;
-      const entry = (this.failures[idx] ??= { key: r.key, reasons: [] });
-      const reason = `attempt ${r.attempt}: ${r.error ?? 'unknown error'}`;
-      const seen = entry.reasons.some((x) => x.startsWith(`attempt ${r.attempt}:`));
-      if (!seen) {
-        if (entry.reasons.length < MAX_REASONS) entry.reasons.push(reason);
-        if (!r.final) this.retries++;
-      }
+      // Retries are counted once per (file, attempt); the attempt's reason goes to the run's detail records.
+      const attemptBit = this.attemptsSeen(r.i, r.attempt);
+      if (!attemptBit && !r.final) this.retries++;
+      const entry = this.failures[idx] ?? (Object.keys(this.failures).length < SAMPLE_FILES ? (this.failures[idx] = { key: r.key, reasons: [] }) : undefined);
+      const reason = clip(`attempt ${r.attempt}: ${r.error ?? 'unknown error'}`);
+      if (entry && !entry.reasons.some((x) => x.startsWith(`attempt ${r.attempt}:`)) && entry.reasons.length < SAMPLE_REASONS) entry.reasons.push(reason);
       if (r.final && this.failed.set(r.i)) this.failedCount++;
-      else if (seen) return false;
+      else if (attemptBit) return false;
     }
     this.updatedAt = now;
     this.settleIfAccounted(now);
     return true;
   }
 
+  /**
+   * Whether attempt `attempt` of file `i` was already counted, marking it so.
+   * Attempts are few (FLANTS_MAX_ATTEMPTS ≤ 100): one bit field per attempt number.
+   */
+  private attemptsSeen(i: number, attempt: number): boolean {
+    const a = Math.min(attempt, 100);
+    const field = (this.tried[a] ??= new BitField());
+    return !field.set(i);
+  }
+  /** Per attempt number, the files whose failure at that attempt was counted. */
+  tried: Record<number, BitField> = {};
+
   /** The class failed as a whole (entry playlist missing, crawl failed). */
   applyClassFailed(m: ClassFailed, now: string): void {
     if (this.finished) return;
     this.status = ClassStatus.failed;
-    this.reason = m.reason;
-    this.refused = m.refused;
+    this.reason = clip(m.reason);
+    this.refused = m.refused.slice(0, SAMPLE_FILES);
+    this.refusedCount = m.refused.length;
     this.updatedAt = now;
     this.finishedAt = now;
   }
@@ -218,18 +275,11 @@ export type ProgressOp =
   | { readonly kind: 'result'; readonly m: FileResult }
   | { readonly kind: 'failed'; readonly m: ClassFailed };
 
-/**
- * Applies `op` to `current`, starting a new run when the op belongs to a newer
- * one and ignoring ops of older runs. Returns the progress to keep.
- */
+/** Applies `op` to its run's progress (`current`, or a new one for a run not seen yet). */
 export function applyOp(current: ClassProgress | undefined, op: ProgressOp, now: string): ClassProgress {
   const { classId, runId } = op.m;
-  let p = current;
-  if (!p || (p.runId !== runId && compareRunIds(runId, p.runId) > 0)) {
-    const startedAt = op.kind === 'result' ? now : op.m.startedAt;
-    p = new ClassProgress(classId, runId, startedAt);
-  }
-  if (p.runId !== runId) return p; // an older run's straggler
+  const p = current ?? new ClassProgress(classId, runId, op.kind === 'result' ? now : op.m.startedAt);
+  if (p.runId !== runId) throw new Error(`op of run ${runId} applied to run ${p.runId}`);
   if (op.kind === 'crawled') p.applyCrawled(op.m, now);
   else if (op.kind === 'result') p.applyResult(op.m, now);
   else p.applyClassFailed(op.m, now);
