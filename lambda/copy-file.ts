@@ -75,6 +75,11 @@ export async function copyFile(deps: CopyDeps, ref: SourceRef, key: string, o: C
         throw err;
       })
     : Promise.resolve(undefined);
+  // The check can fail (a reset, a 5xx) before the source answers, while
+  // nothing awaits it yet: unmarked, that rejection counts as unhandled, which
+  // ends the process (in the local endpoint, the worker and every invocation
+  // on it). It is still awaited and reported below.
+  head.catch(() => undefined);
   const src = await deps.reader.open(ref, { signal: o.signal, timeoutMs: o.stallTimeoutMs }).catch(async (err) => {
     await head.catch(() => undefined);
     throw err;
@@ -144,9 +149,18 @@ async function copyMultipart(
   relay(body, guard, (err) => {
     streamError = err;
   });
-  const { UploadId } = await deps.dest.send(new CreateMultipartUploadCommand({ Bucket: deps.bucket, Key: key, Metadata: metadata }), {
-    abortSignal: o.signal,
-  });
+  // On failure the source is released at once: unpiped from a destroyed
+  // guard it would otherwise hold its connection until the origin times out.
+  const release = () => {
+    body.destroy();
+    guard.destroy();
+  };
+  const { UploadId } = await deps.dest
+    .send(new CreateMultipartUploadCommand({ Bucket: deps.bucket, Key: key, Metadata: metadata }), { abortSignal: o.signal })
+    .catch((err) => {
+      release();
+      throw err;
+    });
   const parts: Array<{ PartNumber: number; ETag: string }> = [];
   const upload = async (chunks: Buffer[]): Promise<void> => {
     const part = Buffer.concat(chunks);
@@ -192,6 +206,7 @@ async function copyMultipart(
     );
     return { bytes: guard.bytes, etag: unquoteEtag(done.ETag) };
   } catch (err) {
+    release();
     await deps.dest
       .send(new AbortMultipartUploadCommand({ Bucket: deps.bucket, Key: key, UploadId }))
       .catch(() => undefined);

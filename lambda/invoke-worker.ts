@@ -1,7 +1,11 @@
 /**
  * Runs transfer-handler invocations inside a worker thread for the local
- * Lambda endpoint, so that copies use every core. Many invocations share one
- * worker: they are I/O bound and interleave on its event loop.
+ * Lambda endpoint. Like an AWS execution environment, a worker runs one
+ * invocation at a time, so that whatever ends a worker ends only that
+ * invocation. An error that belongs to no awaited promise (an unhandled
+ * rejection, an 'error' event nobody listens to, a socket's late throw) is
+ * reported and survived: the invocation goes on, and the endpoint retires the
+ * worker once it is over.
  */
 import { pathToFileURL } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -10,13 +14,6 @@ import { handleWave, type InvocationContext } from './transfer-handler.js';
 import type { WaveRequest, WaveResponse } from './wave.js';
 
 type Handler = (event: WaveRequest, context: InvocationContext) => Promise<WaveResponse>;
-
-// With a handler module (the deployable bundle), the worker runs exactly that
-// artifact; otherwise the handler from this build.
-const handlerModule = (workerData as { handlerModule?: string } | undefined)?.handlerModule;
-const handler: Promise<Handler> = handlerModule
-  ? import(pathToFileURL(handlerModule).href).then((m: { handler: Handler }) => m.handler)
-  : Promise.resolve(handleWave);
 
 /** Parent → worker. */
 export interface InvokeTask {
@@ -33,17 +30,60 @@ export interface InvokeOutcome {
   readonly error?: { errorType: string; errorMessage: string };
 }
 
+/** Worker → parent: an error outside any invocation's promises, survived. */
+export interface StrayError {
+  readonly kind: 'stray';
+  /** The invocation running when it surfaced (not necessarily its cause). */
+  readonly id?: number;
+  readonly source: 'uncaughtException' | 'unhandledRejection';
+  readonly name: string;
+  readonly message: string;
+  readonly stack?: string;
+}
+
+/** Everything a worker posts to the endpoint. */
+export type WorkerMessage = InvokeOutcome | StrayError;
+
+let current: number | undefined;
+
+// Node ends a thread on either of these by default: in this endpoint that
+// cost every job of the invocation, and, when invocations shared workers,
+// every job of theirs too.
+const survive = (source: StrayError['source']) => (err: unknown) => {
+  const e = err instanceof Error ? err : undefined;
+  parentPort?.postMessage({
+    kind: 'stray',
+    id: current,
+    source,
+    name: e?.name ?? typeof err,
+    message: describeError(err),
+    stack: e?.stack,
+  } satisfies StrayError);
+};
+process.on('uncaughtException', survive('uncaughtException'));
+process.on('unhandledRejection', survive('unhandledRejection'));
+
+// With a handler module (the deployable bundle), the worker runs exactly that
+// artifact; otherwise the handler from this build.
+const handlerModule = (workerData as { handlerModule?: string } | undefined)?.handlerModule;
+const handler: Promise<Handler> = handlerModule
+  ? import(pathToFileURL(handlerModule).href).then((m: { handler: Handler }) => m.handler)
+  : Promise.resolve(handleWave);
+// A module that fails to load fails each invocation, not the worker.
+handler.catch(() => undefined);
+
 parentPort?.on('message', (task: InvokeTask) => {
+  current = task.id;
   void (async () => {
+    let outcome: InvokeOutcome;
     try {
       const req = JSON.parse(task.payload) as WaveRequest;
       const res = await (await handler)(req, { getRemainingTimeInMillis: () => task.deadline - Date.now() });
-      parentPort?.postMessage({ id: task.id, payload: JSON.stringify(res) } satisfies InvokeOutcome);
+      outcome = { id: task.id, payload: JSON.stringify(res) ?? 'null' };
     } catch (err) {
-      parentPort?.postMessage({
-        id: task.id,
-        error: { errorType: (err as Error)?.name ?? 'Error', errorMessage: describeError(err) },
-      } satisfies InvokeOutcome);
+      outcome = { id: task.id, error: { errorType: (err as Error)?.name ?? 'Error', errorMessage: describeError(err) } };
     }
+    current = undefined;
+    parentPort?.postMessage(outcome);
   })();
 });
