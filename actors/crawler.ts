@@ -12,7 +12,8 @@ import { crawlClass } from '../hls/crawl-class.js';
 import { describeError, isPermanent } from '../storage/errors.js';
 import type { SourceReader } from '../storage/source-reader.js';
 import type { SourceRoot } from '../storage/source-root.js';
-import { AckedPublisher, type Acked } from '../streams/acked-publisher.js';
+import { AckedPublisher } from '../streams/acked-publisher.js';
+import { PublishWindow } from '../streams/publish-window.js';
 import { startActor, type Delivery, type Handled, type RuntimeHandle } from '../streams/actor-runtime.js';
 import { policyOf } from '../streams/policy-settings.js';
 import {
@@ -64,29 +65,11 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
   const { subjects } = deps.topology;
   const cfg = deps.config;
 
-  /**
-   * Publishes every job with at most PUBLISH_WINDOW awaiting their PubAck.
-   * Every PubAck is awaited: a refused publish fails the whole enqueue (and
-   * the crawl comes back), never just the first one to settle.
-   */
+  /** Publishes every job, at most PUBLISH_WINDOW awaiting their PubAck; a refused one fails the whole enqueue. */
   const publishJobs = async (jobs: TransferJob[]) => {
-    const window = new Set<Promise<Acked>>();
-    let failure: unknown;
-    for (const job of jobs) {
-      if (failure) break;
-      const p = publisher.publish(subjects.transfer, JSON.stringify(job), `t:${job.runId}:${job.i}`);
-      window.add(p);
-      p.then(
-        () => window.delete(p),
-        (err: unknown) => {
-          window.delete(p);
-          failure ??= err;
-        },
-      );
-      while (window.size >= PUBLISH_WINDOW && !failure) await Promise.race(window).catch(() => undefined);
-    }
-    await Promise.allSettled(window);
-    if (failure) throw failure;
+    const window = new PublishWindow(PUBLISH_WINDOW);
+    for (const job of jobs) await window.add(publisher.publish(subjects.transfer, JSON.stringify(job), `t:${job.runId}:${job.i}`));
+    await window.drain();
   };
 
   const handleOne = async ({ msg, attempt }: Delivery): Promise<Handled<CrawlJob>> => {
@@ -130,36 +113,42 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
             key: f.key,
             optional: f.optional || undefined,
           }));
-    // Long lists go in pieces first, so that no message outgrows NATS max_payload.
-    for (const [kind, list] of [['refused', result.refused], ['skipped', result.skipped]] as const) {
-      for (let piece = 0; piece * DETAILS_PER_MESSAGE < list.length; piece++) {
-        const items = list.slice(piece * DETAILS_PER_MESSAGE, (piece + 1) * DETAILS_PER_MESSAGE);
-        const details: ClassDetails = { classId: job.classId, runId: job.runId, generation: job.generation, kind, piece, items };
-        await deps.js.publish(subjects.details, JSON.stringify(details), { msgID: `details:${job.runId}:${job.generation}:${kind}:${piece}` });
+    try {
+      // Long lists go in pieces first, so that no message outgrows NATS max_payload.
+      for (const [kind, list] of [['refused', result.refused], ['skipped', result.skipped]] as const) {
+        for (let piece = 0; piece * DETAILS_PER_MESSAGE < list.length; piece++) {
+          const items = list.slice(piece * DETAILS_PER_MESSAGE, (piece + 1) * DETAILS_PER_MESSAGE);
+          const details: ClassDetails = { classId: job.classId, runId: job.runId, generation: job.generation, kind, piece, items };
+          await deps.js.publish(subjects.details, JSON.stringify(details), { msgID: `details:${job.runId}:${job.generation}:${kind}:${piece}` });
+        }
       }
-    }
-    const crawled: ClassCrawled = {
-      classId: job.classId,
-      runId: job.runId,
-      total: result.files.length,
-      playlists: result.playlists,
-      refused: result.refused.slice(0, SAMPLE),
-      skipped: result.skipped.slice(0, SAMPLE),
-      refusedCount: result.refusedCount,
-      skippedCount: result.skippedCount,
-      startedAt: job.startedAt,
-      live,
-    };
-    // The count goes first: the aggregator must know the class size before results arrive.
-    await deps.js.publish(subjects.crawled, JSON.stringify(crawled), { msgID: `crawled:${job.runId}:${job.generation}` });
-    await publishJobs(jobs);
-    if (live === 'recrawl') {
-      const next: CrawlJob = {
-        ...job,
-        generation: job.generation + 1,
-        notBefore: new Date(Date.now() + cfg.live.recrawlIntervalMs).toISOString(),
+      const crawled: ClassCrawled = {
+        classId: job.classId,
+        runId: job.runId,
+        total: result.files.length,
+        playlists: result.playlists,
+        refused: result.refused.slice(0, SAMPLE),
+        skipped: result.skipped.slice(0, SAMPLE),
+        refusedCount: result.refusedCount,
+        skippedCount: result.skippedCount,
+        startedAt: job.startedAt,
+        live,
       };
-      await deps.js.publish(subjects.crawl, JSON.stringify(next), { msgID: `crawl:${job.runId}:g${next.generation}` });
+      // The count goes first: the aggregator must know the class size before results arrive.
+      await deps.js.publish(subjects.crawled, JSON.stringify(crawled), { msgID: `crawled:${job.runId}:${job.generation}` });
+      await publishJobs(jobs);
+      if (live === 'recrawl') {
+        const next: CrawlJob = {
+          ...job,
+          generation: job.generation + 1,
+          notBefore: new Date(Date.now() + cfg.live.recrawlIntervalMs).toISOString(),
+        };
+        await deps.js.publish(subjects.crawl, JSON.stringify(next), { msgID: `crawl:${job.runId}:g${next.generation}` });
+      }
+    } catch (err) {
+      // A refused or unanswered publish: this attempt enqueued only part of the class, so it is not done.
+      log.warn({ err, attempt }, 'could not enqueue the class');
+      return { outcome: { kind: 'failed', retryable: !isPermanent(err), reason: `crawl failed: could not enqueue its files: ${describeError(err)}` }, detail: job };
     }
     log.info({ files: result.files.length, new: jobs.length, playlists: result.playlists, refused: result.refused.length, live }, 'class crawled');
     return { outcome: { kind: 'ok' }, detail: job };

@@ -93,7 +93,7 @@ export interface FlantsConfig {
     readonly db?: string;
     readonly collection: string;
     readonly filter: Record<string, unknown>;
-    readonly fields: { classId: string; manifest: string; recordedAt: string; test: string; status: string };
+    readonly fields: { classId: string; manifest: string; recordedAt: string; updatedAt: string; test: string; status: string };
     readonly skipStatuses: readonly string[];
     readonly requireManifest: boolean;
     readonly batchSize: number;
@@ -294,8 +294,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FlantsConfig {
   };
   const fieldOverrides = json('FLANTS_MONGO_FIELDS', e.FLANTS_MONGO_FIELDS);
   for (const [k, v] of Object.entries(fieldOverrides)) {
-    if (!['classId', 'manifest', 'recordedAt', 'test', 'status'].includes(k) || typeof v !== 'string') {
-      fail('FLANTS_MONGO_FIELDS', `has an unknown key or a non-string value at ${JSON.stringify(k)} (keys: classId, manifest, recordedAt, test, status)`);
+    if (!['classId', 'manifest', 'recordedAt', 'updatedAt', 'test', 'status'].includes(k) || typeof v !== 'string') {
+      fail('FLANTS_MONGO_FIELDS', `has an unknown key or a non-string value at ${JSON.stringify(k)} (keys: classId, manifest, recordedAt, updatedAt, test, status)`);
     }
   }
   const catalogue = e.MONGODB_URL
@@ -304,7 +304,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FlantsConfig {
         db: e.FLANTS_MONGO_DB,
         collection: e.FLANTS_MONGO_COLLECTION,
         filter: json('FLANTS_MONGO_FILTER', e.FLANTS_MONGO_FILTER),
-        fields: { classId: '_id', manifest: 'manifest', recordedAt: 'recordedAt', test: 'test', status: 'status', ...(fieldOverrides as Record<string, string>) },
+        fields: { classId: '_id', manifest: 'manifest', recordedAt: 'recordedAt', updatedAt: 'updatedAt', test: 'test', status: 'status', ...(fieldOverrides as Record<string, string>) },
         skipStatuses: e.FLANTS_SKIP_STATUSES.split(',').map((x) => x.trim()).filter(Boolean),
         requireManifest: e.FLANTS_REQUIRE_MANIFEST,
         batchSize: e.FLANTS_MONGO_BATCH,

@@ -10,6 +10,8 @@ export interface Candidate {
   /** Entry playlist relative to FLANTS_SOURCE; the manifest template applies when absent. */
   readonly manifest?: string;
   readonly recordedAt?: Date;
+  /** The later of recordedAt and the document's last update: what an incremental scan's watermark follows. */
+  readonly changedAt?: Date;
   readonly origin: 'catalogue' | 'bucket' | 'index' | 'change-stream';
 }
 
@@ -24,6 +26,8 @@ export interface FieldMapping {
   readonly classId: string;
   readonly manifest: string;
   readonly recordedAt: string;
+  /** When the document last changed (a status set to broadcast later, say); incremental scans follow it too. */
+  readonly updatedAt: string;
   /** A boolean field marking test classes. */
   readonly test: string;
   readonly status: string;
@@ -68,9 +72,16 @@ export function fromDocument(doc: Record<string, unknown>, map: FieldMapping, ru
   const manifestValue = pick(doc, map.manifest);
   const manifest = typeof manifestValue === 'string' && manifestValue.trim() ? manifestValue.trim() : undefined;
   if (!manifest && rules.requireManifest) return { classId, reason: `no manifest (field ${map.manifest} is empty)` };
-  const rec = pick(doc, map.recordedAt);
-  const recordedAt = rec instanceof Date ? rec : typeof rec === 'string' || typeof rec === 'number' ? new Date(rec) : undefined;
-  return { classId, manifest, recordedAt: recordedAt && !Number.isNaN(recordedAt.getTime()) ? recordedAt : undefined, origin: 'catalogue' };
+  const recordedAt = asDate(pick(doc, map.recordedAt));
+  const updatedAt = asDate(pick(doc, map.updatedAt));
+  const changedAt = updatedAt && (!recordedAt || updatedAt > recordedAt) ? updatedAt : recordedAt;
+  return { classId, manifest, recordedAt, changedAt, origin: 'catalogue' };
+}
+
+/** A date field as a Date, or undefined when absent or unreadable. */
+function asDate(v: unknown): Date | undefined {
+  const d = v instanceof Date ? v : typeof v === 'string' || typeof v === 'number' ? new Date(v) : undefined;
+  return d && !Number.isNaN(d.getTime()) ? d : undefined;
 }
 
 /** True for a skip, false for a candidate. */

@@ -18,9 +18,19 @@ export interface CatalogueConfig {
   readonly batchSize: number;
 }
 
-/** Yields every matching document as a candidate or a skip; `since` limits it to classes recorded after it. */
+/**
+ * The query of a scan: the configured filter, and with `since` only documents
+ * recorded or changed after it. Following updates too means that a class that
+ * becomes eligible later (its status set to broadcast) is still picked up.
+ */
+export function catalogueFilter(c: Pick<CatalogueConfig, 'filter' | 'fields'>, since?: Date): Filter<Document> {
+  if (!since) return { ...c.filter };
+  return { $and: [c.filter, { $or: [{ [c.fields.recordedAt]: { $gt: since } }, { [c.fields.updatedAt]: { $gt: since } }] }] };
+}
+
+/** Yields every matching document as a candidate or a skip; `since` limits it to classes recorded or changed after it. */
 export async function* scanCatalogue(client: MongoClient, c: CatalogueConfig, since?: Date): AsyncGenerator<Candidate | Skipped> {
-  const filter: Filter<Document> = since ? { $and: [c.filter, { [c.fields.recordedAt]: { $gt: since } }] } : { ...c.filter };
+  const filter = catalogueFilter(c, since);
   const cursor = client
     .db(c.db)
     .collection(c.collection)

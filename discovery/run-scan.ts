@@ -14,6 +14,7 @@ import type { FlantsConfig } from '../config/load-config.js';
 import { SOURCE_VERSION_META } from '../storage/etag.js';
 import type { SourceReader } from '../storage/source-reader.js';
 import type { SourceRoot } from '../storage/source-root.js';
+import { PublishWindow } from '../streams/publish-window.js';
 import { ensureTopology, topologyOptions } from '../streams/ensure-topology.js';
 import { topology } from '../streams/topology.js';
 import { lastRunKey, type RunPointer } from '../tracking/run-keys.js';
@@ -118,14 +119,15 @@ export async function runScan(deps: ScanDeps, o: ScanOptions): Promise<ScanSumma
     reasons[kind] = (reasons[kind] ?? 0) + 1;
     print(`skip   ${classId}: ${reason}`);
   };
-  const window = new Set<Promise<PubAck>>();
+  const window = new PublishWindow(PUBLISH_WINDOW);
   for await (const x of source) {
     seen++;
     if (isSkipped(x)) {
       skip(x.classId, x.reason);
       continue;
     }
-    if (x.recordedAt && (!newest || x.recordedAt > newest)) newest = x.recordedAt;
+    const changed = x.changedAt ?? x.recordedAt;
+    if (changed && (!newest || changed > newest)) newest = changed;
     if (seenIds.has(x.classId)) {
       skip(x.classId, 'listed twice in this scan');
       continue;
@@ -143,11 +145,10 @@ export async function runScan(deps: ScanDeps, o: ScanOptions): Promise<ScanSumma
     const p = js.publish(t.subjects.recorded, JSON.stringify({ classId: x.classId, manifest }), {
       msgID: o.force ? undefined : `scan:${x.classId}:${x.recordedAt?.toISOString() ?? manifest}`,
     });
-    window.add(p);
-    void p.finally(() => window.delete(p)).catch(() => undefined);
-    if (window.size >= PUBLISH_WINDOW) await Promise.race(window);
+    await window.add(p);
   }
-  await Promise.all(window);
+  // Every trigger is in the stream before the watermark moves past it.
+  await window.drain();
   if (origin === 'catalogue' && newest && !o.dryRun) await scannerKv.put('watermark', newest.toISOString());
   return { origin, seen, queued, skipped, reasons, seconds: (Date.now() - started) / 1000, watermark: newest?.toISOString() };
 }

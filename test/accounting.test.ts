@@ -185,3 +185,37 @@ describe('accounting - waves bigger than a NATS message', () => {
     expect((await listKeys(s3For(dst), 'dest-bucket')).filter((k) => k.startsWith('big/'))).toHaveLength(1_500);
   }, 120_000);
 });
+
+describe('accounting - a refused enqueue is never lost', () => {
+  it('accounting - when the work stream refuses some of a crawl\'s jobs, the crawl is not acked as done and the class is reported', async () => {
+    await using nats = await startNats();
+    await using dst = await startS3('dest-bucket');
+    const segs = Array.from({ length: 10 }, (_, i) => `s${i}.ts`);
+    const files: Record<string, string> = { '/vod/full/master.m3u8': media(segs, true) };
+    for (const s of segs) files[`/vod/full/${s}`] = s;
+    await using origin = await startOrigin(files);
+    const config = testConfig({
+      NATS_URL: nats.url,
+      FLANTS_SOURCE: `${origin.url}/vod/`,
+      FLANTS_DEST: 's3://dest-bucket/',
+      FLANTS_DEST_ENDPOINT: dst.endpoint,
+      FLANTS_RETRY_BACKOFF: '50ms',
+    });
+    const t = topology(config.namespace);
+    // No dispatcher: nothing drains the queue, so the stream stays full.
+    await using _daemon = await startDaemon({ config, logger: testLogger(), actors: ['scanner', 'crawler', 'aggregator'] });
+    await using client = await natsClient(nats.url);
+    const jsm = await jetstreamManager(client);
+    const info = await jsm.streams.info(t.streams.work);
+    // Room for the crawl job and a few transfer jobs; past that, publishes are refused.
+    await jsm.streams.update(t.streams.work, { ...info.config, max_msgs_per_subject: 4, discard: 'new' as never, discard_new_per_subject: true });
+    const sub = client.subscribe(t.subjects.transferred, { max: 1 });
+    await jetstream(client).publish(t.subjects.recorded, JSON.stringify({ classId: 'full', manifest: 'full/master.m3u8' }));
+    let o: ClassTransferred | undefined;
+    const timer = setTimeout(() => sub.unsubscribe(), 30_000);
+    for await (const m of sub) o = m.json<ClassTransferred>();
+    clearTimeout(timer);
+    expect(o?.status).toBe('failed');
+    expect(o?.reason).toMatch(/crawl failed/);
+  }, 60_000);
+});

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon, type Daemon } from '../cli/daemon.js';
 import type { FlantsConfig } from '../config/load-config.js';
 import { fromDocument, patternMatcher, type FieldMapping } from '../discovery/candidate.js';
+import { catalogueFilter } from '../discovery/mongo-catalogue.js';
 import { runScan, type ScanOptions } from '../discovery/run-scan.js';
 import type { LocalLambda } from '../lambda/local-endpoint.js';
 import type { NatsServer } from '../local/nats-server.js';
@@ -21,14 +22,14 @@ import { topology } from '../streams/topology.js';
 import { startOrigin, type Origin } from './helpers/origin.js';
 import { natsClient, s3For, startLambda, startNats, startS3, testConfig, testLogger } from './helpers/services.js';
 
-const fields: FieldMapping = { classId: '_id', manifest: 'hls.master', recordedAt: 'recordedAt', test: 'isTest', status: 'status' };
+const fields: FieldMapping = { classId: '_id', manifest: 'hls.master', recordedAt: 'recordedAt', updatedAt: 'updatedAt', test: 'isTest', status: 'status' };
 const rules = { skipStatuses: ['aborted', 'test'], requireManifest: true };
 
 describe('scanner - catalogue mapping and validation', () => {
   it('scanner - maps fields, including dotted paths and ObjectId-like ids', () => {
     const at = new Date('2026-11-01T10:00:00Z');
     expect(fromDocument({ _id: 'c1', hls: { master: 'c1/master.m3u8' }, recordedAt: at, status: 'broadcast' }, fields, rules)).toEqual({
-      classId: 'c1', manifest: 'c1/master.m3u8', recordedAt: at, origin: 'catalogue',
+      classId: 'c1', manifest: 'c1/master.m3u8', recordedAt: at, changedAt: at, origin: 'catalogue',
     });
     const oid = { toHexString: () => '65f1c0ffee0000000000abcd' };
     expect(fromDocument({ _id: oid, hls: { master: 'x/m.m3u8' } }, fields, rules)).toMatchObject({ classId: '65f1c0ffee0000000000abcd' });
@@ -44,6 +45,21 @@ describe('scanner - catalogue mapping and validation', () => {
   ])('scanner - skips %o with its reason', (doc, reason) => {
     const out = fromDocument(doc as Record<string, unknown>, fields, rules);
     expect('reason' in out && out.reason).toMatch(reason);
+  });
+
+  it('scanner - an incremental scan follows updates too: a class that becomes eligible later is picked up', () => {
+    const since = new Date('2026-11-20T00:00:00Z');
+    const filter = catalogueFilter({ filter: { kind: 'class' }, fields }, since);
+    // Recorded before the watermark, set to broadcast after it: the query must match it.
+    expect(filter).toEqual({ $and: [{ kind: 'class' }, { $or: [{ recordedAt: { $gt: since } }, { updatedAt: { $gt: since } }] }] });
+    const late = fromDocument(
+      { _id: 'c3', hls: { master: 'c3/m.m3u8' }, recordedAt: new Date('2026-11-01T00:00:00Z'), updatedAt: new Date('2026-11-25T00:00:00Z') },
+      fields,
+      rules,
+    );
+    // The watermark follows the change, not the recording.
+    expect(late).toMatchObject({ changedAt: new Date('2026-11-25T00:00:00Z') });
+    expect(catalogueFilter({ filter: { kind: 'class' }, fields })).toEqual({ kind: 'class' });
   });
 
   it('scanner - without requireManifest the template applies', () => {
