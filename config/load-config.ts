@@ -164,7 +164,7 @@ const envSchema = z.object({
   FLANTS_WAVE_CONCURRENCY: positiveInt.default(16),
   FLANTS_MAX_ATTEMPTS: positiveInt.max(100).default(3),
   FLANTS_RETRY_BACKOFF: z.string().default('1s,5s,30s'),
-  FLANTS_ACK_WAIT: duration.default(30_000),
+  FLANTS_ACK_WAIT: duration.default(10_000),
   FLANTS_THROTTLE_MAX_ROUNDS: positiveInt.max(10_000).default(50),
   FLANTS_THROTTLE_MAX_TIME: duration.default(10 * 60_000),
   FLANTS_MANIFEST_TEMPLATE: z.string().includes('{classId}', { message: 'must contain {classId}' }).default('{classId}/master.m3u8'),

@@ -34,6 +34,8 @@ export interface ChaosOptions {
   /** FLANTS_STALL_TIMEOUT for the run: each injected stall costs this long. Too short, and an origin
    * slowed by the load of the run itself counts as stalled. Default 3s. */
   readonly stallTimeout?: string;
+  /** FLANTS_ACK_WAIT for the actors; the default when unset. */
+  readonly ackWait?: string;
   readonly log?: (line: string) => void;
 }
 
@@ -49,6 +51,8 @@ export interface ChaosReport {
   readonly originRequests: number;
   readonly kills: number;
   readonly wholeDaemonKills: number;
+  /** From the whole-daemon SIGKILL until every job in flight then was settled again. */
+  readonly recoveryMs?: number;
   readonly natsRestarts: number;
   readonly outcomes: ClassTransferred[];
   /** `class.transferred` messages stored in the stream: duplicates would show here. */
@@ -119,8 +123,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     FLANTS_DEST_ENDPOINT: dest.endpoint,
     FLANTS_LAMBDA: 'local',
     FLANTS_LAMBDA_ENDPOINT: lambda.url,
-    // Killed processes hold messages until ack_wait ends: keep it short so the run stays short.
-    FLANTS_ACK_WAIT: '3s',
+    // The default ack wait (30 s): killed processes hold their messages until it
+    // ends, and the recovery after the whole-daemon kill is measured with it.
+    FLANTS_ACK_WAIT: o.ackWait,
     FLANTS_STALL_TIMEOUT: o.stallTimeout ?? '3s',
     FLANTS_RETRY_BACKOFF: '200ms,500ms,1s',
     // Each SIGKILL mid-wave costs its jobs one delivery on top of the injected faults.
@@ -169,6 +174,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       }
     };
     let nextKill = Date.now() + o.killEveryMs[0];
+    // Recovery: from the whole-daemon kill until every transfer job delivered
+    // before it has been settled (the dispatcher consumer's ack floor passes it).
+    let recovery: { killedAt: number; lastDelivered: number; ms?: number } | undefined;
     let done = 0;
     let nextReport = Date.now() + 5_000;
     while (done < classIds.length) {
@@ -184,6 +192,13 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       if (Date.now() - started > o.timeoutMs) throw new Error(`chaos: only ${done}/${classIds.length} classes reported in ${o.timeoutMs} ms`);
       await sleep(100);
       done = Math.max(done, await reported());
+      if (recovery && recovery.ms === undefined) {
+        const ci = await jsm.consumers.info(t.streams.work, t.consumers.dispatcher).catch(() => undefined);
+        if (ci && ci.ack_floor.stream_seq >= recovery.lastDelivered) {
+          recovery.ms = Date.now() - recovery.killedAt;
+          log(`chaos: every job in flight at the whole-daemon kill was redone ${(recovery.ms / 1000).toFixed(1)} s after it`);
+        }
+      }
       const progress = done / classIds.length;
       if (natsRestarts === 0 && (progress >= 0.25 || Date.now() - started > 4_000)) {
         log('chaos: restarting nats-server');
@@ -194,12 +209,16 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       if (wholeDaemonKills === 0 && natsRestarts > 0 && (progress >= 0.5 || Date.now() - started > 8_000)) {
         log('chaos: SIGKILL every actor process at once');
         await Promise.all(groups.map((_, i) => killGroup(i)));
+        const ci = await jsm.consumers.info(t.streams.work, t.consumers.dispatcher);
+        recovery = { killedAt: Date.now(), lastDelivered: ci.delivered.stream_seq };
         wholeDaemonKills++;
         await sleep(300);
         groups.forEach((_, i) => spawnGroup(i));
         continue;
       }
-      if (Date.now() >= nextKill) {
+      // Single kills pause while the whole-daemon kill's recovery is measured, so that the figure is that recovery's.
+      const measuring = recovery !== undefined && recovery.ms === undefined;
+      if (Date.now() >= nextKill && !measuring) {
         const i = Math.floor(Math.random() * groups.length);
         log(`chaos: SIGKILL ${groups[i]}`);
         await killGroup(i);
@@ -209,6 +228,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         nextKill = Date.now() + o.killEveryMs[0] + Math.random() * (o.killEveryMs[1] - o.killEveryMs[0]);
       }
     }
+    // Everything was reported, so every job in flight at the kill was settled by now at the latest.
+    if (recovery && recovery.ms === undefined) recovery.ms = Date.now() - recovery.killedAt;
     await sleep(2_000); // room for a duplicate outcome to show up
     const transferredInStream = await reported();
     // Read every outcome back from the stream itself.
@@ -235,6 +256,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       originRequests: origin.requests(),
       kills,
       wholeDaemonKills,
+      recoveryMs: recovery?.ms,
       natsRestarts,
       outcomes,
       transferredInStream,

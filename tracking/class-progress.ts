@@ -223,10 +223,16 @@ export class ClassProgress {
         if (this.notes.length < SAMPLE_FILES) this.notes.push({ key: r.key, note: clip(r.note) });
       }
     } else {
-      if (this.done.get(r.i)) return false;
-      // Retries are counted once per (file, attempt); the attempt's reason goes to the run's detail records.
+      // Retries are counted once per (file, attempt), even when the attempt's
+      // result arrives after the file's success (redelivery reorders them);
+      // the attempt's reason goes to the run's detail records.
       const attemptBit = this.attemptsSeen(r.i, r.attempt);
       if (!attemptBit && !r.final) this.retries++;
+      if (this.done.get(r.i)) {
+        if (attemptBit) return false;
+        this.updatedAt = now;
+        return true;
+      }
       const entry = this.failures[idx] ?? (Object.keys(this.failures).length < SAMPLE_FILES ? (this.failures[idx] = { key: r.key, reasons: [] }) : undefined);
       const reason = clip(`attempt ${r.attempt}: ${r.error ?? 'unknown error'}`);
       if (entry && !entry.reasons.some((x) => x.startsWith(`attempt ${r.attempt}:`)) && entry.reasons.length < SAMPLE_REASONS) entry.reasons.push(reason);
