@@ -102,16 +102,18 @@ export class S3SourceReader implements SourceReader {
   }
 
   async readText(ref: SourceRef, maxBytes: number, signal?: AbortSignal): Promise<string> {
-    const obj = await this.open(ref, { signal });
-    if (obj.length !== undefined && obj.length > maxBytes) {
-      obj.body.destroy();
-      throw new TooLargeError(`${ref.path} is ${obj.length} bytes, over the ${maxBytes}-byte playlist limit`);
-    }
-    return (await readAll(obj.body, maxBytes, ref.path)).toString('utf8');
+    return withDeadline(ref, signal, async (deadline) => {
+      const obj = await this.open(ref, { signal: deadline });
+      if (obj.length !== undefined && obj.length > maxBytes) {
+        obj.body.destroy();
+        throw new TooLargeError(`${ref.path} is ${obj.length} bytes, over the ${maxBytes}-byte playlist limit`);
+      }
+      return (await readAll(obj.body, maxBytes, ref.path)).toString('utf8');
+    });
   }
 
   async exists(ref: SourceRef, signal?: AbortSignal): Promise<boolean> {
-    return (await this.stat(ref, signal)) !== undefined;
+    return withDeadline(ref, signal, async (deadline) => (await this.stat(ref, deadline)) !== undefined);
   }
 
   async stat(ref: SourceRef, signal?: AbortSignal): Promise<SourceStat | undefined> {
@@ -137,6 +139,8 @@ export class HttpSourceReader implements SourceReader {
   constructor(
     private readonly root: SourceRoot,
     private readonly headers: Record<string, string> = {},
+    /** Longest a playlist read or existence check may take. */
+    private readonly readTimeoutMs = SOURCE_READ_TIMEOUT_MS,
   ) {}
 
   private async request(ref: SourceRef, method: 'GET' | 'HEAD', signal?: AbortSignal, range?: ByteRange, timeoutMs?: number): Promise<Response> {
@@ -191,16 +195,18 @@ export class HttpSourceReader implements SourceReader {
   }
 
   async readText(ref: SourceRef, maxBytes: number, signal?: AbortSignal): Promise<string> {
-    const obj = await this.open(ref, { signal });
-    if (obj.length !== undefined && obj.length > maxBytes) {
-      obj.body.destroy();
-      throw new TooLargeError(`${ref.path} is ${obj.length} bytes, over the ${maxBytes}-byte playlist limit`);
-    }
-    return (await readAll(obj.body, maxBytes, ref.path)).toString('utf8');
+    return withDeadline(ref, signal, async (deadline) => {
+      const obj = await this.open(ref, { signal: deadline });
+      if (obj.length !== undefined && obj.length > maxBytes) {
+        obj.body.destroy();
+        throw new TooLargeError(`${ref.path} is ${obj.length} bytes, over the ${maxBytes}-byte playlist limit`);
+      }
+      return (await readAll(obj.body, maxBytes, ref.path)).toString('utf8');
+    }, this.readTimeoutMs);
   }
 
   async exists(ref: SourceRef, signal?: AbortSignal): Promise<boolean> {
-    return (await this.stat(ref, signal)) !== undefined;
+    return withDeadline(ref, signal, async (deadline) => (await this.stat(ref, deadline)) !== undefined, this.readTimeoutMs);
   }
 
   async stat(ref: SourceRef, signal?: AbortSignal): Promise<SourceStat | undefined> {
@@ -234,6 +240,21 @@ function startTimeout(signal: AbortSignal | undefined, timeoutMs: number | undef
   else signal?.addEventListener('abort', follow, { once: true });
   const timer = setTimeout(() => ctl.abort(new DOMException('response did not start in time', 'TimeoutError')), timeoutMs);
   return { signal: ctl.signal, started: () => clearTimeout(timer) };
+}
+
+/** A whole playlist read, or an existence check, may take at most this long: a stalled origin never holds a crawl forever. */
+export const SOURCE_READ_TIMEOUT_MS = 60_000;
+
+/** Runs `read` with a deadline; past it, a retryable error naming the file. */
+async function withDeadline<T>(ref: SourceRef, signal: AbortSignal | undefined, read: (deadline: AbortSignal) => Promise<T>, ms = SOURCE_READ_TIMEOUT_MS): Promise<T> {
+  const timeout = AbortSignal.timeout(ms);
+  const deadline = signal ? AbortSignal.any([signal, timeout]) : timeout;
+  try {
+    return await read(deadline);
+  } catch (err) {
+    if (timeout.aborted && !signal?.aborted) throw new RetryableError(`reading ${ref.path} did not finish within ${ms / 1000} s`, { cause: err });
+    throw err;
+  }
 }
 
 /** Names a response that never started as a retryable stall rather than a bare abort. */

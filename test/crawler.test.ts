@@ -517,3 +517,21 @@ describe('crawler - playlist conformance, keys, query variants, limits and redac
     }
   });
 });
+
+describe('crawler - every network read has a deadline', () => {
+  it('crawler - a playlist that never finishes arriving fails the crawl attempt, retryably, naming the file', async () => {
+    await using origin = await startOrigin({ '/vod/slow/master.m3u8': '#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\na.ts\n#EXT-X-ENDLIST\n' });
+    origin.delays.set('/vod/slow/master.m3u8', 5_000);
+    const root = new SourceRoot({ kind: 'http', root: `${origin.url}/vod/` });
+    const reader = new HttpSourceReader(root, {}, 300);
+    const started = Date.now();
+    const err = await crawlClass(root.fromRef('slow/master.m3u8'), { reader, root }, { maxPlaylistBytes: 1 << 20, maxDepth: 4, maxFiles: 100, concurrency: 2 }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(err?.message).toMatch(/reading slow\/master\.m3u8 did not finish within 0\.3 s/);
+    expect(isPermanent(err)).toBe(false);
+    await expect(reader.exists(root.fromRef('slow/master.m3u8'))).rejects.toThrow(/did not finish within/);
+  });
+});
