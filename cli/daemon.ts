@@ -125,12 +125,13 @@ export async function startDaemon(o: {
 
     let stopped: Promise<void> | undefined;
     const stop = () => {
-      // Upstream first, so that downstream actors can finish what upstream hands them.
+      // All at once: each actor finishes what it holds; whatever an upstream actor
+      // hands on meanwhile waits in its durable stream for the next start.
       stopped ??= (async () => {
         await watcher?.stop();
         await dashboard?.close();
         await metricsServer?.close();
-        for (const name of ['scanner', 'crawler', 'dispatcher', 'aggregator'] as const) await actors.get(name)?.stop();
+        await Promise.all([...actors.values()].map((a) => a.stop()));
         await nc.drain().catch(() => undefined);
         sourceS3?.destroy();
         logger.info('daemon stopped');

@@ -95,6 +95,8 @@ export async function startLiveState(o: {
       try {
         const s = e.json<ClassStateJson>();
         const prev = states.get(s.classId);
+        // Each trigger is a run with its own state: a class shows its newest run.
+        if (prev && prev.runId !== s.runId && s.startedAt < prev.startedAt) continue;
         if (prev && prev.runId !== s.runId) inFlight.delete(s.classId);
         states.set(s.classId, s);
         // Files that have an outcome are no longer in flight.

@@ -311,8 +311,7 @@ export async function startActor<D>(o: ActorOptions<D>): Promise<RuntimeHandle> 
         msg.nak(1_000);
         release(msg);
       }
-      await closed;
-      await exhausted?.stop();
+      await Promise.all([closed, exhausted?.stop()]);
     })();
     return stopped;
   };

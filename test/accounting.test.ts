@@ -219,3 +219,41 @@ describe('accounting - a refused enqueue is never lost', () => {
     expect(o?.reason).toMatch(/crawl failed/);
   }, 60_000);
 });
+
+describe('accounting - runs after the trigger stream is recreated', () => {
+  it('accounting - a class triggered again after FLANTS_CLASSES was recreated is transferred and reported again', async () => {
+    await using nats = await startNats();
+    await using dst = await startS3('dest-bucket');
+    await using lambda = await startLambda();
+    await using origin = await startOrigin({ '/vod/old/master.m3u8': media(['a.ts'], true), '/vod/old/a.ts': 'a' });
+    const config = testConfig({
+      NATS_URL: nats.url,
+      FLANTS_SOURCE: `${origin.url}/vod/`,
+      FLANTS_DEST: 's3://dest-bucket/',
+      FLANTS_DEST_ENDPOINT: dst.endpoint,
+      FLANTS_LAMBDA_ENDPOINT: lambda.url,
+    });
+    const t = topology(config.namespace);
+    await using client = await natsClient(nats.url);
+    const once = async () => {
+      const sub = client.subscribe(t.subjects.transferred, { max: 1 });
+      const timer = setTimeout(() => sub.unsubscribe(), 30_000);
+      await jetstream(client).publish(t.subjects.recorded, JSON.stringify({ classId: 'old', manifest: 'old/master.m3u8' }));
+      let o: ClassTransferred | undefined;
+      for await (const m of sub) o = m.json<ClassTransferred>();
+      clearTimeout(timer);
+      return o;
+    };
+    const first = await (async () => {
+      await using _d = await startDaemon({ config, logger: testLogger() });
+      return once();
+    })();
+    expect(first?.status).toBe('complete');
+    // An operator recreates the trigger stream: sequences start again at 1.
+    await (await jetstreamManager(client)).streams.delete(t.streams.classes);
+    await using _d2 = await startDaemon({ config, logger: testLogger() });
+    const second = await once();
+    expect(second?.status).toBe('complete');
+    expect(second?.runId).not.toBe(first?.runId);
+  }, 90_000);
+});
