@@ -25,6 +25,7 @@ import type { Topology } from '../streams/topology.js';
 import type { Metrics } from '../observability/metrics.js';
 import { applyOp, ClassProgress, type ClassStateJson, type ProgressOp } from '../tracking/class-progress.js';
 import { buildReport, buildTransferredEvent, reportKeyFor } from '../tracking/class-report.js';
+import { keysUnder, purgeKey } from '../tracking/kv-keys.js';
 import { detailRecords, purgeDetails, readDetails } from '../tracking/run-details.js';
 import { lastRunKey, openRunKey, runStateKey, type RunPointer } from '../tracking/run-keys.js';
 
@@ -100,7 +101,7 @@ export async function startAggregator(deps: AggregatorDeps): Promise<AggregatorH
   /** Writes the report, publishes the event (deduped by run), and marks the run reported. */
   const finalize = async (p: ClassProgress) => {
     const reportKey = reportKeyFor(cfg.dest.prefix, cfg.reportPrefix, p.classId, p.runId);
-    const details = await readDetails(deps.kv, p.classId, p.runId);
+    const details = await readDetails(deps.kv, deps.jsm, deps.topology.kv.classes, p.classId, p.runId);
     const report = buildReport(
       p,
       {
@@ -138,7 +139,7 @@ export async function startAggregator(deps: AggregatorDeps): Promise<AggregatorH
     }
     cache.delete(key); // finished runs leave memory; KV keeps them
     await deps.kv.put(lastRunKey(p.classId), JSON.stringify({ classId: p.classId, runId: p.runId, status: event.status, reportKey } satisfies RunPointer));
-    await deps.kv.delete(openRunKey(p.classId, p.runId));
+    await purgeKey(deps.jsm, deps.topology.kv.classes, openRunKey(p.classId, p.runId));
     await purgeDetails(deps.jsm, deps.topology.kv.classes, p.classId, p.runId).catch((err) => logger.warn({ err }, 'could not purge run details'));
     logger.info(
       { classId: p.classId, runId: p.runId, status: event.status, files: event.files, bytes: event.bytes, failed: p.failedCount },
@@ -211,9 +212,7 @@ export async function startAggregator(deps: AggregatorDeps): Promise<AggregatorH
 
   /** Reports runs that finished but were never reported (a crash between the two): reads only open runs. */
   const sweep = async () => {
-    const open: string[] = [];
-    for await (const key of await deps.kv.keys('open.>')) open.push(key);
-    for (const key of open) {
+    for (const key of await keysUnder(deps.jsm, deps.topology.kv.classes, 'open.')) {
       const e = await deps.kv.get(key);
       if (!e || e.operation !== 'PUT' || e.length === 0) continue;
       const run = e.json<RunPointer>();
@@ -221,7 +220,7 @@ export async function startAggregator(deps: AggregatorDeps): Promise<AggregatorH
       if (!state || state.operation !== 'PUT' || state.length === 0) continue;
       const p = ClassProgress.fromJSON(state.json<ClassStateJson>());
       if (p.finished && !p.reported) await finalize(p).catch((err) => logger.error({ err, classId: p.classId }, 'sweep: report failed'));
-      else if (p.reported) await deps.kv.delete(key);
+      else if (p.reported) await purgeKey(deps.jsm, deps.topology.kv.classes, key);
     }
   };
 

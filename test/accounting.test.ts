@@ -12,7 +12,8 @@ import type { NatsServer } from '../local/nats-server.js';
 import type { S3Server } from '../local/s3-server.js';
 import type { ClassTransferred } from '../streams/messages.js';
 import { topology, type Topology } from '../streams/topology.js';
-import { runStateKey } from '../tracking/run-keys.js';
+import { keysUnder } from '../tracking/kv-keys.js';
+import { detailPrefix, openRunKey, runStateKey } from '../tracking/run-keys.js';
 import { startOrigin, type Origin } from './helpers/origin.js';
 import { getObject, listKeys, natsClient, s3For, startLambda, startNats, startS3, testConfig, testLogger } from './helpers/services.js';
 
@@ -147,6 +148,11 @@ describe('accounting - every trigger answered once, every file accounted for', (
     const kv = await new Kvm(client).open(t.kv.classes);
     const state = await kv.get(runStateKey('failing', o?.runId as string));
     expect(state?.length).toBeLessThan(16 * 1024);
+    // Reported: its detail records are purged and it is no longer among the open runs the sweep reads.
+    const jsm = await jetstreamManager(client);
+    await sleep(200);
+    expect(await keysUnder(jsm, t.kv.classes, detailPrefix('failing', o?.runId as string))).toEqual([]);
+    expect(await keysUnder(jsm, t.kv.classes, 'open.')).not.toContain(openRunKey('failing', o?.runId as string));
   });
 
 });

@@ -8,6 +8,7 @@ import type { JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import type { Refusal } from '../streams/messages.js';
 import { clip, type ProgressOp } from './class-progress.js';
+import { keysUnder } from './kv-keys.js';
 import { detailPrefix } from './run-keys.js';
 
 /** Everything the report lists, read back from the records. */
@@ -36,14 +37,13 @@ export function detailRecords(op: ProgressOp | { kind: 'details'; m: { classId: 
 }
 
 /** Reads every detail record of a run. */
-export async function readDetails(kv: KV, classId: string, runId: string): Promise<RunDetails> {
+export async function readDetails(kv: KV, jsm: JetStreamManager, bucket: string, classId: string, runId: string): Promise<RunDetails> {
   const at = detailPrefix(classId, runId);
   const failures = new Map<number, { key: string; reasons: Array<[number, string]> }>();
   const notes: Array<{ key: string; note: string }> = [];
   // Live recordings list refusals again at each crawl: the latest generation's lists win.
   const lists = { r: new Map<number, Refusal[][]>(), s: new Map<number, Refusal[][]>() };
-  const keys: string[] = [];
-  for await (const k of await kv.keys(`${at}>`)) keys.push(k);
+  const keys = await keysUnder(jsm, bucket, at);
   for (const k of keys) {
     const e = await kv.get(k);
     if (!e || e.operation !== 'PUT' || e.length === 0) continue;
