@@ -66,10 +66,39 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
   const cfg = deps.config;
 
   /** Publishes every job, at most PUBLISH_WINDOW awaiting their PubAck; a refused one fails the whole enqueue. */
-  const publishJobs = async (jobs: TransferJob[]) => {
+  const publishJobs = async (jobs: TransferJob[], subject: string) => {
     const window = new PublishWindow(PUBLISH_WINDOW);
-    for (const job of jobs) await window.add(publisher.publish(subjects.transfer, JSON.stringify(job), `t:${job.runId}:${job.i}`));
+    for (const job of jobs) await window.add(publisher.publish(subject, JSON.stringify(job), `t:${job.runId}:${job.i}`));
     await window.drain();
+  };
+
+  // The bulk lane's backlog, read at most twice a second: it bounds what bulk crawls may add.
+  let backlog = { jobs: 0, at: 0 };
+  const bulkBacklog = async (): Promise<number> => {
+    if (Date.now() - backlog.at > 500) {
+      const ci = await deps.jsm.consumers.info(deps.topology.streams.work, deps.topology.consumers.dispatcherBulk);
+      backlog = { jobs: ci.num_pending + ci.num_ack_pending, at: Date.now() };
+    }
+    return backlog.jobs;
+  };
+
+  /** Queues a bulk crawl's next turn, from file `from`; a redelivered turn publishes the same message (deduplicated). */
+  const deferBulk = async (job: CrawlJob, from: number, delayMs: number) => {
+    const next: CrawlJob = { ...job, enqueueFrom: from, turn: (job.turn ?? 0) + 1, notBefore: new Date(Date.now() + delayMs).toISOString() };
+    await deps.js.publish(subjects.crawlBulk, JSON.stringify(next), { msgID: `crawl:${job.runId}:g${job.generation}:t${next.turn}` });
+  };
+
+  /**
+   * How many of a bulk class's files this turn may enqueue: what fits under
+   * FLANTS_MAX_QUEUED_JOBS, at most FLANTS_CLASS_SLICE. The rest waits for a
+   * later turn, behind the other classes (round robin), so that the backlog,
+   * and nats-server's memory and disk with it, stay bounded.
+   */
+  const bulkTurn = async (remaining: number): Promise<number> => {
+    const room = cfg.flow.maxQueuedJobs - (await bulkBacklog());
+    const n = Math.max(0, Math.min(room, cfg.flow.classSlice, remaining));
+    backlog.jobs += n;
+    return n;
   };
 
   const handleOne = async ({ msg, attempt }: Delivery): Promise<Handled<CrawlJob>> => {
@@ -83,6 +112,11 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
     const log = logger.child({ classId: job.classId, runId: job.runId, generation: job.generation });
     const wait = job.notBefore ? Date.parse(job.notBefore) - Date.now() : 0;
     if (wait > 0) return { outcome: { kind: 'later', delayMs: wait } }; // a live re-crawl that is not due yet
+    if (job.lane === 'bulk' && (await bulkBacklog()) >= cfg.flow.maxQueuedJobs) {
+      // No room: not even worth reading the playlists. Its turn comes round again, behind the others.
+      await deferBulk(job, job.enqueueFrom, 1_000);
+      return { outcome: { kind: 'ok' }, detail: job };
+    }
     let result;
     try {
       const entry = deps.root.fromRef(job.manifest);
@@ -102,7 +136,7 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
     // segment of every rendition is copied once and the playlists are copied
     // in their final form. Renditions grow in the middle of the crawl order,
     // so no earlier crawl's file numbering would stay valid.
-    const jobs: TransferJob[] =
+    const all: TransferJob[] =
       live === 'recrawl'
         ? []
         : result.files.map((f, i) => ({
@@ -113,6 +147,10 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
             key: f.key,
             optional: f.optional || undefined,
           }));
+    const bulk = job.lane === 'bulk';
+    const from = Math.min(job.enqueueFrom, all.length);
+    const jobs = bulk ? all.slice(from, from + (await bulkTurn(all.length - from))) : all;
+    const rest = from + jobs.length < all.length;
     try {
       // Long lists go in pieces first, so that no message outgrows NATS max_payload.
       for (const [kind, list] of [['refused', result.refused], ['skipped', result.skipped]] as const) {
@@ -136,21 +174,23 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
       };
       // The count goes first: the aggregator must know the class size before results arrive.
       await deps.js.publish(subjects.crawled, JSON.stringify(crawled), { msgID: `crawled:${job.runId}:${job.generation}` });
-      await publishJobs(jobs);
+      await publishJobs(jobs, bulk ? subjects.transferBulk : subjects.transfer);
+      // The rest of a bulk class waits for its next turn, behind the other bulk classes.
+      if (rest) await deferBulk(job, from + jobs.length, jobs.length === 0 ? 1_000 : 0);
       if (live === 'recrawl') {
         const next: CrawlJob = {
           ...job,
           generation: job.generation + 1,
           notBefore: new Date(Date.now() + cfg.live.recrawlIntervalMs).toISOString(),
         };
-        await deps.js.publish(subjects.crawl, JSON.stringify(next), { msgID: `crawl:${job.runId}:g${next.generation}` });
+        await deps.js.publish(bulk ? subjects.crawlBulk : subjects.crawl, JSON.stringify(next), { msgID: `crawl:${job.runId}:g${next.generation}` });
       }
     } catch (err) {
       // A refused or unanswered publish: this attempt enqueued only part of the class, so it is not done.
       log.warn({ err, attempt }, 'could not enqueue the class');
       return { outcome: { kind: 'failed', retryable: !isPermanent(err), reason: `crawl failed: could not enqueue its files: ${describeError(err)}` }, detail: job };
     }
-    log.info({ files: result.files.length, new: jobs.length, playlists: result.playlists, refused: result.refused.length, live }, 'class crawled');
+    log.info({ files: result.files.length, enqueued: jobs.length, from, playlists: result.playlists, refused: result.refused.length, live }, 'class crawled');
     return { outcome: { kind: 'ok' }, detail: job };
   };
 
@@ -164,6 +204,7 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
     serverVersion: deps.serverVersion,
     stream: deps.topology.streams.work,
     consumer: deps.topology.consumers.crawler,
+    lowPriorityConsumer: deps.topology.consumers.crawlerBulk,
     logger,
     policy: policyOf(cfg),
     concurrency: 4,

@@ -89,7 +89,8 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
   const cfg = deps.config;
   const dispatch: DispatcherStats = { waves: 0, files: 0, failedAttempts: 0, throttledJobs: 0, inFlightWaves: 0, splitFiles: 0 };
   const limit = new AdaptiveLimit(cfg.waveConcurrency);
-  const publishJob = (job: TransferJob, msgID: string) => deps.js.publish(deps.topology.subjects.transfer, JSON.stringify(job), { msgID });
+  /** Publishes a split file's part or assembly job in the lane (subject) its file came from. */
+  const publishJobOn = (subject: string) => (job: TransferJob, msgID: string) => deps.js.publish(subject, JSON.stringify(job), { msgID });
 
   /** Parse: a malformed job is poison; the rest go on. */
   const parse = (d: Delivery): TransferJob | Handled<WaveJob> => {
@@ -142,10 +143,10 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
       // recorded (the last one queues the assembly): each is acked only once
       // what it hands on is safely queued; otherwise it comes back, free.
       return await Promise.all(
-        handled.map(async (h) => {
+        handled.map(async (h, n) => {
           if (!h.detail?.handOn || !h.detail.r) return h;
           try {
-            await handOn(deps.parts, publishJob, h.detail.job, h.detail.r);
+            await handOn(deps.parts, publishJobOn((ds[n] as Delivery).msg.subject), h.detail.job, h.detail.r);
             if (h.detail.r.split) dispatch.splitFiles++;
             return h;
           } catch (err) {
@@ -202,6 +203,7 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
     serverVersion: deps.serverVersion,
     stream: deps.topology.streams.work,
     consumer: deps.topology.consumers.dispatcher,
+    lowPriorityConsumer: deps.topology.consumers.dispatcherBulk,
     logger,
     policy: policyOf(cfg),
     concurrency: cfg.waveConcurrency,

@@ -48,6 +48,8 @@ export async function startScanner(deps: ScannerDeps): Promise<RuntimeHandle> {
       generation: 0,
       known: 0,
       only: trigger.files,
+      lane: trigger.lane ?? 'live',
+      enqueueFrom: 0,
     };
   };
 
@@ -70,7 +72,7 @@ export async function startScanner(deps: ScannerDeps): Promise<RuntimeHandle> {
       log.warn({ err }, 'entry playlist check failed');
       return { outcome: { kind: 'failed', retryable: !isPermanent(err), reason }, detail: job };
     }
-    await deps.js.publish(subjects.crawl, JSON.stringify(job), { msgID: `crawl:${job.runId}` });
+    await deps.js.publish(job.lane === 'bulk' ? subjects.crawlBulk : subjects.crawl, JSON.stringify(job), { msgID: `crawl:${job.runId}` });
     log.info({ manifest: job.manifest }, 'class queued for crawl');
     return { outcome: { kind: 'ok' }, detail: job };
   };

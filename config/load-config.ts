@@ -45,6 +45,8 @@ export interface FlantsConfig {
   readonly maxAttempts: number;
   readonly retryBackoffMs: readonly number[];
   readonly ackWaitMs: number;
+  /** Bulk lane: transfer jobs queued at most, and files of one class enqueued per turn. */
+  readonly flow: { readonly maxQueuedJobs: number; readonly classSlice: number };
   /** A throttled file goes round at most this many times, or for this long, then fails with reason `throttled`. */
   readonly throttle: { readonly maxRounds: number; readonly maxMs: number };
   readonly manifestTemplate: string;
@@ -166,6 +168,8 @@ const envSchema = z.object({
   FLANTS_RETRY_BACKOFF: z.string().default('1s,5s,30s'),
   FLANTS_ACK_WAIT: duration.default(10_000),
   FLANTS_THROTTLE_MAX_ROUNDS: positiveInt.max(10_000).default(50),
+  FLANTS_MAX_QUEUED_JOBS: positiveInt.default(20_000),
+  FLANTS_CLASS_SLICE: positiveInt.default(2_000),
   FLANTS_THROTTLE_MAX_TIME: duration.default(10 * 60_000),
   FLANTS_MANIFEST_TEMPLATE: z.string().includes('{classId}', { message: 'must contain {classId}' }).default('{classId}/master.m3u8'),
   FLANTS_KEEP_QUERY: boolText.default(false),
@@ -356,6 +360,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FlantsConfig {
     retryBackoffMs: backoff,
     ackWaitMs: e.FLANTS_ACK_WAIT,
     throttle: { maxRounds: e.FLANTS_THROTTLE_MAX_ROUNDS, maxMs: e.FLANTS_THROTTLE_MAX_TIME },
+    flow: { maxQueuedJobs: e.FLANTS_MAX_QUEUED_JOBS, classSlice: e.FLANTS_CLASS_SLICE },
     manifestTemplate: e.FLANTS_MANIFEST_TEMPLATE,
     keepQuery: e.FLANTS_KEEP_QUERY,
     reportPrefix,

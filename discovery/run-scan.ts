@@ -142,7 +142,8 @@ export async function runScan(deps: ScanDeps, o: ScanOptions): Promise<ScanSumma
     print(`${o.dryRun ? 'would queue' : 'queue '} ${x.classId}  ${manifest}`);
     if (o.dryRun) continue;
     // The same class from the same listing is queued once, even if two scans overlap.
-    const p = js.publish(t.subjects.recorded, JSON.stringify({ classId: x.classId, manifest }), {
+    // A library scan is the bulk lane: it yields to new recordings, re-triggers and repairs.
+    const p = js.publish(t.subjects.recorded, JSON.stringify({ classId: x.classId, manifest, lane: 'bulk' }), {
       msgID: o.force ? undefined : `scan:${x.classId}:${x.recordedAt?.toISOString() ?? manifest}`,
     });
     await window.add(p);

@@ -22,7 +22,7 @@ import type { Logger } from 'pino';
 import { bufferTime, filter, map, merge, mergeMap, Observable, Subject, type OperatorFunction } from 'rxjs';
 import { deadLetterRecord } from './dead-letter.js';
 import { decide, honoursTermReason, type Decision, type Outcome, type PolicySettings } from './outcome-policy.js';
-import { pullMessages } from './pull-messages.js';
+import { mergePulls, pullMessages } from './pull-messages.js';
 import { startExhaustedListener, type ExhaustedMessage } from './exhausted-messages.js';
 import type { Topology } from './topology.js';
 
@@ -74,6 +74,12 @@ export interface ActorOptions<D> {
   readonly topology: Topology;
   readonly stream: string;
   readonly consumer: string;
+  /**
+   * A lower-priority consumer on the same stream (the bulk lane): pulled only
+   * while the first comes back with less than it asked for, so that its work
+   * never delays the first's.
+   */
+  readonly lowPriorityConsumer?: string;
   readonly logger: Logger;
   readonly policy: PolicySettings;
   /** The server's version (`nc.info.version`): decides how messages are terminated. */
@@ -143,6 +149,7 @@ export async function startActor<D>(o: ActorOptions<D>): Promise<RuntimeHandle> 
   const log = o.logger;
   const consumer = await o.js.consumers.get(o.stream, o.consumer);
   const info = await consumer.info(true);
+  const low = o.lowPriorityConsumer ? await o.js.consumers.get(o.stream, o.lowPriorityConsumer) : undefined;
   const ackWaitMs = Math.max(1_000, (info.config.ack_wait ?? 30e9) / 1e6);
   const termReason = honoursTermReason(o.serverVersion);
   const stats: RuntimeStats = { held: 0, acked: 0, failed: 0, retried: 0, throttleRounds: 0, crashed: 0, deadLettered: 0 };
@@ -152,11 +159,21 @@ export async function startActor<D>(o: ActorOptions<D>): Promise<RuntimeHandle> 
   let pulling = true;
   let stopping = false;
 
-  const messages = pullMessages(consumer, {
-    maxMessages: Math.max(16, Math.min(o.maxHeld, (o.batch?.size ?? o.concurrency) * 2)),
+  const maxMessages = Math.max(16, Math.min(o.maxHeld, (o.batch?.size ?? o.concurrency) * 2));
+  // The first consumer's last fetch came back short: it has nothing waiting, the low-priority lane may pull.
+  let firstIdle = true;
+  const first = pullMessages(consumer, {
+    maxMessages,
     room: () => o.maxHeld - held.size,
     logger: log,
+    fetched: (got, asked) => {
+      firstIdle = got < asked;
+    },
   });
+  const second = low
+    ? pullMessages(low, { maxMessages, room: () => (firstIdle ? o.maxHeld - held.size : 0), logger: log })
+    : undefined;
+  const messages = second ? mergePulls(first, second) : first;
 
   // Held messages (queued, being handled, waiting out a throttle round) must not time out.
   const heartbeat = setInterval(() => held.forEach((_, m) => m.working()), Math.max(300, ackWaitMs / 3));
@@ -295,8 +312,12 @@ export async function startActor<D>(o: ActorOptions<D>): Promise<RuntimeHandle> 
   }).finally(() => clearInterval(heartbeat));
 
   const exhausted = o.exhausted
-    ? await startExhaustedListener({ js: o.js, jsm: o.jsm, topology: o.topology, stream: o.stream, consumer: o.consumer, logger: log, report: o.exhausted })
-    : undefined;
+    ? await Promise.all(
+        [o.consumer, ...(o.lowPriorityConsumer ? [o.lowPriorityConsumer] : [])].map((c) =>
+          startExhaustedListener({ js: o.js, jsm: o.jsm, topology: o.topology, stream: o.stream, consumer: c, logger: log, report: o.exhausted as NonNullable<typeof o.exhausted> }),
+        ),
+      )
+    : [];
 
   let stopped: Promise<void> | undefined;
   const stop = () => {
@@ -311,7 +332,7 @@ export async function startActor<D>(o: ActorOptions<D>): Promise<RuntimeHandle> 
         msg.nak(1_000);
         release(msg);
       }
-      await Promise.all([closed, exhausted?.stop()]);
+      await Promise.all([closed, ...exhausted.map((e) => e.stop())]);
     })();
     return stopped;
   };

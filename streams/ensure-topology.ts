@@ -49,7 +49,7 @@ function streamConfigs(t: Topology, o: TopologyOptions): Array<Partial<StreamCon
       // Work queue: a job is gone once acked. The dedupe window outlasts a crawl's
       // redelivery so a re-crawled class never enqueues a file twice.
       name: t.streams.work,
-      subjects: [t.subjects.crawl, t.subjects.transfer],
+      subjects: [t.subjects.crawl, t.subjects.transfer, t.subjects.crawlBulk, t.subjects.transferBulk],
       retention: RetentionPolicy.Workqueue,
       storage: StorageType.File,
       num_replicas: o.replicas,
@@ -117,18 +117,36 @@ function consumerConfigs(t: Topology, o: TopologyOptions): ConsumerSpec[] {
       },
     },
     {
+      stream: t.streams.work,
+      owner: t.consumers.crawler,
+      config: { ...base, durable_name: t.consumers.crawlerBulk, filter_subject: t.subjects.crawlBulk, max_deliver: backstop, max_ack_pending: 64 },
+    },
+    {
+      stream: t.streams.work,
+      owner: t.consumers.dispatcher,
+      config: {
+        ...base,
+        durable_name: t.consumers.dispatcherBulk,
+        filter_subject: t.subjects.transferBulk,
+        max_deliver: backstop,
+        max_ack_pending: o.dispatcherMaxAckPending,
+      },
+    },
+    {
       stream: t.streams.events,
       config: { ...base, durable_name: t.consumers.aggregator, filter_subject: t.subjects.aggregate, max_deliver: -1, max_ack_pending: 20_000 },
     },
     ...(
       [
-        [t.streams.classes, t.consumers.scanner],
-        [t.streams.work, t.consumers.crawler],
-        [t.streams.work, t.consumers.dispatcher],
+        [t.streams.classes, t.consumers.scanner, t.consumers.scanner],
+        [t.streams.work, t.consumers.crawler, t.consumers.crawler],
+        [t.streams.work, t.consumers.dispatcher, t.consumers.dispatcher],
+        [t.streams.work, t.consumers.crawlerBulk, t.consumers.crawler],
+        [t.streams.work, t.consumers.dispatcherBulk, t.consumers.dispatcher],
       ] as const
-    ).map(([stream, consumer]) => ({
+    ).map(([stream, consumer, owner]) => ({
       stream: t.streams.advisories,
-      owner: consumer,
+      owner,
       config: {
         ...base,
         ack_wait: nanos(30_000),

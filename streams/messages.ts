@@ -21,6 +21,8 @@ export const classRecordedSchema = z.strictObject({
   manifest: z.string().min(1).max(2048).optional(),
   /** Repair runs: transfer only these paths (relative to FLANTS_SOURCE) of the class. */
   files: z.array(z.string().min(1).max(2048)).min(1).max(10_000).optional(),
+  /** `bulk` (library scans) yields to everything else: new recordings, re-triggers and repairs. */
+  lane: z.enum(['live', 'bulk']).optional(),
 });
 export type ClassRecorded = z.infer<typeof classRecordedSchema>;
 
@@ -40,6 +42,12 @@ export const crawlJobSchema = z.object({
   notBefore: z.string().optional(),
   /** Repair runs: only these source paths are transferred. */
   only: z.array(z.string()).optional(),
+  /** The bulk lane waits for room in the transfer backlog; the live lane never waits. */
+  lane: z.enum(['live', 'bulk']).default('live'),
+  /** A bulk crawl enqueues a slice of its files at a time: this one starts at this file. */
+  enqueueFrom: z.number().int().nonnegative().default(0),
+  /** How many turns this bulk crawl has had (names each continuation, so a redelivered one is deduplicated). */
+  turn: z.number().int().nonnegative().optional(),
 });
 export type CrawlJob = z.infer<typeof crawlJobSchema>;
 

@@ -23,6 +23,8 @@ export interface PullOptions {
   readonly expiresMs?: number;
   /** Room left downstream; at most this many are pulled. */
   readonly room?: () => number;
+  /** Told after each fetch how many messages it brought of how many asked. */
+  readonly fetched?: (got: number, asked: number) => void;
   readonly logger?: Logger;
 }
 
@@ -43,7 +45,12 @@ export function pullMessages(consumer: Consumer, o: PullOptions): PulledMessages
       let batch;
       try {
         batch = await consumer.fetch({ max_messages: want, expires });
-        for await (const m of batch) yield m;
+        let got = 0;
+        for await (const m of batch) {
+          got++;
+          yield m;
+        }
+        o.fetched?.(got, want);
         failures = 0;
       } catch (err) {
         // Disconnected, server restarting, leader moving: wait and pull again.
@@ -58,6 +65,33 @@ export function pullMessages(consumer: Consumer, o: PullOptions): PulledMessages
     [Symbol.asyncIterator]: () => it,
     stop: () => {
       stopping = true;
+    },
+  };
+}
+
+/** Interleaves two pulls into one stream; it ends when both have ended. */
+export function mergePulls(a: PulledMessages, b: PulledMessages): PulledMessages {
+  async function* merged(): AsyncGenerator<JsMsg> {
+    const its = [a[Symbol.asyncIterator](), b[Symbol.asyncIterator]()];
+    const next = its.map((it, i) => it.next().then((r) => ({ r, i })));
+    let open = its.length;
+    while (open > 0) {
+      const { r, i } = await Promise.race(next.filter((p): p is NonNullable<typeof p> => p !== undefined));
+      if (r.done) {
+        next[i] = undefined as never;
+        open--;
+        continue;
+      }
+      next[i] = (its[i] as AsyncIterator<JsMsg>).next().then((x) => ({ r: x, i }));
+      yield r.value;
+    }
+  }
+  const it = merged();
+  return {
+    [Symbol.asyncIterator]: () => it,
+    stop: () => {
+      a.stop();
+      b.stop();
     },
   };
 }

@@ -13,6 +13,9 @@ export interface Topology {
     readonly transferred: string;
     readonly crawl: string;
     readonly transfer: string;
+    /** The bulk lane (library scans): served only when the live lane above has nothing waiting. */
+    readonly crawlBulk: string;
+    readonly transferBulk: string;
     /** Everything the aggregator consumes, as a wildcard. */
     readonly aggregate: string;
     readonly crawled: string;
@@ -36,6 +39,8 @@ export interface Topology {
     readonly scanner: string;
     readonly crawler: string;
     readonly dispatcher: string;
+    readonly crawlerBulk: string;
+    readonly dispatcherBulk: string;
     readonly aggregator: string;
   };
   readonly kv: {
@@ -48,12 +53,17 @@ export interface Topology {
   };
 }
 
+/** A stage of the pipeline, as backlog views name it; the bulk lane's stages are shown on their own. */
+export type Stage = 'scanner' | 'crawler' | 'crawler-bulk' | 'dispatcher' | 'dispatcher-bulk' | 'aggregator';
+
 /** Each stage's stream and durable consumer, in pipeline order: for backlog views (dashboard, status, metrics). */
-export function stages(t: Topology): ReadonlyArray<readonly [stage: 'scanner' | 'crawler' | 'dispatcher' | 'aggregator', stream: string, consumer: string]> {
+export function stages(t: Topology): ReadonlyArray<readonly [stage: Stage, stream: string, consumer: string]> {
   return [
     ['scanner', t.streams.classes, t.consumers.scanner],
     ['crawler', t.streams.work, t.consumers.crawler],
+    ['crawler-bulk', t.streams.work, t.consumers.crawlerBulk],
     ['dispatcher', t.streams.work, t.consumers.dispatcher],
+    ['dispatcher-bulk', t.streams.work, t.consumers.dispatcherBulk],
     ['aggregator', t.streams.events, t.consumers.aggregator],
   ];
 }
@@ -68,6 +78,8 @@ export function topology(namespace = ''): Topology {
       transferred: `${dot}class.transferred`,
       crawl: `${dot}flants.crawl`,
       transfer: `${dot}flants.transfer`,
+      crawlBulk: `${dot}flants.crawl.bulk`,
+      transferBulk: `${dot}flants.transfer.bulk`,
       aggregate: `${dot}flants.agg.>`,
       crawled: `${dot}flants.agg.crawled`,
       results: `${dot}flants.agg.results`,
@@ -87,6 +99,8 @@ export function topology(namespace = ''): Topology {
       scanner: 'scanner',
       crawler: 'crawler',
       dispatcher: 'dispatcher',
+      crawlerBulk: 'crawler_bulk',
+      dispatcherBulk: 'dispatcher_bulk',
       aggregator: 'aggregator',
     },
     kv: { classes: `${under}flants_classes`, scanner: `${under}flants_scanner`, parts: `${under}flants_parts` },
