@@ -3,20 +3,9 @@
  * SIGINT drain in-flight work, a second signal exits at once.
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connectNats, NatsSettingsError, natsSettings } from '../streams/connect-nats.js';
-import { ConfigError, loadConfig } from '../config/load-config.js';
-import { startLocalLambda } from '../lambda/local-endpoint.js';
-import { ensureTopology, openClassStateKv, openPartsKv, topologyOptions, TopologyMismatchError } from '../streams/ensure-topology.js';
-import { classRecordedSchema } from '../streams/messages.js';
-import { topology } from '../streams/topology.js';
-import { parseActors, startDaemon } from './daemon.js';
-import { runAuditCommand } from './audit-command.js';
-import { formatSnapshot, readSnapshot } from '../dashboard/snapshot.js';
-import { runDemo } from './demo.js';
-import { runScanCommand } from './scan-command.js';
-import { withLocalLambda } from './local-lambda-for.js';
-import { createLogger } from './logger.js';
+
+// Each command imports its implementation inside its action: `flants daemon` must not pay for the
+// demo's local servers, the audit or MongoDB (a static import here loads them into every actor).
 
 function onShutdown(stop: () => Promise<void>): void {
   let signalled = false;
@@ -53,6 +42,12 @@ export function buildProgram(): Command {
     .description('run actors on durable JetStream consumers until SIGTERM (configuration from FLANTS_* variables)')
     .option('--actors <list>', 'comma-separated subset of scanner,crawler,dispatcher,aggregator', 'all')
     .action(async (opts: { actors: string }) => {
+      const [{ parseActors, startDaemon }, { loadConfig }, { createLogger }, { withLocalLambda }] = await Promise.all([
+        import('./daemon.js'),
+        import('../config/load-config.js'),
+        import('./logger.js'),
+        import('./local-lambda-for.js'),
+      ]);
       const actors = parseActors(opts.actors);
       const base = loadConfig();
       const logger = createLogger(base.logLevel);
@@ -68,6 +63,13 @@ export function buildProgram(): Command {
     .command('setup')
     .description('create every stream, consumer and KV bucket, or change their settings to this configuration (the only command that does)')
     .action(async () => {
+      const [{ jetstreamManager }, { loadConfig }, { connectNats }, { ensureTopology, openClassStateKv, openPartsKv, topologyOptions }, { topology }] = await Promise.all([
+        import('@nats-io/jetstream'),
+        import('../config/load-config.js'),
+        import('../streams/connect-nats.js'),
+        import('../streams/ensure-topology.js'),
+        import('../streams/topology.js'),
+      ]);
       const config = loadConfig();
       const nc = await connectNats(config.nats, 'flants-setup');
       try {
@@ -87,6 +89,12 @@ export function buildProgram(): Command {
     .argument('<classId>', 'the class to transfer')
     .option('--manifest <path>', 'entry playlist relative to FLANTS_SOURCE (default from FLANTS_MANIFEST_TEMPLATE)')
     .action(async (classId: string, opts: { manifest?: string }) => {
+      const [{ jetstream, jetstreamManager }, { connectNats, natsSettings }, { classRecordedSchema }, { topology }] = await Promise.all([
+        import('@nats-io/jetstream'),
+        import('../streams/connect-nats.js'),
+        import('../streams/messages.js'),
+        import('../streams/topology.js'),
+      ]);
       const payload = classRecordedSchema.safeParse({ classId, manifest: opts.manifest });
       if (!payload.success) throw new InvalidArgumentError(payload.error.issues.map((i) => i.message).join('; '));
       const nc = await connectNats(natsSettings(), 'flants-trigger');
@@ -111,8 +119,8 @@ export function buildProgram(): Command {
     .option('--renditions <n>', 'renditions per class', positiveInt, 3)
     .option('--segments <n>', 'segments per rendition', positiveInt, 30)
     .action(async (opts: { classes: number; renditions: number; segments: number }) => {
+      const [{ createLogger }, { runDemo }] = await Promise.all([import('./logger.js'), import('./demo.js')]);
       const logger = createLogger(process.env.LOG_LEVEL ?? 'warn');
-      const { runDemo } = await import('./demo.js');
       const code = await runDemo({ ...opts, natsUrl: process.env.NATS_URL || 'nats://127.0.0.1:4222', out: process.stdout, logger });
       process.exit(code);
     });
@@ -122,10 +130,14 @@ export function buildProgram(): Command {
     .description('print every class with a progress bar, the queues and running audits')
     .option('--json', 'print JSON for scripts', false)
     .action(async (opts: { json: boolean }) => {
+      const [{ connectNats, natsSettings }, { formatSnapshot, readSnapshot }, { topology }] = await Promise.all([
+        import('../streams/connect-nats.js'),
+        import('../dashboard/snapshot.js'),
+        import('../streams/topology.js'),
+      ]);
       const namespace = process.env.FLANTS_NAMESPACE ?? '';
       const nc = await connectNats(natsSettings(), 'flants-status');
       try {
-        const { formatSnapshot, readSnapshot } = await import('../dashboard/snapshot.js');
         const snap = await readSnapshot(nc, topology(namespace), namespace);
         process.stdout.write(`${opts.json ? JSON.stringify(snap, null, 2) : formatSnapshot(snap)}\n`);
       } finally {
@@ -144,7 +156,7 @@ export function buildProgram(): Command {
     .action(async (opts: { since?: string; full: boolean; dryRun: boolean; force: boolean; quiet: boolean }) => {
       const since = opts.since ? new Date(opts.since) : undefined;
       if (since && Number.isNaN(since.getTime())) throw new InvalidArgumentError(`--since is not a date: ${opts.since}`);
-      const { runScanCommand } = await import('./scan-command.js');
+      const [{ loadConfig }, { runScanCommand }] = await Promise.all([import('../config/load-config.js'), import('./scan-command.js')]);
       process.exit(await runScanCommand(loadConfig(), { since, full: opts.full, dryRun: opts.dryRun, force: opts.force, quiet: opts.quiet }));
     });
 
@@ -161,9 +173,13 @@ export function buildProgram(): Command {
       const since = opts.since ? new Date(opts.since) : undefined;
       if (since && Number.isNaN(since.getTime())) throw new InvalidArgumentError(`--since is not a date: ${opts.since}`);
       if (since && opts.fromSeq) throw new InvalidArgumentError('use --since or --from-seq, not both');
+      const [{ loadConfig }, { createLogger }, { runAuditCommand }] = await Promise.all([
+        import('../config/load-config.js'),
+        import('./logger.js'),
+        import('./audit-command.js'),
+      ]);
       const base = loadConfig();
       const logger = createLogger(base.logLevel === 'info' ? 'warn' : base.logLevel, process.stderr);
-      const { runAuditCommand } = await import('./audit-command.js');
       const code = await runAuditCommand(base, logger, { since, fromSeq: opts.fromSeq, classes: opts.class, deep: opts.deep, repair: opts.repair }, opts.json);
       process.exit(code);
     });
@@ -177,6 +193,7 @@ export function buildProgram(): Command {
     .option('--noop', 'benchmarks: answer success for every job without I/O', false)
     .option('--simulate <min-max>', 'benchmarks: answer after a random per-file latency in ms, e.g. 50-500')
     .action(async (opts: { port: number; host: string; concurrency: number; noop: boolean; simulate?: string }) => {
+      const [{ createLogger }, { startLocalLambda }] = await Promise.all([import('./logger.js'), import('../lambda/local-endpoint.js')]);
       const logger = createLogger(process.env.LOG_LEVEL ?? 'info');
       const sim = opts.simulate ? /^(\d+)-(\d+)$/.exec(opts.simulate) : undefined;
       if (opts.simulate && !sim) throw new InvalidArgumentError('--simulate takes min-max milliseconds, e.g. 50-500');
@@ -189,13 +206,26 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** Errors whose message tells the user what to do: printed without a stack. */
+async function isUsageError(err: unknown): Promise<boolean> {
+  if (err instanceof InvalidArgumentError) return true;
+  if (!(err instanceof Error)) return false;
+  // Imported only once something failed, so that no command loads these modules for this check alone.
+  const [{ ConfigError }, { NatsSettingsError }, { TopologyMismatchError }] = await Promise.all([
+    import('../config/load-config.js'),
+    import('../streams/connect-nats.js'),
+    import('../streams/ensure-topology.js'),
+  ]);
+  return err instanceof ConfigError || err instanceof NatsSettingsError || err instanceof TopologyMismatchError;
+}
+
 /** Runs the CLI; configuration errors print their message, not a stack. */
 export async function run(argv: string[]): Promise<void> {
   try {
     await buildProgram().parseAsync(argv);
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof InvalidArgumentError || err instanceof NatsSettingsError || err instanceof TopologyMismatchError) {
-      process.stderr.write(`flants: ${err.message}\n`);
+    if (await isUsageError(err)) {
+      process.stderr.write(`flants: ${(err as Error).message}\n`);
       process.exit(2);
     }
     throw err;

@@ -1,4 +1,4 @@
-import { isLinkLocalOrMetadata } from '../storage/source-root.js';
+import { isLinkLocalOrMetadata } from '../storage/link-local.js';
 
 /**
  * Parses the two location forms flants accepts: `s3://bucket/prefix` and

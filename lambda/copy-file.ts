@@ -10,40 +10,15 @@ import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   UploadPartCommand,
-  type S3Client,
 } from '@aws-sdk/client-s3';
 import { isNotFound, RetryableError } from '../storage/errors.js';
 import { etagIsMd5, SOURCE_VERSION_META, sourceVersionMetadata, unquoteEtag } from '../storage/etag.js';
-import type { ObjectInfo, ObjectIo } from '../storage/object-http.js';
+import type { ObjectInfo } from '../storage/object-http.js';
+import type { CopyDeps, CopyOptions } from './copy-deps.js';
 import { startSplit } from './split-file.js';
 import { guardBody, relay, VerifyingStall } from './verify-stream.js';
 import type { SplitPlan } from './wave.js';
-import type { SourceReader } from '../storage/source-reader.js';
 import type { SourceRef } from '../storage/source-root.js';
-
-/** What one copy needs. */
-export interface CopyDeps {
-  readonly reader: SourceReader;
-  readonly dest: S3Client;
-  /** Object calls on `dest`: the direct path or the SDK's commands. */
-  readonly io: ObjectIo;
-  readonly bucket: string;
-}
-
-/** Copy tuning. */
-export interface CopyOptions {
-  readonly multipartThreshold: number;
-  readonly partSize: number;
-  readonly stallTimeoutMs: number;
-  /** Check the destination first and copy nothing when it already holds this version. */
-  readonly skipIdentical?: boolean;
-  /** The wave's listing found no object at this key, so the destination check is already done. */
-  readonly knownAbsent?: boolean;
-  /** Larger files are split into ranged part jobs rather than copied here (see split-file.ts). */
-  readonly splitThreshold?: number;
-  readonly splitPartSize?: number;
-  readonly signal?: AbortSignal;
-}
 
 /** A verified copy, or a destination found already identical. */
 export interface CopyOutcome {

@@ -14,7 +14,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import { distFile } from '../local/dist-path.js';
+import { distFile } from '../config/dist-path.js';
 import type { InvokeOutcome, InvokeTask, WorkerMessage } from './invoke-worker.js';
 
 /** Options for the local endpoint. */

@@ -14,7 +14,7 @@ import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, UploadPar
 import { PermanentError, RetryableError } from '../storage/errors.js';
 import { etagIsMd5, recordedSourceVersion, SOURCE_VERSION_META, sourceVersionMetadata, unquoteEtag } from '../storage/etag.js';
 import type { SourceRef } from '../storage/source-root.js';
-import type { CopyDeps, CopyOptions } from './copy-file.js';
+import type { CopyDeps, CopyOptions } from './copy-deps.js';
 import { guardBody } from './verify-stream.js';
 import type { FileAssembly, FilePart, SplitPlan } from './wave.js';
 

@@ -5,7 +5,7 @@
  */
 import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NatsServer } from '../local/nats-server.js';
+import type { NatsServer } from '../dev/local/nats-server.js';
 import { AckedPublisher } from '../streams/acked-publisher.js';
 import { natsClient, startNats } from './helpers/services.js';
 

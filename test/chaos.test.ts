@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runChaos, type ChaosReport } from '../local/chaos-run.js';
+import { runChaos, type ChaosReport } from '../dev/local/chaos-run.js';
 import { getObject, listKeys, s3For } from './helpers/services.js';
 
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');

@@ -13,7 +13,8 @@ import { crawlClass, type CrawlLimits } from '../hls/crawl-class.js';
 import { parsePlaylist } from '../hls/parse-playlist.js';
 import { isPermanent, RefusedUriError } from '../storage/errors.js';
 import { HttpSourceReader } from '../storage/source-reader.js';
-import { isLinkLocalOrMetadata, SourceRoot } from '../storage/source-root.js';
+import { isLinkLocalOrMetadata } from '../storage/link-local.js';
+import { SourceRoot } from '../storage/source-root.js';
 import { destKeyFor } from '../hls/dest-key.js';
 import { startOrigin, type Origin } from './helpers/origin.js';
 

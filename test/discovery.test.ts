@@ -11,9 +11,9 @@ import { fromDocument, patternMatcher, type FieldMapping } from '../discovery/ca
 import { catalogueFilter } from '../discovery/mongo-catalogue.js';
 import { runScan, type ScanOptions } from '../discovery/run-scan.js';
 import type { LocalLambda } from '../lambda/local-endpoint.js';
-import type { NatsServer } from '../local/nats-server.js';
-import type { S3Server } from '../local/s3-server.js';
-import { writeSyntheticLibrary } from '../local/synthetic-library.js';
+import type { NatsServer } from '../dev/local/nats-server.js';
+import type { S3Server } from '../dev/local/s3-server.js';
+import { writeSyntheticLibrary } from '../dev/local/synthetic-library.js';
 import { objectIo } from '../storage/object-http.js';
 import { makeSourceReader } from '../storage/source-reader.js';
 import { SourceRoot } from '../storage/source-root.js';

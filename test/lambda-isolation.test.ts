@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { invokeWave, makeLambdaClient } from '../lambda/invoke-wave.js';
 import { startLocalLambda } from '../lambda/local-endpoint.js';
 import type { WaveOptions, WaveRequest } from '../lambda/wave.js';
-import type { S3Server } from '../local/s3-server.js';
+import type { S3Server } from '../dev/local/s3-server.js';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
 import { startOrigin, type Origin } from './helpers/origin.js';
 import { getObject, s3For, startS3, uniqueName } from './helpers/services.js';

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { invokeWave } from '../lambda/invoke-wave.js';
 import { startLocalLambda, type LocalLambda } from '../lambda/local-endpoint.js';
 import type { WaveRequest } from '../lambda/wave.js';
-import type { S3Server } from '../local/s3-server.js';
+import type { S3Server } from '../dev/local/s3-server.js';
 import { startOrigin, type Origin } from './helpers/origin.js';
 import { getObject, s3For, startS3 } from './helpers/services.js';
 

@@ -15,8 +15,8 @@ import { startDaemon } from '../cli/daemon.js';
 import { buildLambdaZip } from '../lambda/build-zip.js';
 import { invokeWave, makeLambdaClient } from '../lambda/invoke-wave.js';
 import { startLocalLambda, type LocalLambda } from '../lambda/local-endpoint.js';
-import { startNatsServer, type NatsServer } from '../local/nats-server.js';
-import type { S3Server } from '../local/s3-server.js';
+import { startNatsServer, type NatsServer } from '../dev/local/nats-server.js';
+import type { S3Server } from '../dev/local/s3-server.js';
 import { connectNats } from '../streams/connect-nats.js';
 import type { ClassTransferred } from '../streams/messages.js';
 import { topology } from '../streams/topology.js';
@@ -69,7 +69,7 @@ describe('operations - packaging, validation, metrics, secrets', () => {
         (e) => ({ code: e.code as number, out: `${e.stdout}${e.stderr}` }),
       );
     for (const params of ['CodeBucket=b,DestinationBucket=d', 'CodeBucket=b,DestinationBucket=d,SourceBucket=src', 'CodeBucket=b,DestinationBucket=d,SourceCredentialsSecretArn=x']) {
-      const r = await lint('template.yaml', params);
+      const r = await lint('deploy/template.yaml', params);
       expect(r.out, params).toMatch(/Template valid!/);
       expect(r.code, params).toBe(0);
     }

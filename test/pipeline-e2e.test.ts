@@ -7,12 +7,12 @@ import { createHash } from 'node:crypto';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon, type Daemon } from '../cli/daemon.js';
-import { writeSyntheticLibrary, type Library } from '../local/synthetic-library.js';
+import { writeSyntheticLibrary, type Library } from '../dev/local/synthetic-library.js';
 import type { ClassTransferred } from '../streams/messages.js';
 import { topology } from '../streams/topology.js';
 import type { LocalLambda } from '../lambda/local-endpoint.js';
-import type { NatsServer } from '../local/nats-server.js';
-import type { S3Server } from '../local/s3-server.js';
+import type { NatsServer } from '../dev/local/nats-server.js';
+import type { S3Server } from '../dev/local/s3-server.js';
 import {
   getObject, listKeys, natsClient, s3For, startLambda, startNats, startS3, testConfig, testLogger,
 } from './helpers/services.js';

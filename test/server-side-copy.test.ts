@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { invokeWave, makeLambdaClient } from '../lambda/invoke-wave.js';
 import type { LocalLambda } from '../lambda/local-endpoint.js';
 import type { WaveRequest } from '../lambda/wave.js';
-import type { S3Server } from '../local/s3-server.js';
+import type { S3Server } from '../dev/local/s3-server.js';
 import { getObject, s3For, startLambda, startS3 } from './helpers/services.js';
 
 describe('lambda - server-side copy inside one S3 service', () => {

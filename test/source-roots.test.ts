@@ -6,7 +6,7 @@
  */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { S3Server } from '../local/s3-server.js';
+import type { S3Server } from '../dev/local/s3-server.js';
 import { handleWave } from '../lambda/transfer-handler.js';
 import type { WaveRequest } from '../lambda/wave.js';
 import { objectIo } from '../storage/object-http.js';

@@ -22,7 +22,7 @@ const actions = (s: Statement) => (Array.isArray(s.Action) ? s.Action : [s.Actio
 
 describe('template - least-privilege source access', () => {
   it('template - the function may list the source bucket, so a missing EXT-X-GAP segment answers 404, not 403', () => {
-    const statements = openFile('template.yaml').Resources.SourceReadPolicy?.Properties.PolicyDocument?.Statement ?? [];
+    const statements = openFile('deploy/template.yaml').Resources.SourceReadPolicy?.Properties.PolicyDocument?.Statement ?? [];
     const list = statements.filter((s) => s.Effect === 'Allow' && actions(s).includes('s3:ListBucket'));
     // ListBucket names the bucket itself, never its objects (/*); without it S3 hides a missing key behind 403.
     expect(list.map((s) => s.Resource)).toEqual([{ 'Fn::Sub': 'arn:aws:s3:::${SourceBucket}' }]);

@@ -2,22 +2,22 @@
  * Transfers a library of 5,000+ files through the real pipeline, then audits
  * it (plain and --deep) and prints the audit rates.
  */
-import { objectIo } from '../storage/object-http.js';
+import { objectIo } from '../../storage/object-http.js';
 import { connect } from '@nats-io/transport-node';
 import { pino } from 'pino';
-import { runAudit } from '../audit/run-audit.js';
-import { startDaemon } from '../cli/daemon.js';
-import { loadConfig } from '../config/load-config.js';
-import { makeLambdaClient } from '../lambda/invoke-wave.js';
-import { startLocalLambda } from '../lambda/local-endpoint.js';
+import { runAudit } from '../../audit/run-audit.js';
+import { startDaemon } from '../../cli/daemon.js';
+import { loadConfig } from '../../config/load-config.js';
+import { makeLambdaClient } from '../../lambda/invoke-wave.js';
+import { startLocalLambda } from '../../lambda/local-endpoint.js';
 import { startNatsServer } from '../local/nats-server.js';
 import { S3RVER_CREDENTIALS, startS3Server } from '../local/s3-server.js';
 import { writeSyntheticLibrary } from '../local/synthetic-library.js';
-import { makeS3Client } from '../storage/s3-client.js';
-import { makeSourceReader } from '../storage/source-reader.js';
-import { SourceRoot } from '../storage/source-root.js';
-import type { ClassTransferred } from '../streams/messages.js';
-import { topology } from '../streams/topology.js';
+import { makeS3Client } from '../../storage/s3-client.js';
+import { makeSourceReader } from '../../storage/source-reader.js';
+import { SourceRoot } from '../../storage/source-root.js';
+import type { ClassTransferred } from '../../streams/messages.js';
+import { topology } from '../../streams/topology.js';
 
 // Local s3rver endpoints need checksums only where required (see README).
 process.env.AWS_REQUEST_CHECKSUM_CALCULATION ??= 'WHEN_REQUIRED';

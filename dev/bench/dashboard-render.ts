@@ -5,11 +5,11 @@
  */
 import { chromium } from 'playwright-core';
 import { pino } from 'pino';
-import { classView, type ClassView } from '../dashboard/class-view.js';
-import type { LiveState, Overall } from '../dashboard/live-state.js';
-import { startDashboard } from '../dashboard/server.js';
-import { BitField } from '../tracking/bitfield.js';
-import type { ClassStateJson } from '../tracking/class-progress.js';
+import { classView, type ClassView } from '../../dashboard/class-view.js';
+import type { LiveState, Overall } from '../../dashboard/live-state.js';
+import { startDashboard } from '../../dashboard/server.js';
+import { BitField } from '../../tracking/bitfield.js';
+import type { ClassStateJson } from '../../tracking/class-progress.js';
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);

@@ -11,17 +11,17 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { jetstream } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { startLocalLambda } from '../lambda/local-endpoint.js';
-import { distFile } from '../local/dist-path.js';
+import { startLocalLambda } from '../../lambda/local-endpoint.js';
+import { distFile } from '../../config/dist-path.js';
 import { startNatsServer } from '../local/nats-server.js';
 import { S3RVER_CREDENTIALS, startS3Server, startS3ServerProcess } from '../local/s3-server.js';
 import { writeSyntheticLibrary } from '../local/synthetic-library.js';
-import { makeS3Client } from '../storage/s3-client.js';
-import type { ClassTransferred } from '../streams/messages.js';
-import { topology } from '../streams/topology.js';
+import { makeS3Client } from '../../storage/s3-client.js';
+import type { ClassTransferred } from '../../streams/messages.js';
+import { topology } from '../../streams/topology.js';
 import { procStats } from './proc-stats.js';
 
-const cli = fileURLToPath(distFile(import.meta.url, '../cli.js'));
+const cli = fileURLToPath(distFile(import.meta.url, '../../cli.js'));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // Local s3rver endpoints need checksums only where required (see README); benchmarks only.
@@ -279,7 +279,7 @@ export async function serverSideCopyBenchmark(files = 300, bytes = 1_000_000) {
     for (let i = 0; i < files; i += 16) {
       await Promise.all(Array.from({ length: Math.min(16, files - i) }, (_, j) => client.send(new PutObjectCommand({ Bucket: 'ssc-src', Key: `lib/f${i + j}.ts`, Body: body }))));
     }
-    const { invokeWave, makeLambdaClient } = await import('../lambda/invoke-wave.js');
+    const { invokeWave, makeLambdaClient } = await import('../../lambda/invoke-wave.js');
     const lc = makeLambdaClient({ functionName: 'local', endpoint: lambda.url, region: 'us-east-1', local: true });
     const run = async (serverSideCopy: boolean) => {
       const started = Date.now();

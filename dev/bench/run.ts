@@ -1,12 +1,12 @@
 /**
  * `npm run bench`: every benchmark, one after another, then a table. Results
- * go to bench/results/<date>.json. Sizes can be cut for a quick look:
+ * go to dev/bench/results/<date>.json. Sizes can be cut for a quick look:
  * `npm run bench -- --quick`.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { auditBenchmark } from './audit-rate.js';
 import { dashboardRenderBenchmark } from './dashboard-render.js';
-import { ACTOR_NODE_OPTIONS } from '../cli/daemon.js';
+import { ACTOR_NODE_OPTIONS } from '../../cli/daemon.js';
 import { copierCost, projectToAws, SEED_MB_PER_SECOND } from './aws-projection.js';
 import { controlPlaneBenchmark, e2eBenchmark, largeFileBenchmark, serverSideCopyBenchmark } from './pipeline-benchmarks.js';
 import { scanBenchmarkInChild } from './scan-rate.js';
@@ -72,7 +72,7 @@ if (want('dashboard')) {
 }
 
 // The AWS projection needs the copier's cost per file (e2e) and per byte (large file), from this run or earlier today.
-const file = `bench/results/${new Date().toISOString().slice(0, 10)}${quick ? '-quick' : ''}.json`;
+const file = `dev/bench/results/${new Date().toISOString().slice(0, 10)}${quick ? '-quick' : ''}.json`;
 const earlier = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
 const merged = { ...earlier, ...results } as {
   e2e?: { files: number; bytes: number; flants: { lambdaCpuSeconds: number } };
@@ -100,7 +100,7 @@ if (merged.e2e && merged.largeFile?.split.lambdaCpuSeconds && merged.controlPlan
 
 const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => (r[i] ?? '').length), 4));
 console.log(`\n${rows.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')).join('\n')}`);
-mkdirSync('bench/results', { recursive: true });
+mkdirSync('dev/bench/results', { recursive: true });
 // A subset run (--only) updates its own measures and keeps the day's others.
 writeFileSync(file, `${JSON.stringify({ ...earlier, ...results }, null, 2)}\n`);
 console.log(`\nresults: ${file}`);

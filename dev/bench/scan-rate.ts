@@ -6,12 +6,12 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect } from '@nats-io/transport-node';
-import { loadConfig } from '../config/load-config.js';
-import { runScan } from '../discovery/run-scan.js';
+import { loadConfig } from '../../config/load-config.js';
+import { runScan } from '../../discovery/run-scan.js';
 import { startNatsServer } from '../local/nats-server.js';
-import { makeS3Client } from '../storage/s3-client.js';
-import { makeSourceReader } from '../storage/source-reader.js';
-import { SourceRoot } from '../storage/source-root.js';
+import { makeS3Client } from '../../storage/s3-client.js';
+import { makeSourceReader } from '../../storage/source-reader.js';
+import { SourceRoot } from '../../storage/source-root.js';
 
 /** Runs the scan benchmark; returns its figures. */
 export async function scanBenchmark(classes = 100_000): Promise<{ classes: number; seconds: number; perSecond: number; peakRssMb: number; dryRunSeconds: number }> {

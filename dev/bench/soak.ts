@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { runChaos } from '../local/chaos-run.js';
 import { S3RVER_CREDENTIALS } from '../local/s3-server.js';
-import { makeS3Client } from '../storage/s3-client.js';
+import { makeS3Client } from '../../storage/s3-client.js';
 
 // Local s3rver endpoints need checksums only where required (see README).
 process.env.AWS_REQUEST_CHECKSUM_CALCULATION ??= 'WHEN_REQUIRED';

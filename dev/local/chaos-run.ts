@@ -10,10 +10,10 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { startLocalLambda } from '../lambda/local-endpoint.js';
-import type { ClassTransferred } from '../streams/messages.js';
-import { topology } from '../streams/topology.js';
-import { distFile } from './dist-path.js';
+import { startLocalLambda } from '../../lambda/local-endpoint.js';
+import type { ClassTransferred } from '../../streams/messages.js';
+import { topology } from '../../streams/topology.js';
+import { distFile } from '../../config/dist-path.js';
 import { startFaultOrigin, type FaultRates } from './fault-origin.js';
 import { startNatsServer } from './nats-server.js';
 import { S3RVER_CREDENTIALS, startS3Server, type S3Server } from './s3-server.js';
@@ -136,7 +136,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     LOG_LEVEL: process.env.FLANTS_CHAOS_LOG ?? 'error',
   };
   const groups = ['scanner,crawler', 'aggregator', ...Array.from({ length: o.dispatchers }, () => 'dispatcher')];
-  const cli = fileURLToPath(distFile(import.meta.url, '../cli.js'));
+  const cli = fileURLToPath(distFile(import.meta.url, '../../cli.js'));
   const procs: Array<ChildProcess | undefined> = [];
   const spawnGroup = (i: number) => {
     const child = spawn(process.execPath, [cli, 'daemon', '--actors', groups[i] as string], { env, stdio: ['ignore', 'inherit', 'inherit'] });

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import S3rver from 's3rver';
-import { distFile } from './dist-path.js';
+import { distFile } from '../../config/dist-path.js';
 
 /** A running local S3 endpoint. */
 export interface S3Server {

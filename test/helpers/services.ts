@@ -10,8 +10,8 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { pino, type Logger } from 'pino';
 import { loadConfig, type FlantsConfig } from '../../config/load-config.js';
 import { startLocalLambda, type LocalLambda } from '../../lambda/local-endpoint.js';
-import { startNatsServer, type NatsServer } from '../../local/nats-server.js';
-import { S3RVER_CREDENTIALS, startS3Server, type S3Server } from '../../local/s3-server.js';
+import { startNatsServer, type NatsServer } from '../../dev/local/nats-server.js';
+import { S3RVER_CREDENTIALS, startS3Server, type S3Server } from '../../dev/local/s3-server.js';
 import { makeS3Client } from '../../storage/s3-client.js';
 
 export const startNats = (): Promise<NatsServer> => startNatsServer();
