@@ -98,8 +98,26 @@ export async function startAggregator(deps: AggregatorDeps): Promise<AggregatorH
     }
   };
 
-  /** Writes the report, publishes the event (deduped by run), and marks the run reported. */
+  // Runs being reported by this process: the sweep and the handler never report one at the same time.
+  const finalizing = new Set<string>();
+
+  /** Reports a run once: skipped when it is being reported here, or already reported (another replica). */
   const finalize = async (p: ClassProgress) => {
+    const key = runStateKey(p.classId, p.runId);
+    if (finalizing.has(key)) return;
+    finalizing.add(key);
+    try {
+      cache.delete(key);
+      const fresh = await load(key);
+      if (fresh.p?.reported) return;
+      await report(fresh.p ?? p);
+    } finally {
+      finalizing.delete(key);
+    }
+  };
+
+  /** Writes the report, publishes the event (deduped by run), and marks the run reported. */
+  const report = async (p: ClassProgress) => {
     const reportKey = reportKeyFor(cfg.dest.prefix, cfg.reportPrefix, p.classId, p.runId);
     const details = await readDetails(deps.kv, deps.jsm, deps.topology.kv.classes, p.classId, p.runId);
     const report = buildReport(
@@ -128,8 +146,6 @@ export async function startAggregator(deps: AggregatorDeps): Promise<AggregatorH
       if (!cur.p || cur.p.reported) break;
       cur.p.reported = true;
       cur.p.reportKey = reportKey;
-      // The report holds the details now; the state keeps its counts and its sample.
-      cur.p.tried = {};
       try {
         await deps.kv.update(key, JSON.stringify(cur.p.toJSON()), cur.revision);
         break;
@@ -138,13 +154,31 @@ export async function startAggregator(deps: AggregatorDeps): Promise<AggregatorH
       }
     }
     cache.delete(key); // finished runs leave memory; KV keeps them
-    await deps.kv.put(lastRunKey(p.classId), JSON.stringify({ classId: p.classId, runId: p.runId, status: event.status, reportKey } satisfies RunPointer));
+    await pointLast(p, event.status, reportKey);
     await purgeKey(deps.jsm, deps.topology.kv.classes, openRunKey(p.classId, p.runId));
     await purgeDetails(deps.jsm, deps.topology.kv.classes, p.classId, p.runId).catch((err) => logger.warn({ err }, 'could not purge run details'));
     logger.info(
       { classId: p.classId, runId: p.runId, status: event.status, files: event.files, bytes: event.bytes, failed: p.failedCount },
       'class transferred',
     );
+  };
+
+  /** Records the class's last reported run, never moving it back to an older run reported late. */
+  const pointLast = async (p: ClassProgress, status: string, reportKey: string) => {
+    const key = lastRunKey(p.classId);
+    const value = JSON.stringify({ classId: p.classId, runId: p.runId, status, reportKey, startedAt: p.startedAt } satisfies RunPointer);
+    for (let attempt = 0; attempt <= CAS_RETRIES; attempt++) {
+      const e = await deps.kv.get(key);
+      const cur = e && e.operation === 'PUT' && e.length > 0 ? e.json<RunPointer>() : undefined;
+      if (cur?.startedAt && cur.startedAt > p.startedAt) return;
+      try {
+        if (e) await deps.kv.update(key, value, e.revision);
+        else await deps.kv.create(key, value);
+        return;
+      } catch (err) {
+        if (attempt === CAS_RETRIES) throw err;
+      }
+    }
   };
 
   /** Parses one message into ops; poison throws PoisonMessageError. */
@@ -167,13 +201,13 @@ export async function startAggregator(deps: AggregatorDeps): Promise<AggregatorH
   /** Folds a batch into class states (one compare-and-set write per class), then reports finished runs. */
   const handle = async (batch: readonly Delivery[]): Promise<Array<Handled<never>>> => {
     const byRun = new Map<string, ProgressOp[]>();
-    const records: Array<[string, string]> = [];
+    const records: Array<[run: string, key: string, value: string]> = [];
     const verdicts: Array<Handled<never>> = batch.map(({ msg }) => {
       try {
         for (const op of opsOf(msg)) {
-          records.push(...detailRecords(op));
-          if (op.kind === 'details') continue;
           const key = runStateKey(op.m.classId, op.m.runId);
+          for (const r of detailRecords(op)) records.push([key, ...r]);
+          if (op.kind === 'details') continue;
           const list = byRun.get(key) ?? [];
           list.push(op);
           byRun.set(key, list);
@@ -187,8 +221,12 @@ export async function startAggregator(deps: AggregatorDeps): Promise<AggregatorH
     const finished: ClassProgress[] = [];
     try {
       // Details first: a run may finish in this batch, and its report reads them.
-      for (let i = 0; i < records.length; i += 64) {
-        await Promise.all(records.slice(i, i + 64).map(([k, v]) => deps.kv.put(k, v)));
+      // A run already reported takes none: nothing would ever purge them.
+      const reported = new Set<string>();
+      for (const run of new Set(records.map(([run]) => run))) if ((await load(run)).p?.reported) reported.add(run);
+      const wanted = records.filter(([run]) => !reported.has(run));
+      for (let i = 0; i < wanted.length; i += 64) {
+        await Promise.all(wanted.slice(i, i + 64).map(([, k, v]) => deps.kv.put(k, v)));
       }
       const entries = [...byRun.entries()];
       for (let i = 0; i < entries.length; i += 16) {
@@ -225,7 +263,14 @@ export async function startAggregator(deps: AggregatorDeps): Promise<AggregatorH
   };
 
   await sweep();
-  const sweeper = setInterval(() => void sweep().catch((err) => logger.error({ err }, 'sweep failed')), 60_000);
+  let sweeping = false; // never two sweeps at once
+  const sweeper = setInterval(() => {
+    if (sweeping) return;
+    sweeping = true;
+    void sweep()
+      .catch((err) => logger.error({ err }, 'sweep failed'))
+      .finally(() => (sweeping = false));
+  }, 60_000);
   sweeper.unref();
   const actor = await startActor<never>({
     name: 'aggregator',

@@ -163,6 +163,7 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
       const crawled: ClassCrawled = {
         classId: job.classId,
         runId: job.runId,
+        generation: job.generation,
         total: result.files.length,
         playlists: result.playlists,
         refused: result.refused.slice(0, SAMPLE),
@@ -173,7 +174,9 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
         live,
       };
       // The count goes first: the aggregator must know the class size before results arrive.
-      await deps.js.publish(subjects.crawled, JSON.stringify(crawled), { msgID: `crawled:${job.runId}:${job.generation}` });
+      // Named by what it says: a retried attempt that finds the recording ended (or a
+      // different count) is a new message, never dropped as a duplicate of the first.
+      await deps.js.publish(subjects.crawled, JSON.stringify(crawled), { msgID: `crawled:${job.runId}:${job.generation}:${live}:${crawled.total}` });
       await publishJobs(jobs, bulk ? subjects.transferBulk : subjects.transfer);
       // The rest of a bulk class waits for its next turn, behind the other bulk classes.
       if (rest) await deferBulk(job, from + jobs.length, jobs.length === 0 ? 1_000 : 0);

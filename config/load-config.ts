@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { natsSettings, type NatsSettings } from '../streams/connect-nats.js';
 import { parseBytes, parseDuration } from './durations.js';
 import { parseS3Location, parseSourceLocation, type S3Location, type SourceLocation } from './locations.js';
+import { MAX_FILES_PER_CLASS } from '../streams/messages.js';
 
 /** Connection details for one S3-compatible service. Credentials come from the SDK chain unless given. */
 export interface S3Endpoint {
@@ -188,7 +189,7 @@ const envSchema = z.object({
   FLANTS_MAX_PLAYLIST_BYTES: bytes.default(4 * 1024 * 1024),
   FLANTS_MAX_CLASS_PLAYLIST_BYTES: bytes.default(64 * 1024 * 1024),
   FLANTS_MAX_DEPTH: positiveInt.default(4),
-  FLANTS_MAX_FILES_PER_CLASS: positiveInt.default(200_000),
+  FLANTS_MAX_FILES_PER_CLASS: positiveInt.max(MAX_FILES_PER_CLASS).default(200_000),
   FLANTS_CRAWL_CONCURRENCY: positiveInt.max(256).default(8),
   FLANTS_DISCOVER_PATTERN: z.string().includes('{classId}', { message: 'must contain {classId}' }).optional(),
   FLANTS_DISCOVER_INDEX: z.string().default('index.txt'),

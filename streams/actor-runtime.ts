@@ -144,6 +144,19 @@ class FreeDeliveries {
   }
 }
 
+/**
+ * Sends an ack, nak or term. On a closed or broken connection it throws: the
+ * message then comes back after the ack wait, which is the right end for it,
+ * and the actor must not die of it.
+ */
+function quietly(settle: () => void): void {
+  try {
+    settle();
+  } catch {
+    // redelivered after the ack wait
+  }
+}
+
 /** Starts an actor on its durable consumer. */
 export async function startActor<D>(o: ActorOptions<D>): Promise<RuntimeHandle> {
   const log = o.logger;
@@ -176,7 +189,7 @@ export async function startActor<D>(o: ActorOptions<D>): Promise<RuntimeHandle> 
   const messages = second ? mergePulls(first, second) : first;
 
   // Held messages (queued, being handled, waiting out a throttle round) must not time out.
-  const heartbeat = setInterval(() => held.forEach((_, m) => m.working()), Math.max(300, ackWaitMs / 3));
+  const heartbeat = setInterval(() => held.forEach((_, m) => quietly(() => m.working())), Math.max(300, ackWaitMs / 3));
 
   const delivery = (msg: JsMsg): Delivery => {
     const h = held.get(msg) as Held;
@@ -194,8 +207,7 @@ export async function startActor<D>(o: ActorOptions<D>): Promise<RuntimeHandle> 
 
   const terminate = (msg: JsMsg, reason: string) => {
     free.forget(msg.seq);
-    if (termReason) msg.term(reason.slice(0, 200));
-    else msg.term();
+    quietly(() => (termReason ? msg.term(reason.slice(0, 200)) : msg.term()));
   };
 
   /** Carries out one decision; the only place a message ends. */
@@ -205,13 +217,13 @@ export async function startActor<D>(o: ActorOptions<D>): Promise<RuntimeHandle> 
     switch (d.end) {
       case 'ack':
         free.forget(msg.seq);
-        msg.ack();
+        quietly(() => msg.ack());
         stats.acked++;
         break;
       case 'nak':
         if (d.free) free.set(msg.seq, h.free + 1);
         else stats.retried++;
-        msg.nak(d.delayMs);
+        quietly(() => msg.nak(d.delayMs));
         break;
       case 'fail':
         stats.failed++;
@@ -232,7 +244,7 @@ export async function startActor<D>(o: ActorOptions<D>): Promise<RuntimeHandle> 
         if (stopping) {
           // Shutting down: the round is not ours to wait out; the server redelivers it, free.
           free.set(msg.seq, h.free + 1);
-          msg.nak(d.delayMs);
+          quietly(() => msg.nak(d.delayMs));
           break;
         }
         h.timer = setTimeout(() => {
@@ -282,7 +294,7 @@ export async function startActor<D>(o: ActorOptions<D>): Promise<RuntimeHandle> 
         log.error({ err, seq: d.delivery.msg.seq }, 'could not settle message; it comes back');
         const h = held.get(d.delivery.msg);
         if (h) free.set(d.delivery.msg.seq, h.free + 1);
-        d.delivery.msg.nak(1_000);
+        quietly(() => d.delivery.msg.nak(1_000));
         release(d.delivery.msg);
       }
     }
@@ -329,7 +341,7 @@ export async function startActor<D>(o: ActorOptions<D>): Promise<RuntimeHandle> 
         if (!h.timer) continue;
         clearTimeout(h.timer);
         free.set(msg.seq, h.free + 1);
-        msg.nak(1_000);
+        quietly(() => msg.nak(1_000));
         release(msg);
       }
       await Promise.all([closed, ...exhausted.map((e) => e.stop())]);

@@ -7,6 +7,14 @@ import { z } from 'zod';
 /** Largest payload any actor will parse; bigger ones are dead-lettered unread. */
 export const MAX_PAYLOAD_BYTES = 256 * 1024;
 
+/**
+ * Most files one class may have (FLANTS_MAX_FILES_PER_CLASS cannot exceed it):
+ * a run's state holds two bit fields of this many bits, and must fit one NATS
+ * message (1 MiB by default) with room to spare.
+ */
+export const MAX_FILES_PER_CLASS = 1_000_000;
+const fileIndex = z.number().int().nonnegative().max(MAX_FILES_PER_CLASS - 1);
+
 /** A class id is untrusted text: printable, bounded, and unable to climb paths. */
 export const classIdSchema = z
   .string()
@@ -56,7 +64,7 @@ export const transferJobSchema = z.object({
   classId: classIdSchema,
   runId: z.string().min(1),
   /** The file's index within its class run: its bit in the aggregator's bit field. */
-  i: z.number().int().nonnegative(),
+  i: fileIndex,
   /** Source reference relative to the source root, percent-encoded, query kept. */
   src: z.string().min(1),
   /** Destination key relative to the destination prefix. */
@@ -99,7 +107,9 @@ export interface Refusal {
 export const classCrawledSchema = z.object({
   classId: classIdSchema,
   runId: z.string().min(1),
-  total: z.number().int().nonnegative(),
+  /** Which crawl of a live recording this is: a later one supersedes an earlier one. */
+  generation: z.number().int().nonnegative().default(0),
+  total: z.number().int().nonnegative().max(MAX_FILES_PER_CLASS),
   playlists: z.number().int().nonnegative(),
   /** A sample (the first few); the whole list follows in `class details` messages. */
   refused: z.array(z.object({ uri: z.string(), reason: z.string() })).max(100).default([]),
@@ -134,7 +144,7 @@ export type ClassDetails = z.infer<typeof classDetailsSchema>;
 export const fileResultSchema = z.object({
   classId: classIdSchema,
   runId: z.string().min(1),
-  i: z.number().int().nonnegative(),
+  i: fileIndex,
   key: z.string(),
   ok: z.boolean(),
   bytes: z.number().nonnegative(),

@@ -7,7 +7,20 @@ import type { JsMsg } from '@nats-io/jetstream';
 
 /** The run id for the trigger `msg`. Stable across redeliveries of that message. */
 export function runIdOf(msg: JsMsg): string {
-  return runIdFor(msg.info.streamSequence, Math.floor(msg.info.timestampNanos / 1e6));
+  return runIdFor(msg.info.streamSequence, storedMillis(msg));
+}
+
+/**
+ * The message's stored time in whole milliseconds, exactly: the nanoseconds
+ * are read as an integer from the ack subject, since `timestampNanos` (a
+ * double) can round across a millisecond and disagree with the stored
+ * message's time that the max-deliveries path reads.
+ */
+function storedMillis(msg: JsMsg): number {
+  const ns = msg.info.timestampNanos;
+  const reply = (msg as unknown as { reply?: string }).reply ?? '';
+  const token = reply.split('.').find((t: string) => /^\d{16,}$/.test(t) && Number(t) === ns);
+  return token ? Number(BigInt(token) / 1_000_000n) : Math.floor(ns / 1e6);
 }
 
 /** The run id of the trigger stored at `seq` at `ms` (epoch milliseconds). */

@@ -8,7 +8,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { FileResult } from '../streams/messages.js';
 import { applyOp, ClassProgress, type ClassStateJson, type ProgressOp } from '../tracking/class-progress.js';
-import { runStateKey } from '../tracking/run-keys.js';
+import { detailRecords } from '../tracking/run-details.js';
+import { detailPrefix, runStateKey } from '../tracking/run-keys.js';
 
 const MAX_ATTEMPTS = 3;
 
@@ -95,6 +96,8 @@ describe('accounting - property', () => {
           order.push(...order.slice(0, Math.min(5, order.length)));
 
           const store = new Map<string, ClassStateJson>();
+          // The run's detail records (tracking/run-details.ts): written idempotently, read once for the report.
+          const records = new Map<string, string>();
           const outcomes = new Map<string, ClassProgress[]>();
           order.forEach((op, n) => {
             const key = runStateKey(op.m.classId, op.m.runId);
@@ -102,9 +105,17 @@ describe('accounting - property', () => {
             // Every state is read back from its persisted form, as after a crash and restart.
             const before = stored ? ClassProgress.fromJSON(JSON.parse(JSON.stringify(stored)) as ClassStateJson) : undefined;
             const wasFinished = before?.finished ?? false;
+            if (!before?.reported) for (const [k, v] of detailRecords(op)) records.set(k, v);
             const after = applyOp(before, op, new Date(1_700_000_000_000 + n).toISOString());
             store.set(key, after.toJSON());
-            if (after.finished && !wasFinished) outcomes.set(key, [...(outcomes.get(key) ?? []), after]);
+            if (after.finished && !wasFinished) {
+              // What finalize reports: the state's counts, and the retries from the records.
+              const prefix = detailPrefix(op.m.classId, op.m.runId);
+              const retries = [...records].filter(([k, v]) => k.startsWith(`${prefix}f.`) && !(JSON.parse(v) as { final: boolean }).final).length;
+              outcomes.set(key, [...(outcomes.get(key) ?? []), Object.assign(after, { retries })]);
+              after.reported = true;
+              store.set(key, after.toJSON());
+            }
           });
 
           for (const r of runs) {

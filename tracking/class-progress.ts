@@ -57,8 +57,8 @@ export interface ClassStateJson {
   readonly refusedCount?: number;
   readonly skippedCount?: number;
   readonly notesCount?: number;
-  /** Per attempt number, the files whose failed attempt was counted (hex bit fields). */
-  readonly tried?: Record<string, string>;
+  /** The crawl generation whose view (total, live) the state holds. */
+  readonly generation?: number;
   readonly live: 'ended' | 'recrawl' | 'incomplete';
   /** Optional files (EXT-X-GAP, preload hints) that were missing, with why. */
   readonly notes: Array<{ key: string; note: string }>;
@@ -89,6 +89,7 @@ export class ClassProgress {
   refusedCount = 0;
   skippedCount = 0;
   notesCount = 0;
+  generation = 0;
   live: 'ended' | 'recrawl' | 'incomplete' = 'ended';
   notes: Array<{ key: string; note: string }> = [];
   reason?: string;
@@ -125,7 +126,7 @@ export class ClassProgress {
       refusedCount: j.refusedCount ?? j.refused.length,
       skippedCount: j.skippedCount ?? j.skipped.length,
       notesCount: j.notesCount ?? (j.notes ?? []).length,
-      tried: Object.fromEntries(Object.entries(j.tried ?? {}).map(([a, hex]) => [a, BitField.fromHex(hex)])),
+      generation: j.generation ?? 0,
       live: j.live ?? 'ended',
       notes: j.notes ?? [],
       reason: j.reason,
@@ -159,7 +160,7 @@ export class ClassProgress {
       refusedCount: this.refusedCount,
       skippedCount: this.skippedCount,
       notesCount: this.notesCount,
-      tried: Object.fromEntries(Object.entries(this.tried).map(([a, f]) => [a, f.toHex()])),
+      generation: this.generation,
       live: this.live,
       notes: this.notes,
       reason: this.reason,
@@ -188,11 +189,17 @@ export class ClassProgress {
     this.finishedAt = now;
   }
 
-  /** The crawler counted the class's files (again, for each crawl of a live recording). */
+  /**
+   * The crawler counted the class's files (again, for each crawl of a live
+   * recording). The newest view wins: a later generation, or within one
+   * generation a crawl that found the recording ended; never a stale one that
+   * arrives late. A sliding-window recording may list fewer files at the end.
+   */
   applyCrawled(m: ClassCrawled, now: string): void {
     if (this.finished) return;
-    // Generations may arrive out of order after redelivery; the file count only grows.
-    if (this.total !== null && m.total < this.total) return;
+    const rank = (generation: number, live: string) => generation * 2 + (live === 'recrawl' ? 0 : 1);
+    if (this.total !== null && rank(m.generation ?? 0, m.live) < rank(this.generation, this.live)) return;
+    this.generation = m.generation ?? 0;
     this.live = m.live;
     this.total = m.total;
     this.playlists = m.playlists;
@@ -223,38 +230,21 @@ export class ClassProgress {
         if (this.notes.length < SAMPLE_FILES) this.notes.push({ key: r.key, note: clip(r.note) });
       }
     } else {
-      // Retries are counted once per (file, attempt), even when the attempt's
-      // result arrives after the file's success (redelivery reorders them);
-      // the attempt's reason goes to the run's detail records.
-      const attemptBit = this.attemptsSeen(r.i, r.attempt);
-      if (!attemptBit && !r.final) this.retries++;
-      if (this.done.get(r.i)) {
-        if (attemptBit) return false;
-        this.updatedAt = now;
-        return true;
-      }
+      // The exact retry count comes from the run's detail records (one per file
+      // and attempt, idempotent); this one is a live estimate, which a
+      // redelivered result may count twice.
+      if (!r.final) this.retries++;
+      if (this.done.get(r.i)) return false;
       const entry = this.failures[idx] ?? (Object.keys(this.failures).length < SAMPLE_FILES ? (this.failures[idx] = { key: r.key, reasons: [] }) : undefined);
       const reason = clip(`attempt ${r.attempt}: ${r.error ?? 'unknown error'}`);
       if (entry && !entry.reasons.some((x) => x.startsWith(`attempt ${r.attempt}:`)) && entry.reasons.length < SAMPLE_REASONS) entry.reasons.push(reason);
       if (r.final && this.failed.set(r.i)) this.failedCount++;
-      else if (attemptBit) return false;
     }
     this.updatedAt = now;
     this.settleIfAccounted(now);
     return true;
   }
 
-  /**
-   * Whether attempt `attempt` of file `i` was already counted, marking it so.
-   * Attempts are few (FLANTS_MAX_ATTEMPTS ≤ 100): one bit field per attempt number.
-   */
-  private attemptsSeen(i: number, attempt: number): boolean {
-    const a = Math.min(attempt, 100);
-    const field = (this.tried[a] ??= new BitField());
-    return !field.set(i);
-  }
-  /** Per attempt number, the files whose failure at that attempt was counted. */
-  tried: Record<number, BitField> = {};
 
   /** The class failed as a whole (entry playlist missing, crawl failed). */
   applyClassFailed(m: ClassFailed, now: string): void {

@@ -16,7 +16,8 @@ export function reportKeyFor(destPrefix: string, reportPrefix: string, classId: 
 
 /** Failed files with every attempt's reason: from the run's records, else the state's sample. */
 function failedFiles(p: ClassProgress, d?: RunDetails): Array<{ i: number; key: string; reasons: string[] }> {
-  if (!d) return p.failedFiles();
+  // Purged already (a second report of the same run): the state's sample is all there is.
+  if (!d || d.failures.size === 0) return p.failedFiles();
   return [...d.failures].filter(([i]) => p.failed.get(i)).sort((a, b) => a[0] - b[0]).map(([i, f]) => ({ i, key: f.key, reasons: f.reasons }));
 }
 
@@ -37,7 +38,7 @@ export function buildReport(p: ClassProgress, context: { source: string; dest: s
     bytes: p.bytes,
     verifiedBytes: p.verifiedBytes,
     unchanged: p.unchanged,
-    retries: p.retries,
+    retries: details ? details.retries : p.retries,
     startedAt: p.startedAt,
     finishedAt: p.finishedAt,
     seconds: ms / 1000,
@@ -64,7 +65,7 @@ export function buildTransferredEvent(p: ClassProgress, reportKey: string, detai
     refused: p.refusedCount,
     skipped: p.skippedCount,
     verified: p.status === 'complete' && p.total !== null && p.total > 0 && p.unchanged === p.total,
-    retries: p.retries,
+    retries: details ? details.retries : p.retries,
     failed: failedFiles(p, details)
       .slice(0, EVENT_FAILED_LIMIT)
       .map(({ key, reasons }) => ({ key, reasons: reasons.slice(-3).map((r) => r.slice(0, 200)) })),

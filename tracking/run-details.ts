@@ -18,6 +18,8 @@ export interface RunDetails {
   readonly notes: Array<{ key: string; note: string }>;
   readonly refused: Refusal[];
   readonly skipped: Refusal[];
+  /** Failed attempts that were not a file's last word: each counted once, however often its result came. */
+  readonly retries: number;
 }
 
 /** The detail records an op adds, as [key, JSON value]. Idempotent: the same op gives the same records. */
@@ -25,7 +27,7 @@ export function detailRecords(op: ProgressOp | { kind: 'details'; m: { classId: 
   const at = detailPrefix(op.m.classId, op.m.runId);
   if (op.kind === 'result') {
     const r = op.m;
-    if (!r.ok) return [[`${at}f.${r.i}.${r.attempt}`, JSON.stringify({ key: r.key, attempt: r.attempt, reason: clip(r.error ?? 'unknown error') })]];
+    if (!r.ok) return [[`${at}f.${r.i}.${r.attempt}`, JSON.stringify({ key: r.key, attempt: r.attempt, final: r.final, reason: clip(r.error ?? 'unknown error') })]];
     if (r.note) return [[`${at}n.${r.i}`, JSON.stringify({ key: r.key, note: clip(r.note) })]];
     return [];
   }
@@ -40,6 +42,7 @@ export function detailRecords(op: ProgressOp | { kind: 'details'; m: { classId: 
 export async function readDetails(kv: KV, jsm: JetStreamManager, bucket: string, classId: string, runId: string): Promise<RunDetails> {
   const at = detailPrefix(classId, runId);
   const failures = new Map<number, { key: string; reasons: Array<[number, string]> }>();
+  let retries = 0;
   const notes: Array<{ key: string; note: string }> = [];
   // Live recordings list refusals again at each crawl: the latest generation's lists win.
   const lists = { r: new Map<number, Refusal[][]>(), s: new Map<number, Refusal[][]>() };
@@ -49,7 +52,8 @@ export async function readDetails(kv: KV, jsm: JetStreamManager, bucket: string,
     if (!e || e.operation !== 'PUT' || e.length === 0) continue;
     const [kind, a, b] = k.slice(at.length).split('.');
     if (kind === 'f') {
-      const v = e.json<{ key: string; attempt: number; reason: string }>();
+      const v = e.json<{ key: string; attempt: number; final?: boolean; reason: string }>();
+      if (!v.final) retries++;
       const f = failures.get(Number(a)) ?? { key: v.key, reasons: [] };
       f.reasons.push([v.attempt, v.reason]);
       failures.set(Number(a), f);
@@ -68,6 +72,7 @@ export async function readDetails(kv: KV, jsm: JetStreamManager, bucket: string,
     notes,
     refused: latest(lists.r),
     skipped: latest(lists.s),
+    retries,
   };
 }
 

@@ -40,4 +40,5 @@ export interface RunPointer {
   readonly runId: string;
   readonly status?: string;
   readonly reportKey?: string;
+  readonly startedAt?: string;
 }
