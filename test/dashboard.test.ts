@@ -169,7 +169,7 @@ describe('dashboard - live in a real browser', () => {
     const { stdout } = await run(process.execPath, ['dist/cli.js', 'status', '--json'], { env: { ...process.env, NATS_URL: nats.url, FLANTS_NAMESPACE: config.namespace } });
     const snap = JSON.parse(stdout) as { classes: Array<{ classId: string; status: string }>; queues: Record<string, unknown> };
     expect(snap.classes.map((c) => c.classId).sort()).toEqual(['alpha', 'broken', XSS_ID].sort());
-    expect(Object.keys(snap.queues).sort()).toEqual(['aggregator', 'crawler', 'dispatcher', 'scanner']);
+    expect(Object.keys(snap.queues).sort()).toEqual(['aggregator', 'crawler', 'crawler-bulk', 'dispatcher', 'dispatcher-bulk', 'scanner']);
     const text = (await run(process.execPath, ['dist/cli.js', 'status'], { env: { ...process.env, NATS_URL: nats.url, FLANTS_NAMESPACE: config.namespace } })).stdout;
     expect(text).toMatch(/\[#+\] 100% complete +alpha/);
   });
