@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { FlantsConfig } from '../config/load-config.js';
 import { redactUri } from '../storage/source-root.js';
 import { startActor, type Delivery, type Handled, type RuntimeHandle } from '../streams/actor-runtime.js';
+import { publishDurably } from '../streams/durable-publish.js';
 import { policyOf } from '../streams/policy-settings.js';
 import {
   classCrawledSchema,
@@ -137,7 +138,7 @@ export async function startAggregator(deps: AggregatorDeps): Promise<AggregatorH
       }),
     );
     const event = buildTransferredEvent(p, reportKey, details);
-    const ack = await deps.js.publish(deps.topology.subjects.transferred, JSON.stringify(event), { msgID: `transferred:${p.runId}` });
+    const ack = await publishDurably(deps.js, deps.topology.subjects.transferred, JSON.stringify(event), { msgID: `transferred:${p.runId}` });
     if (!ack.duplicate) deps.metrics?.classes.inc({ status: event.status });
     const key = runStateKey(p.classId, p.runId);
     for (let attempt = 0; attempt <= CAS_RETRIES; attempt++) {

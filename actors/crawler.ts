@@ -15,6 +15,7 @@ import type { SourceRoot } from '../storage/source-root.js';
 import { AckedPublisher } from '../streams/acked-publisher.js';
 import { PublishWindow } from '../streams/publish-window.js';
 import { startActor, type Delivery, type Handled, type RuntimeHandle } from '../streams/actor-runtime.js';
+import { publishDurably } from '../streams/durable-publish.js';
 import { policyOf } from '../streams/policy-settings.js';
 import {
   crawlJobSchema,
@@ -176,7 +177,7 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
       // The count goes first: the aggregator must know the class size before results arrive.
       // Named by what it says: a retried attempt that finds the recording ended (or a
       // different count) is a new message, never dropped as a duplicate of the first.
-      await deps.js.publish(subjects.crawled, JSON.stringify(crawled), { msgID: `crawled:${job.runId}:${job.generation}:${live}:${crawled.total}` });
+      await publishDurably(deps.js, subjects.crawled, JSON.stringify(crawled), { msgID: `crawled:${job.runId}:${job.generation}:${live}:${crawled.total}` });
       await publishJobs(jobs, bulk ? subjects.transferBulk : subjects.transfer);
       // The rest of a bulk class waits for its next turn, behind the other bulk classes.
       if (rest) await deferBulk(job, from + jobs.length, jobs.length === 0 ? 1_000 : 0);

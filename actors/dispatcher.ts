@@ -17,6 +17,7 @@ import type { WaveRequest } from '../lambda/wave.js';
 import { describeError, isThrottle } from '../storage/errors.js';
 import { startActor, type Decided, type Delivery, type Handled, type RuntimeHandle } from '../streams/actor-runtime.js';
 import { parseMessage, PoisonMessageError, safeJson, transferJobSchema, type FileResult, type TransferJob, type WaveEvent, type WaveResults } from '../streams/messages.js';
+import { publishDurably } from '../streams/durable-publish.js';
 import { policyOf } from '../streams/policy-settings.js';
 import type { Topology } from '../streams/topology.js';
 import { failureReason, type Metrics } from '../observability/metrics.js';
@@ -165,7 +166,7 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
   const report = async (decided: ReadonlyArray<Decided<WaveJob>>) => {
     const results = fileResultsOf(decided);
     for (const chunk of chunkResults(results, RESULTS_MESSAGE_BYTES)) {
-      await deps.js.publish(deps.topology.subjects.results, JSON.stringify({ results: chunk } satisfies WaveResults));
+      await publishDurably(deps.js, deps.topology.subjects.results, JSON.stringify({ results: chunk } satisfies WaveResults));
     }
     if (deps.metrics) record(deps.metrics, decided, results);
     dispatch.waves++;

@@ -12,6 +12,7 @@ import type { SourceReader } from '../storage/source-reader.js';
 import type { SourceRoot } from '../storage/source-root.js';
 import { startActor, type Delivery, type Handled, type RuntimeHandle } from '../streams/actor-runtime.js';
 import { parseClassRecorded, PoisonMessageError, publishClassFailed, type CrawlJob } from '../streams/messages.js';
+import { publishDurably } from '../streams/durable-publish.js';
 import { policyOf } from '../streams/policy-settings.js';
 import { runIdFor, runIdOf } from '../streams/run-id.js';
 import type { Topology } from '../streams/topology.js';
@@ -72,7 +73,7 @@ export async function startScanner(deps: ScannerDeps): Promise<RuntimeHandle> {
       log.warn({ err }, 'entry playlist check failed');
       return { outcome: { kind: 'failed', retryable: !isPermanent(err), reason }, detail: job };
     }
-    await deps.js.publish(job.lane === 'bulk' ? subjects.crawlBulk : subjects.crawl, JSON.stringify(job), { msgID: `crawl:${job.runId}` });
+    await publishDurably(deps.js, job.lane === 'bulk' ? subjects.crawlBulk : subjects.crawl, JSON.stringify(job), { msgID: `crawl:${job.runId}` });
     log.info({ manifest: job.manifest }, 'class queued for crawl');
     return { outcome: { kind: 'ok' }, detail: job };
   };

@@ -77,7 +77,7 @@ export async function runAudit(deps: RunAuditDeps, o: AuditOptions): Promise<Aud
   // Every class the history names, audited or not, tells which folders are shared.
   const entries = replayed.classes.map((c) => ({ classId: c.classId, manifest: entryOf(c) }));
   // Progress lives in KV so that `flants status` and the dashboard can show a running audit.
-  const progressKv = await new Kvm(deps.nc).create(auditsBucket(config.namespace), { history: 1 });
+  const progressKv = await new Kvm(deps.nc).create(auditsBucket(config.namespace), { history: 1, replicas: config.streamReplicas });
   const progress = (done: number, drift: number) =>
     progressKv
       .put(`audit.${auditId}`, JSON.stringify({ auditId, startedAt: startedAt.toISOString(), classes: targets.length, done, drift, deep: o.deep }))

@@ -24,7 +24,7 @@ export async function startDashboardFor(o: {
 }): Promise<{ url: string; close: () => Promise<void> } | undefined> {
   const logger = o.logger.child({ actor: 'dashboard' });
   // Audits keep their progress in their own bucket; a user not allowed to read it sees no audits.
-  const auditsKv = await new Kvm(o.nc).create(auditsBucket(o.config.namespace), { history: 1 }).catch(() => undefined);
+  const auditsKv = await new Kvm(o.nc).create(auditsBucket(o.config.namespace), { history: 1, replicas: o.config.streamReplicas }).catch(() => undefined);
   const state = await startLiveState({ nc: o.nc, kv: o.kv, jsm: o.jsm, topology: o.topology, logger, auditsKv });
   try {
     const d = await startDashboard({ ...o.config.dashboard, state, logger });

@@ -3,7 +3,9 @@
  * 2.9.10 here, which ignores a term that carries a reason): every message ends
  * once, on purpose, and none vanishes.
  */
-import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { DiscardPolicy, jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { publishDurably } from '../streams/durable-publish.js';
 import { describe, expect, it } from 'vitest';
 import { startActor, type Decided, type Delivery, type Handled } from '../streams/actor-runtime.js';
 import { ensureTopology, TopologyMismatchError, type TopologyOptions } from '../streams/ensure-topology.js';
@@ -200,5 +202,29 @@ describe('actor runtime - consumer settings have one owner', () => {
     // The owner (flants setup) changes them for everyone.
     await ensureTopology(jsm, t, options({ ackWaitMs: 120_000, maxAttempts: 5 }), undefined, true);
     expect((await jsm.consumers.info(t.streams.work, t.consumers.dispatcher)).config.ack_wait).toBe(120_000 * 1e6);
+  });
+});
+
+describe('actor runtime - publishes ride out a server restart', () => {
+  it('actor runtime - a results publish during a restart waits for the server instead of failing the wave', async () => {
+    await using nats = await startNats();
+    const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
+    try {
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.add({ name: 'R', subjects: ['r.>'] });
+      const js = jetstream(nc, { timeout: 1_000 });
+      await nats.kill();
+      const started = Date.now();
+      const pending = publishDurably(js, 'r.x', 'result', undefined, 20_000);
+      setTimeout(() => void nats.restart(), 1_500);
+      const ack = await pending;
+      expect(ack.seq).toBe(1);
+      expect(Date.now() - started).toBeGreaterThan(1_000);
+      // A refusal by the stream is not transient: it fails at once.
+      await jsm.streams.update('R', { subjects: ['r.>'], max_msgs: 1, discard: DiscardPolicy.New, max_msgs_per_subject: 1, discard_new_per_subject: true });
+      await expect(publishDurably(js, 'r.x', 'second', undefined, 20_000)).rejects.toThrow(/maximum/);
+    } finally {
+      await nc.close();
+    }
   });
 });
