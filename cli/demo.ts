@@ -42,11 +42,6 @@ const mb = (n: number) => (n / 1e6).toFixed(1);
 /** Runs the demo; resolves to the process exit code. */
 export async function runDemo(o: DemoOptions): Promise<number> {
   const say = (line: string) => o.out.write(`${line}\n`);
-  // s3rver stores the aws-chunked framing of the SDK's default streaming
-  // checksums as object bytes; the demo's local endpoints need checksums only
-  // where an operation requires them. Real S3 (the daemon's default) needs nothing.
-  process.env.AWS_REQUEST_CHECKSUM_CALCULATION ??= 'WHEN_REQUIRED';
-  process.env.AWS_RESPONSE_CHECKSUM_VALIDATION ??= 'WHEN_REQUIRED';
   process.env.AWS_ACCESS_KEY_ID ??= S3RVER_CREDENTIALS.accessKeyId;
   process.env.AWS_SECRET_ACCESS_KEY ??= S3RVER_CREDENTIALS.secretAccessKey;
 

@@ -28,5 +28,7 @@ export interface CopyOptions {
   /** Larger files are split into ranged part jobs rather than copied here (see split-file.ts). */
   readonly splitThreshold?: number;
   readonly splitPartSize?: number;
+  /** S3 can copy this file itself: a source of at least this many bytes is handed back (`serverSide`) instead of streamed. */
+  readonly serverSideFrom?: number;
   readonly signal?: AbortSignal;
 }

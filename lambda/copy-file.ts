@@ -15,7 +15,7 @@ import { isNotFound, RetryableError } from '../storage/errors.js';
 import { etagIsMd5, SOURCE_VERSION_META, sourceVersionMetadata, unquoteEtag } from '../storage/etag.js';
 import type { ObjectInfo } from '../storage/object-http.js';
 import type { CopyDeps, CopyOptions } from './copy-deps.js';
-import { startSplit } from './split-file.js';
+import { checkAssembled, startSplit } from './split-file.js';
 import { guardBody, relay, VerifyingStall } from './verify-stream.js';
 import type { SplitPlan } from './wave.js';
 import type { SourceRef } from '../storage/source-root.js';
@@ -28,6 +28,8 @@ export interface CopyOutcome {
   readonly unchanged?: boolean;
   /** The file was split, not copied: its parts are still to copy. */
   readonly split?: SplitPlan;
+  /** Nothing was copied: the file is large enough for S3 to copy it itself (see `serverSideFrom`). */
+  readonly serverSide?: true;
 }
 
 
@@ -70,6 +72,11 @@ export async function copyFile(deps: CopyDeps, ref: SourceRef, key: string, o: C
   if (existing && sameVersion(existing, src)) {
     src.body.destroy();
     return { bytes: src.length ?? 0, etag: unquoteEtag(existing.etag), unchanged: true };
+  }
+  // The GET's length decides: small files stream (fewer requests), large ones S3 copies itself.
+  if (o.serverSideFrom !== undefined && src.length !== undefined && src.length >= o.serverSideFrom) {
+    src.body.destroy();
+    return { bytes: 0, etag: '', serverSide: true };
   }
   if (o.splitThreshold !== undefined && src.length !== undefined && src.length > o.splitThreshold) {
     src.body.destroy();
@@ -137,6 +144,7 @@ async function copyMultipart(
       throw err;
     });
   const parts: Array<{ PartNumber: number; ETag: string }> = [];
+  const partMd5s: string[] = [];
   const upload = async (chunks: Buffer[]): Promise<void> => {
     const part = Buffer.concat(chunks);
     const PartNumber = parts.length + 1;
@@ -150,6 +158,7 @@ async function copyMultipart(
       throw new RetryableError(`part ${PartNumber} of ${key} checksum mismatch: ETag ${etag}, MD5 ${md5}`);
     }
     parts.push({ PartNumber, ETag: out.ETag ?? etag });
+    partMd5s.push(md5);
   };
   try {
     let pending: Buffer[] = [];
@@ -175,11 +184,12 @@ async function copyMultipart(
     if (length !== undefined && guard.bytes !== length) {
       throw new RetryableError(`length mismatch for ${key}: source said ${length} bytes, ${guard.bytes} arrived`);
     }
-    const done = await deps.dest.send(
+    await deps.dest.send(
       new CompleteMultipartUploadCommand({ Bucket: deps.bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }),
       { abortSignal: o.signal },
     );
-    return { bytes: guard.bytes, etag: unquoteEtag(done.ETag) };
+    const etag = await checkAssembled(deps, key, guard.bytes, partMd5s, { signal: o.signal });
+    return { bytes: guard.bytes, etag };
   } catch (err) {
     release();
     await deps.dest

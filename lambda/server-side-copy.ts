@@ -87,5 +87,6 @@ export async function serverSideCopy(
   if (check.ContentLength !== size) {
     throw new RetryableError(`server-side copy of ${src.key}: ${check.ContentLength} bytes arrived of ${size}`);
   }
-  return { bytes: size, etag };
+  // Ceph RGW 16 answers CompleteMultipartUpload with an empty ETag; HEAD has it.
+  return { bytes: size, etag: etag || unquoteEtag(check.ETag) };
 }

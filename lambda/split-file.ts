@@ -12,7 +12,7 @@
  */
 import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand } from '@aws-sdk/client-s3';
 import { PermanentError, RetryableError } from '../storage/errors.js';
-import { etagIsMd5, recordedSourceVersion, SOURCE_VERSION_META, sourceVersionMetadata, unquoteEtag } from '../storage/etag.js';
+import { etagIsMd5, isMultipartEtag, multipartEtag, recordedSourceVersion, SOURCE_VERSION_META, sourceVersionMetadata, unquoteEtag } from '../storage/etag.js';
 import type { SourceRef } from '../storage/source-root.js';
 import type { CopyDeps, CopyOptions } from './copy-deps.js';
 import { guardBody } from './verify-stream.js';
@@ -46,12 +46,23 @@ export async function startSplit(
 
 const isNoSuchUpload = (err: unknown) => (err as { name?: string; Code?: string })?.name === 'NoSuchUpload' || (err as { Code?: string })?.Code === 'NoSuchUpload';
 
-/** True when `key` already holds the whole file of this version: the upload was completed by another part. */
-async function alreadyAssembled(deps: CopyDeps, key: string, part: { size: number; version?: string }, signal?: AbortSignal): Promise<{ etag: string } | undefined> {
+/**
+ * True when `key` already holds the whole file of this version: the upload was
+ * completed by another part. With `etag` (the one the parts predict), an
+ * object of another multipart ETag is not it.
+ */
+async function alreadyAssembled(
+  deps: CopyDeps,
+  key: string,
+  part: { size: number; version?: string; etag?: string },
+  signal?: AbortSignal,
+): Promise<{ etag: string } | undefined> {
   const head = await deps.io.head(deps.bucket, key, signal).catch(() => undefined);
   if (!head || head.length !== part.size) return undefined;
   if (part.version && head.metadata[SOURCE_VERSION_META] !== recordedSourceVersion(part.version)) return undefined;
-  return { etag: unquoteEtag(head.etag) };
+  const etag = unquoteEtag(head.etag);
+  if (part.etag && isMultipartEtag(etag) && etag !== part.etag) return undefined;
+  return { etag };
 }
 
 /**
@@ -107,26 +118,56 @@ export async function copyPart(
   }
 }
 
-/** Completes a split file's upload from its recorded parts, and checks the whole file's size. */
+/** Completes a split file's upload from its recorded parts, and checks the whole file's size and ETag. */
 export async function assembleFile(deps: CopyDeps, key: string, a: FileAssembly, signal?: AbortSignal): Promise<{ bytes: number; etag: string }> {
+  const parts = [...a.parts].sort((x, y) => x.n - y.n);
+  // Each part's ETag was checked against the MD5 of the bytes sent, so together they predict the object's.
+  const partMd5s = parts.map((p) => unquoteEtag(p.etag));
   try {
-    const done = await deps.dest.send(
+    await deps.dest.send(
       new CompleteMultipartUploadCommand({
         Bucket: deps.bucket,
         Key: key,
         UploadId: a.uploadId,
-        MultipartUpload: { Parts: [...a.parts].sort((x, y) => x.n - y.n).map((p) => ({ PartNumber: p.n, ETag: p.etag })) },
+        MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.n, ETag: p.etag })) },
       }),
       { abortSignal: signal },
     );
-    const head = await deps.io.head(deps.bucket, key, signal);
-    if (head.length !== a.size) throw new RetryableError(`${key}: assembled ${head.length} bytes, the source has ${a.size}`);
-    return { bytes: a.size, etag: unquoteEtag(done.ETag) };
   } catch (err) {
-    if (!isNoSuchUpload(err)) throw err;
-    // A redelivered assembly: the first one completed it.
-    const done = await alreadyAssembled(deps, key, { size: a.size, version: a.version }, signal);
+    // A redelivered assembly may find the upload completed by the first one:
+    // S3 answers NoSuchUpload, and Ceph RGW 16 answers an upload id it no
+    // longer knows with 500 InternalError ("failed to acquire lock"), so any
+    // failure first looks at what the key holds.
+    const done = await alreadyAssembled(deps, key, { size: a.size, version: a.version, etag: multipartEtag(partMd5s) }, signal);
     if (done) return { bytes: a.size, etag: done.etag };
-    throw new PermanentError(`${key}: the multipart upload is gone and the file is not there`);
+    if (isNoSuchUpload(err)) throw new PermanentError(`${key}: the multipart upload is gone and the file is not there`);
+    throw err;
   }
+  return { bytes: a.size, etag: await checkAssembled(deps, key, a.size, partMd5s, { signal, permanent: true }) };
+}
+
+/**
+ * Checks an object just assembled from parts: its size, and its `-N` ETag
+ * against the one its parts' MD5s predict. Reads the ETag with HEAD, because
+ * not every service returns it from CompleteMultipartUpload (Ceph RGW 16
+ * answers an empty one). Returns the object's ETag. `permanent`: a mismatch
+ * cannot be fixed by running the same step again (the upload is gone).
+ */
+export async function checkAssembled(
+  deps: Pick<CopyDeps, 'io' | 'bucket'>,
+  key: string,
+  size: number,
+  partMd5s: readonly string[],
+  o: { signal?: AbortSignal; permanent?: boolean } = {},
+): Promise<string> {
+  const head = await deps.io.head(deps.bucket, key, o.signal);
+  if (head.length !== size) throw new RetryableError(`${key}: assembled ${head.length} bytes, the source has ${size}`);
+  const etag = unquoteEtag(head.etag);
+  const want = multipartEtag(partMd5s);
+  // A service that names multipart objects differently (s3rver) cannot be checked this way; its parts were.
+  if (want && isMultipartEtag(etag) && etag !== want) {
+    const message = `${key}: the assembled object's ETag ${etag} is not the ${want} its parts' MD5s give; the stored object differs from the parts sent`;
+    throw o.permanent ? new PermanentError(message) : new RetryableError(message);
+  }
+  return etag;
 }

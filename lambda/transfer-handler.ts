@@ -23,6 +23,15 @@ export interface InvocationContext {
   getRemainingTimeInMillis(): number;
 }
 
+/**
+ * Where server-side copy applies, smaller files are streamed anyway. Measured
+ * on Ceph RGW (one cluster holding both buckets): 200 KB files streamed at
+ * 1.4-2.7x the files/s of server-side copy (HEAD, CopyObject and HEAD per
+ * file, against a GET and a PUT), while 8 MiB files copied server-side at
+ * 2.4-2.8x the MB/s of streaming.
+ */
+const SERVER_SIDE_MIN_BYTES = 8 * 1024 * 1024;
+
 /** Time kept back at the end of the budget: no new file starts inside it. */
 const START_RESERVE_MS = 5_000;
 /** In-flight copies are aborted this long before the budget ends, so results still get out. */
@@ -91,7 +100,7 @@ export async function handleWave(req: WaveRequest, ctx: InvocationContext): Prom
   // need a HEAD. Part and assembly jobs never check the destination.
   const wholeFiles = destKeys.filter((_, i) => !req.jobs[i]?.part && !req.jobs[i]?.assemble);
   const listed =
-    req.op !== 'hash' && !serverSide && req.options.skipIdentical && wholeFiles.length > 0
+    req.op !== 'hash' && req.options.skipIdentical && wholeFiles.length > 0
       ? await listDestination(dest, req.dest.location.bucket, wholeFiles, { signal: abort.signal }).catch(() => undefined)
       : undefined;
   let next = 0;
@@ -132,12 +141,18 @@ export async function handleWave(req: WaveRequest, ctx: InvocationContext): Prom
         // principal; an allow-listed root (an https:// key server, another
         // bucket) is streamed with its own scheme.
         const inside = serverSide && ref.url.protocol === 's3:' && ref.url.host === sourceBucket;
-        const out = inside
+        const streamed = await copyFile(target, ref, destKey, {
+          ...req.options,
+          knownAbsent: listed?.absent(destKey),
+          serverSideFrom: inside ? (req.options.serverSideMinBytes ?? SERVER_SIDE_MIN_BYTES) : undefined,
+          signal: abort.signal,
+        });
+        const out = streamed.serverSide
           ? await serverSideCopy(dest, { bucket: ref.url.host, key: decodeURIComponent(ref.url.pathname.slice(1)) }, { bucket: req.dest.location.bucket, key: destKey }, {
               ...req.options,
               signal: abort.signal,
             })
-          : await copyFile(target, ref, destKey, { ...req.options, knownAbsent: listed?.absent(destKey), signal: abort.signal });
+          : streamed;
         results[index] = {
           ok: true,
           bytes: out.bytes,
@@ -145,7 +160,7 @@ export async function handleWave(req: WaveRequest, ctx: InvocationContext): Prom
           ms: Date.now() - started,
           unchanged: out.unchanged || undefined,
           split: out.split,
-          method: inside ? 'server-side' : 'stream',
+          method: streamed.serverSide ? 'server-side' : 'stream',
         };
       } catch (err) {
         if (job.optional && isNotFound(err)) {

@@ -73,6 +73,12 @@ export interface WaveOptions {
   readonly skipIdentical?: boolean;
   /** Let S3 copy the bytes itself when source and destination are the same service (default true). */
   readonly serverSideCopy?: boolean;
+  /**
+   * Files smaller than this are streamed even where server-side copy applies
+   * (default 8 MiB): a copy inside S3 costs more requests than a GET and a PUT,
+   * and only pays for large files (see README, server-side copy).
+   */
+  readonly serverSideMinBytes?: number;
   /** GET, HEAD and PUT of each file sent directly, signed by the SDK's signer (default true); false uses the SDK's commands. */
   readonly directIo?: boolean;
   /** Files larger than this are not copied but split (the result carries a SplitPlan). Default: never. */

@@ -1,4 +1,5 @@
 /** ETag handling shared by every copy and check: quotes off, and when an ETag is the content's MD5. */
+import { createHash } from 'node:crypto';
 
 /** The ETag without its quotes (and weak marker); empty when absent. */
 export function unquoteEtag(etag: string | null | undefined): string {
@@ -10,6 +11,21 @@ export function etagIsMd5(etag: string, sse: string | undefined, sseCustomerAlgo
   const trusted = !sseCustomerAlgorithm && (sse === undefined || sse === 'AES256');
   return trusted && /^[0-9a-f]{32}$/.test(etag);
 }
+
+/**
+ * The ETag S3 gives an object assembled from parts with these MD5s (hex):
+ * the MD5 of the parts' binary MD5s, then `-` and the part count. Undefined
+ * when a part's ETag is not an MD5 (KMS, SSE-C), so nothing can be predicted.
+ */
+export function multipartEtag(partMd5s: readonly string[]): string | undefined {
+  if (partMd5s.length === 0 || !partMd5s.every((m) => /^[0-9a-f]{32}$/.test(m))) return undefined;
+  const hash = createHash('md5');
+  for (const m of partMd5s) hash.update(Buffer.from(m, 'hex'));
+  return `${hash.digest('hex')}-${partMd5s.length}`;
+}
+
+/** True when `etag` has the multipart form `<32 hex>-<parts>`. */
+export const isMultipartEtag = (etag: string): boolean => /^[0-9a-f]{32}-\d+$/.test(etag);
 
 /** Object metadata that records which source version a copy came from. */
 export const SOURCE_VERSION_META = 'flants-source-version';

@@ -25,6 +25,16 @@ export function agentsOf(client: S3Client): { http: HttpAgent; https: HttpsAgent
   return clientAgents.get(client);
 }
 
+/** True when `endpoint` is AWS S3 itself: no endpoint given, or an `amazonaws.com` host. */
+export function isAwsEndpoint(endpoint: string | undefined): boolean {
+  if (!endpoint) return true;
+  try {
+    return /(^|\.)amazonaws\.com(\.cn)?$/.test(new URL(endpoint).hostname);
+  } catch {
+    return false;
+  }
+}
+
 /** Creates an S3 client. Keep-alive matters: a TLS handshake per segment would dominate small copies. */
 export function makeS3Client(o: S3ClientOptions): S3Client {
   const maxSockets = o.maxSockets ?? 256;
@@ -35,6 +45,14 @@ export function makeS3Client(o: S3ClientOptions): S3Client {
     forcePathStyle: o.forcePathStyle,
     credentials: o.credentials,
     maxAttempts: 2,
+    // The SDK's default CRC32 checksums turn a streamed body (a split file's
+    // ranged part, say) into aws-chunked with a trailer. S3-compatible services
+    // do not all take that: Ceph's RGW answers 411 MissingContentLength, and
+    // s3rver stores the framing as object bytes. Off AWS, flants sends plain
+    // bodies with their Content-Length and checks every copy itself (length,
+    // and MD5 against the ETags or Content-MD5), which is what those services
+    // verify. On AWS the SDK's defaults (or the AWS_* settings) stand.
+    ...(isAwsEndpoint(o.endpoint) ? {} : { requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' }),
     logger: quietSdkLogger,
     requestHandler: new NodeHttpHandler({
       httpAgent: agents.http,

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runChaos, type ChaosReport } from '../dev/local/chaos-run.js';
-import { getObject, listKeys, s3For } from './helpers/services.js';
+import { getObject, listKeys, rgw, rgwS3, startRgwBucket } from './helpers/services.js';
 
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 
@@ -19,7 +19,10 @@ describe('chaos - nothing lost, nothing counted twice', () => {
   });
 
   it('chaos - faults, SIGKILLs and a nats-server restart leave every file identical and every class reported once', async () => {
+    // The destination is a bucket on the run's Ceph RADOS Gateway (real S3).
+    const bucket = await startRgwBucket('chaos');
     report = await runChaos({
+      dest: { endpoint: bucket.endpoint, bucket: bucket.name, credentials: { accessKeyId: rgw().accessKeyId, secretAccessKey: rgw().secretAccessKey } },
       classes: 8,
       renditions: 2,
       segments: 130,
@@ -56,7 +59,7 @@ describe('chaos - nothing lost, nothing counted twice', () => {
       expect({ files: o.files, bytes: o.bytes + o.verifiedBytes }, o.classId).toEqual(r.expected.get(o.classId));
     }
     // Every file identical, nothing else copied.
-    const s3 = s3For(r.dest);
+    const s3 = rgwS3();
     const keys = (await listKeys(s3, r.destBucket)).filter((k) => !k.startsWith('_flants/'));
     expect(keys.sort()).toEqual([...r.library.keys()].map((p) => p.slice('/vod/'.length)).sort());
     const mismatched: string[] = [];

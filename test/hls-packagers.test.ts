@@ -2,7 +2,8 @@
  * Crawler end to end on real packager output (ffmpeg): fMP4 with init segments
  * and an audio group, AES-128 with a key file, single-file byte ranges and
  * WebVTT subtitles. Every referenced file must arrive identical, and nothing
- * else. Also: EXT-X-GAP segments, and recordings that are still live.
+ * else. Also: EXT-X-GAP segments, and recordings that are still live. The
+ * destination is a bucket on the run's Ceph RADOS Gateway.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,17 +12,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon, type Daemon } from '../cli/daemon.js';
 import type { LocalLambda } from '../lambda/local-endpoint.js';
 import type { NatsServer } from '../dev/local/nats-server.js';
-import type { S3Server } from '../dev/local/s3-server.js';
 import type { ClassTransferred } from '../streams/messages.js';
 import { topology, type Topology } from '../streams/topology.js';
 import { makeFfmpegFixtures, type Fixtures } from './helpers/ffmpeg-fixtures.js';
 import { startOrigin, type Origin } from './helpers/origin.js';
-import { getObject, listKeys, natsClient, s3For, startLambda, startNats, startS3, testConfig, testLogger } from './helpers/services.js';
+import { getObject, listKeys, natsClient, startLambda, startNats, startRgwBucket, testConfig, testLogger, type RgwBucket, useRgwCredentials } from './helpers/services.js';
+
+useRgwCredentials();
 
 describe('crawler - real packager output, end to end', () => {
   let fixtures: Fixtures;
   let nats: NatsServer;
-  let dst: S3Server;
+  let dst: RgwBucket;
   let lambda: LocalLambda;
   let origin: Origin;
   const daemons: Daemon[] = [];
@@ -33,7 +35,7 @@ describe('crawler - real packager output, end to end', () => {
     const config = testConfig({
       NATS_URL: nats.url,
       FLANTS_SOURCE: `${origin.url}/vod/`,
-      FLANTS_DEST: `s3://dest-bucket/${bucketPrefix}`,
+      FLANTS_DEST: `s3://${dst.name}/${bucketPrefix}`,
       FLANTS_DEST_ENDPOINT: dst.endpoint,
       FLANTS_LAMBDA_ENDPOINT: lambda.url,
       FLANTS_BATCH_WAIT: '50ms',
@@ -61,7 +63,7 @@ describe('crawler - real packager output, end to end', () => {
 
   beforeAll(async () => {
     fixtures = makeFfmpegFixtures();
-    [nats, dst, lambda] = await Promise.all([startNats(), startS3('dest-bucket'), startLambda()]);
+    [nats, dst, lambda] = await Promise.all([startNats(), startRgwBucket('dest'), startLambda()]);
     const files: Record<string, Buffer> = {};
     for (const [name, c] of Object.entries(fixtures.classes)) {
       for (const f of c.files) files[`/vod/${name}/${f}`] = readFileSync(join(fixtures.root, name, f));
@@ -75,7 +77,7 @@ describe('crawler - real packager output, end to end', () => {
   afterAll(async () => {
     for (const d of daemons) await d.stop();
     await client?.close();
-    await Promise.all([lambda?.close(), dst?.close(), nats?.close(), origin?.close()]);
+    await Promise.all([lambda?.close(), nats?.close(), origin?.close()]);
   });
 
   it('crawler - transfers fMP4, AES-128, byte-range and WebVTT packagings completely and exactly', async () => {
@@ -85,14 +87,14 @@ describe('crawler - real packager output, end to end', () => {
     }
     const keys = await (async () => {
       for (const name of Object.keys(fixtures.classes)) expect((await outcome(`pkg/${name}`)).status).toBe('complete');
-      return listKeys(s3For(dst), 'dest-bucket');
+      return listKeys(dst.s3, dst.name);
     })();
     for (const [name, c] of Object.entries(fixtures.classes)) {
       const copied = keys.filter((k) => k.startsWith(`pkg/${name}/`)).map((k) => k.slice(`pkg/${name}/`.length)).sort();
       expect(copied, name).toEqual(c.files);
       expect(c.files.length, name).toBeGreaterThan(3);
       for (const f of c.files) {
-        const got = await getObject(s3For(dst), 'dest-bucket', `pkg/${name}/${f}`);
+        const got = await getObject(dst.s3, dst.name, `pkg/${name}/${f}`);
         expect(got.equals(readFileSync(join(fixtures.root, name, f))), `${name}/${f}`).toBe(true);
       }
       expect((await outcome(`pkg/${name}`)).files).toBe(c.files.length);
@@ -112,7 +114,7 @@ describe('crawler - real packager output, end to end', () => {
     const e = await outcome('gap/gappy');
     expect(e.status).toBe('complete');
     expect(e.files).toBe(4);
-    const report = JSON.parse((await getObject(s3For(dst), 'dest-bucket', e.reportKey)).toString());
+    const report = JSON.parse((await getObject(dst.s3, dst.name, e.reportKey)).toString());
     expect(report.notes).toEqual([{ key: 'gappy/s1.ts', note: expect.stringMatching(/optional file missing.*404/) }]);
   });
 
@@ -131,7 +133,7 @@ describe('crawler - real packager output, end to end', () => {
     const e = await outcome('live/rec');
     expect(e.status).toBe('complete');
     expect(e.files).toBe(5);
-    const keys = (await listKeys(s3For(dst), 'dest-bucket')).filter((k) => k.startsWith('live/rec/')).sort();
+    const keys = (await listKeys(dst.s3, dst.name)).filter((k) => k.startsWith('live/rec/')).sort();
     expect(keys).toEqual(['live/rec/index.m3u8', 'live/rec/l0.ts', 'live/rec/l1.ts', 'live/rec/l2.ts', 'live/rec/l3.ts']);
     // Each segment was fetched once: re-crawls enqueue only new files.
     for (let i = 0; i < 4; i++) expect(origin.requests.filter((r) => r === `GET /vod/rec/l${i}.ts`)).toHaveLength(1);

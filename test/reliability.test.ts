@@ -2,7 +2,8 @@
  * Reliability on real parts: a failed file is retried ahead of the backlog
  * (10 jobs or 10,000, same wait); throttling slows the dispatcher down and
  * uses up no attempt; a re-triggered class copies nothing already identical
- * and is reported verified.
+ * and is reported verified (FLANTS_SKIP_IDENTICAL, on the run's Ceph RADOS
+ * Gateway: real ETags, metadata and LastModified).
  */
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
@@ -10,17 +11,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon, type Daemon } from '../cli/daemon.js';
 import { startLocalLambda, type LocalLambda } from '../lambda/local-endpoint.js';
 import type { NatsServer } from '../dev/local/nats-server.js';
-import type { S3Server } from '../dev/local/s3-server.js';
 import type { ClassTransferred } from '../streams/messages.js';
 import { topology, type Topology } from '../streams/topology.js';
 import { startOrigin, type Origin } from './helpers/origin.js';
-import { natsClient, s3For, startLambda, startNats, startS3, testConfig, testLogger } from './helpers/services.js';
+import { natsClient, startLambda, startNats, startRgwBucket, testConfig, testLogger, type RgwBucket, useRgwCredentials } from './helpers/services.js';
+
+useRgwCredentials();
 
 const media = (names: string[]) => ['#EXTM3U', '#EXT-X-TARGETDURATION:2', ...names.flatMap((n) => ['#EXTINF:2,', n]), '#EXT-X-ENDLIST', ''].join('\n');
 
 describe('reliability - retries, throttling, idempotency', () => {
   let nats: NatsServer;
-  let dst: S3Server;
+  let dst: RgwBucket;
   let lambda: LocalLambda;
   let origin: Origin;
   let client: Awaited<ReturnType<typeof natsClient>>;
@@ -32,7 +34,7 @@ describe('reliability - retries, throttling, idempotency', () => {
     const config = testConfig({
       NATS_URL: nats.url,
       FLANTS_SOURCE: `${origin.url}/vod/`,
-      FLANTS_DEST: `s3://dest-bucket/${prefix}`,
+      FLANTS_DEST: `s3://${dst.name}/${prefix}`,
       FLANTS_DEST_ENDPOINT: dst.endpoint,
       FLANTS_LAMBDA_ENDPOINT: lambdaUrl,
       FLANTS_BATCH_WAIT: '50ms',
@@ -61,7 +63,7 @@ describe('reliability - retries, throttling, idempotency', () => {
   };
 
   beforeAll(async () => {
-    [nats, dst, lambda] = await Promise.all([startNats(), startS3('dest-bucket'), startLambda()]);
+    [nats, dst, lambda] = await Promise.all([startNats(), startRgwBucket('dest'), startLambda()]);
     origin = await startOrigin({});
     client = await natsClient(nats.url);
     js = jetstream(client);
@@ -70,7 +72,7 @@ describe('reliability - retries, throttling, idempotency', () => {
   afterAll(async () => {
     for (const d of daemons) await d.stop();
     await client?.close();
-    await Promise.all([lambda?.close(), dst?.close(), nats?.close(), origin?.close()]);
+    await Promise.all([lambda?.close(), nats?.close(), origin?.close()]);
   });
 
   /** Enqueues a class of `backlog` files whose first segment fails once; returns the retry's wait. */
@@ -135,8 +137,7 @@ describe('reliability - retries, throttling, idempotency', () => {
     await js.publish(t.subjects.recorded, JSON.stringify({ classId: 'again', manifest: 'again/index.m3u8' }));
     const first = await outcome('again/again');
     expect(first).toMatchObject({ status: 'complete', files: 21, unchanged: 0, verified: false });
-    const s3 = s3For(dst);
-    const stamp = async (k: string) => (await s3.send(new HeadObjectCommand({ Bucket: 'dest-bucket', Key: `again/again/${k}` }))).LastModified?.getTime();
+    const stamp = async (k: string) => (await dst.s3.send(new HeadObjectCommand({ Bucket: dst.name, Key: `again/again/${k}` }))).LastModified?.getTime();
     const before = await Promise.all(names.map(stamp));
     await new Promise((r) => setTimeout(r, 1_100)); // a rewrite would show a later LastModified
 

@@ -48,7 +48,8 @@ describe('source - allow-listed roots keep their own scheme', () => {
         { src: 'c1/a.ts', key: 'c1/a.ts' },
         { src: `${origin.url}/keys/k.bin`, key: `${new URL(origin.url).host}/k.bin` },
       ],
-      options: { multipartThreshold: 64 << 20, partSize: 16 << 20, fileConcurrency: 2, stallTimeoutMs: 10_000 },
+      // Server-side copy for every size, so that only the scheme decides.
+      options: { multipartThreshold: 64 << 20, partSize: 16 << 20, fileConcurrency: 2, stallTimeoutMs: 10_000, serverSideMinBytes: 0 },
     };
     const res = await handleWave(req, { getRemainingTimeInMillis: () => 60_000 });
     expect(res.results.map((r) => [r.ok, r.method, r.error])).toEqual([[true, 'server-side', undefined], [true, 'stream', undefined]]);

@@ -19,9 +19,6 @@ import { SourceRoot } from '../../storage/source-root.js';
 import type { ClassTransferred } from '../../streams/messages.js';
 import { topology } from '../../streams/topology.js';
 
-// Local s3rver endpoints need checksums only where required (see README).
-process.env.AWS_REQUEST_CHECKSUM_CALCULATION ??= 'WHEN_REQUIRED';
-process.env.AWS_RESPONSE_CHECKSUM_VALIDATION ??= 'WHEN_REQUIRED';
 process.env.AWS_ACCESS_KEY_ID ??= S3RVER_CREDENTIALS.accessKeyId;
 process.env.AWS_SECRET_ACCESS_KEY ??= S3RVER_CREDENTIALS.secretAccessKey;
 

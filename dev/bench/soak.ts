@@ -6,12 +6,7 @@
 import { createHash } from 'node:crypto';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { runChaos } from '../local/chaos-run.js';
-import { S3RVER_CREDENTIALS } from '../local/s3-server.js';
 import { makeS3Client } from '../../storage/s3-client.js';
-
-// Local s3rver endpoints need checksums only where required (see README).
-process.env.AWS_REQUEST_CHECKSUM_CALCULATION ??= 'WHEN_REQUIRED';
-process.env.AWS_RESPONSE_CHECKSUM_VALIDATION ??= 'WHEN_REQUIRED';
 
 const arg = (name: string, fallback: number) => Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback);
 
@@ -29,7 +24,7 @@ const report = await runChaos({
   timeoutMs: arg('timeout-min', 20) * 60_000,
   log: (line) => console.log(line),
 });
-const s3 = makeS3Client({ endpoint: report.dest.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: S3RVER_CREDENTIALS });
+const s3 = makeS3Client({ endpoint: report.dest.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: report.dest.credentials });
 const md5 = (b: Uint8Array) => createHash('md5').update(b).digest('hex');
 const problems: string[] = [];
 const entries = [...report.library.entries()];

@@ -36,7 +36,17 @@ export interface ChaosOptions {
   readonly stallTimeout?: string;
   /** FLANTS_ACK_WAIT for the actors; the default when unset. */
   readonly ackWait?: string;
+  /** An S3 bucket to copy into (the tests' Ceph RADOS Gateway, say); a private s3rver when unset. */
+  readonly dest?: ChaosDest;
   readonly log?: (line: string) => void;
+}
+
+/** Where a chaos run copies to. `close()` stops the endpoint when the run started it. */
+export interface ChaosDest {
+  readonly endpoint: string;
+  readonly bucket: string;
+  readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
+  close?(): Promise<void>;
 }
 
 /** What happened. */
@@ -59,7 +69,7 @@ export interface ChaosReport {
   readonly transferredInStream: number;
   readonly elapsedMs: number;
   /** The destination, still running: the caller verifies and then closes it. */
-  readonly dest: S3Server;
+  readonly dest: ChaosDest & { close(): Promise<void> };
   readonly destBucket: string;
 }
 
@@ -97,21 +107,24 @@ function buildLibrary(o: ChaosOptions) {
   return { files, expected, classIds };
 }
 
+async function chaosDest(given: ChaosDest | undefined): Promise<ChaosDest & { close(): Promise<void> }> {
+  if (given) return { ...given, close: async () => given.close?.() };
+  const server: S3Server = await startS3Server(['chaos-dest']);
+  return { endpoint: server.endpoint, bucket: 'chaos-dest', credentials: S3RVER_CREDENTIALS, close: () => server.close() };
+}
+
 /** Runs the scenario; throws if the classes are not all reported within `timeoutMs`. */
 export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const log = o.log ?? (() => undefined);
   const { files, expected, classIds } = buildLibrary(o);
   const nats = await startNatsServer();
-  const dest = await startS3Server(['chaos-dest']);
+  const dest = await chaosDest(o.dest);
   const origin = await startFaultOrigin({ files, rates: o.rates, maxFaultsPerFile: o.maxFaultsPerFile });
   const namespace = `chaos_${randomBytes(3).toString('hex')}`;
   const awsEnv: Record<string, string | undefined> = {
     ...process.env,
-    AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
-    // s3rver corrupts aws-chunked streaming uploads (see README); local endpoints only.
-    AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
-    AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+    AWS_ACCESS_KEY_ID: dest.credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: dest.credentials.secretAccessKey,
   };
   const lambda = await startLocalLambda({ concurrency: 64, timeoutMs: 60_000, workers: 2, env: awsEnv });
   const env: Record<string, string | undefined> = {
@@ -119,7 +132,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     NATS_URL: nats.url,
     FLANTS_NAMESPACE: namespace,
     FLANTS_SOURCE: `${origin.url}/vod/`,
-    FLANTS_DEST: 's3://chaos-dest/',
+    FLANTS_DEST: `s3://${dest.bucket}/`,
     FLANTS_DEST_ENDPOINT: dest.endpoint,
     FLANTS_LAMBDA: 'local',
     FLANTS_LAMBDA_ENDPOINT: lambda.url,
@@ -262,7 +275,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       transferredInStream,
       elapsedMs: Date.now() - started,
       dest,
-      destBucket: 'chaos-dest',
+      destBucket: dest.bucket,
     };
   } catch (err) {
     await dest.close();

@@ -12,8 +12,10 @@ import type { AddressInfo } from 'node:net';
  * `reset`: close the socket before answering. `reset-mid-body`: answer the
  * upstream's headers and the first chunk of its body, then close the socket.
  * `drop-upload`: read part of the request body, then close the socket.
+ * `flip-byte`: answer in full, with the first byte of the body inverted
+ * (length and headers, ETag included, unchanged).
  */
-export type ProxyFault = 'reset' | 'reset-mid-body' | 'drop-upload';
+export type ProxyFault = 'reset' | 'reset-mid-body' | 'drop-upload' | 'flip-byte';
 
 /** A running proxy. */
 export interface FaultProxy {
@@ -38,6 +40,15 @@ export async function startFaultProxy(upstream: string, faultFor: (req: Incoming
     }
     const up = request(`${upstream}${req.url}`, { method: req.method, headers: req.headers }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
+      if (fault === 'flip-byte') {
+        let first = true;
+        answer.on('data', (chunk: Buffer) => {
+          if (first && chunk.length) chunk = Buffer.concat([Buffer.from([(chunk[0] as number) ^ 0xff]), chunk.subarray(1)]);
+          first = false;
+          res.write(chunk);
+        });
+        return void answer.once('end', () => res.end());
+      }
       if (fault !== 'reset-mid-body') return void answer.pipe(res);
       answer.once('data', (chunk: Buffer) => {
         res.write(chunk.subarray(0, Math.max(1, chunk.length >> 1)));
