@@ -5,7 +5,6 @@
 import { getHeapStatistics } from 'node:v8';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { connectNats } from '../streams/connect-nats.js';
 import type { Logger } from 'pino';
 import type { AggregatorHandle } from '../actors/aggregator.js';
 import type { DispatcherHandle } from '../actors/dispatcher.js';
@@ -15,6 +14,7 @@ import type { ActorHandle } from '../streams/actor-runtime.js';
 import { ensureTopology, openClassStateKv, openPartsKv, topologyOptions } from '../streams/ensure-topology.js';
 import { topology } from '../streams/topology.js';
 import { createMetrics, startMetricsServer } from '../observability/metrics.js';
+import { connectOrExplain } from './failures.js';
 import type { startDashboardFor } from './dashboard-for.js';
 
 /**
@@ -67,7 +67,7 @@ export async function startDaemon(o: {
 }): Promise<Daemon> {
   const { config, logger } = o;
   const wanted = o.actors ?? ACTOR_NAMES;
-  const nc = await connectNats(config.nats, `flants-${wanted.join('+')}`, { maxReconnectAttempts: -1, reconnectTimeWait: 1_000 });
+  const nc = await connectOrExplain(config.nats, `flants-${wanted.join('+')}`, { maxReconnectAttempts: -1, reconnectTimeWait: 1_000 });
   const t = topology(config.namespace);
   try {
     const jsm = await jetstreamManager(nc);

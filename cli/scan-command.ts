@@ -1,5 +1,5 @@
 /** Wires `flants scan` to its parts. */
-import { connectNats } from '../streams/connect-nats.js';
+import { connectOrExplain } from './failures.js';
 import { MongoClient } from 'mongodb';
 import type { FlantsConfig } from '../config/load-config.js';
 import { runScan, type ScanOptions } from '../discovery/run-scan.js';
@@ -8,7 +8,7 @@ import { openSource } from '../storage/open-source.js';
 
 /** Runs one scan pass, printing each class and a summary; returns the exit code. */
 export async function runScanCommand(config: FlantsConfig, o: ScanOptions & { quiet: boolean }): Promise<number> {
-  const nc = await connectNats(config.nats, 'flants-scan');
+  const nc = await connectOrExplain(config.nats, 'flants-scan');
   const mongo = config.catalogue ? new MongoClient(config.catalogue.url, { appName: 'flants-scan' }) : undefined;
   try {
     await mongo?.connect();

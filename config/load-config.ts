@@ -119,36 +119,91 @@ export interface FlantsConfig {
   readonly logLevel: string;
 }
 
-const boolText = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v));
-const positiveInt = z.coerce.number().int().positive();
-const duration = z.string().transform((v, ctx) => {
-  try {
-    return parseDuration(v);
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: (err as Error).message });
-    return z.NEVER;
-  }
-});
+const boolText = z.enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' }).transform((v) => ['true', '1', 'yes'].includes(v));
+
+/** A whole number in [min, max], with flants' own words rather than zod's (`expected number, received NaN`). */
+function intSetting(min: number, max = Number.MAX_SAFE_INTEGER) {
+  return z.string().transform((v, ctx) => {
+    const n = Number(v.trim());
+    if (v.trim() === '' || !Number.isInteger(n)) {
+      ctx.addIssue({ code: 'custom', message: `must be a whole number, not ${JSON.stringify(v)}` });
+      return z.NEVER;
+    }
+    if (n < min || n > max) {
+      const range = max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `between ${min} and ${max}`;
+      ctx.addIssue({ code: 'custom', message: `must be ${range}, not ${n}` });
+      return z.NEVER;
+    }
+    return n;
+  });
+}
+const positiveInt = intSetting(1);
+
+/** A duration with a unit; `positive` refuses zero where zero cannot work (an ack wait, a timeout). */
+function durationSetting(o: { positive: boolean }) {
+  return z.string().transform((v, ctx) => {
+    try {
+      const ms = parseDuration(v);
+      if (o.positive && ms <= 0) {
+        ctx.addIssue({ code: 'custom', message: `must be longer than 0 (write e.g. 30s)` });
+        return z.NEVER;
+      }
+      return ms;
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return z.NEVER;
+    }
+  });
+}
+const duration = durationSetting({ positive: false });
+const positiveDuration = durationSetting({ positive: true });
 const bytes = z.string().transform((v, ctx) => {
   try {
-    return parseBytes(v);
+    const n = parseBytes(v);
+    if (n <= 0) {
+      ctx.addIssue({ code: 'custom', message: 'must be larger than 0 (write e.g. 64MiB)' });
+      return z.NEVER;
+    }
+    return n;
   } catch (err) {
     ctx.addIssue({ code: 'custom', message: (err as Error).message });
     return z.NEVER;
   }
 });
-const url = z.string().url();
+const url = z.string().url({ error: (i) => `must be a URL such as http://127.0.0.1:9000, not ${JSON.stringify(i.input)}` });
+const port = intSetting(0, 65_535);
+
+/**
+ * NATS_URL: one server, or several separated by commas, each `nats://host:port`
+ * (also tls://, ws://, wss://) or a bare `host:port`.
+ */
+const natsUrl = z.string().superRefine((v, ctx) => {
+  for (const entry of v.split(',').map((x) => x.trim())) {
+    const withScheme = /^[a-z]+:\/\//i.test(entry) ? entry : `nats://${entry}`;
+    let ok = /^(nats|tls|ws|wss):\/\//i.test(withScheme) && !/\s/.test(entry) && entry !== '';
+    if (ok) {
+      try {
+        ok = new URL(withScheme).hostname !== '';
+      } catch {
+        ok = false;
+      }
+    }
+    if (!ok) ctx.addIssue({ code: 'custom', message: `is not a NATS server URL: ${JSON.stringify(entry)} (write e.g. nats://127.0.0.1:4222)` });
+  }
+});
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /** Every variable flants reads, with its default. The README's config table mirrors this. */
 const envSchema = z.object({
-  NATS_URL: z.string().default('nats://127.0.0.1:4222'),
-  FLANTS_NAMESPACE: z.string().regex(/^[A-Za-z0-9_-]*$/, 'letters, digits, "_" and "-" only').default(''),
+  NATS_URL: natsUrl.default('nats://127.0.0.1:4222'),
+  FLANTS_NAMESPACE: z.string().regex(/^[A-Za-z0-9_-]*$/, 'may hold only letters, digits, "_" and "-"').default(''),
   FLANTS_SOURCE: z.string({ error: 'is required (s3://bucket/prefix or https://origin/prefix)' }),
   FLANTS_SOURCE_ENDPOINT: url.optional(),
   FLANTS_SOURCE_ALLOW: z.string().optional(),
-  FLANTS_LIVE: z.enum(['recrawl', 'incomplete']).default('recrawl'),
-  FLANTS_LIVE_RECRAWL_INTERVAL: duration.default(30_000),
-  FLANTS_LIVE_MAX_WAIT: duration.default(6 * 3_600_000),
+  FLANTS_LIVE: z.enum(['recrawl', 'incomplete'], { error: 'must be recrawl or incomplete' }).default('recrawl'),
+  FLANTS_LIVE_RECRAWL_INTERVAL: positiveDuration.default(30_000),
+  FLANTS_LIVE_MAX_WAIT: positiveDuration.default(6 * 3_600_000),
   FLANTS_SOURCE_REGION: z.string().optional(),
   FLANTS_SOURCE_ACCESS_KEY_ID: z.string().optional(),
   FLANTS_SOURCE_SECRET_ACCESS_KEY: z.string().optional(),
@@ -158,29 +213,29 @@ const envSchema = z.object({
   FLANTS_DEST_REGION: z.string().optional(),
   FLANTS_S3_FORCE_PATH_STYLE: boolText.optional(),
   AWS_REGION: z.string().default('us-east-1'),
-  FLANTS_LAMBDA: z.string().min(1).default('local'),
+  FLANTS_LAMBDA: z.string().min(1, 'must name a function, or be local').default('local'),
   FLANTS_LAMBDA_ENDPOINT: url.optional(),
   FLANTS_LAMBDA_CONCURRENCY: positiveInt.default(32),
-  FLANTS_LAMBDA_TIMEOUT: duration.default(300_000),
-  FLANTS_BATCH_SIZE: positiveInt.max(10_000).default(100),
+  FLANTS_LAMBDA_TIMEOUT: positiveDuration.default(300_000),
+  FLANTS_BATCH_SIZE: intSetting(1, 10_000).default(100),
   FLANTS_BATCH_WAIT: duration.default(200),
   FLANTS_WAVE_CONCURRENCY: positiveInt.default(16),
-  FLANTS_MAX_ATTEMPTS: positiveInt.max(100).default(3),
+  FLANTS_MAX_ATTEMPTS: intSetting(1, 100).default(3),
   FLANTS_RETRY_BACKOFF: z.string().default('1s,5s,30s'),
-  FLANTS_ACK_WAIT: duration.default(10_000),
-  FLANTS_THROTTLE_MAX_ROUNDS: positiveInt.max(10_000).default(50),
-  FLANTS_MAX_QUEUED_JOBS: positiveInt.default(20_000),
-  FLANTS_CLASS_SLICE: positiveInt.default(2_000),
-  FLANTS_THROTTLE_MAX_TIME: duration.default(10 * 60_000),
+  FLANTS_ACK_WAIT: positiveDuration.default(10_000),
+  FLANTS_THROTTLE_MAX_ROUNDS: intSetting(1, 10_000).default(50),
+  FLANTS_MAX_QUEUED_JOBS: positiveInt.default(50_000),
+  FLANTS_CLASS_SLICE: positiveInt.default(10_000),
+  FLANTS_THROTTLE_MAX_TIME: positiveDuration.default(10 * 60_000),
   FLANTS_MANIFEST_TEMPLATE: z.string().includes('{classId}', { message: 'must contain {classId}' }).default('{classId}/master.m3u8'),
   FLANTS_KEEP_QUERY: boolText.default(false),
   FLANTS_REPORT_PREFIX: z.string().default('_flants/reports/'),
   FLANTS_RECORDED_MAX_AGE: duration.default(0),
-  FLANTS_STREAM_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
+  FLANTS_STREAM_REPLICAS: intSetting(1, 5).default(1),
   FLANTS_MULTIPART_THRESHOLD: bytes.default(64 * 1024 * 1024),
   FLANTS_PART_SIZE: bytes.default(16 * 1024 * 1024),
-  FLANTS_FILE_CONCURRENCY: positiveInt.max(256).default(16),
-  FLANTS_STALL_TIMEOUT: duration.default(30_000),
+  FLANTS_FILE_CONCURRENCY: intSetting(1, 256).default(16),
+  FLANTS_STALL_TIMEOUT: positiveDuration.default(30_000),
   FLANTS_SKIP_IDENTICAL: boolText.default(true),
   FLANTS_SERVER_SIDE_COPY: boolText.default(true),
   FLANTS_S3_DIRECT_IO: boolText.default(true),
@@ -189,8 +244,8 @@ const envSchema = z.object({
   FLANTS_MAX_PLAYLIST_BYTES: bytes.default(4 * 1024 * 1024),
   FLANTS_MAX_CLASS_PLAYLIST_BYTES: bytes.default(64 * 1024 * 1024),
   FLANTS_MAX_DEPTH: positiveInt.default(4),
-  FLANTS_MAX_FILES_PER_CLASS: positiveInt.max(MAX_FILES_PER_CLASS).default(200_000),
-  FLANTS_CRAWL_CONCURRENCY: positiveInt.max(256).default(8),
+  FLANTS_MAX_FILES_PER_CLASS: intSetting(1, MAX_FILES_PER_CLASS).default(200_000),
+  FLANTS_CRAWL_CONCURRENCY: intSetting(1, 256).default(8),
   FLANTS_DISCOVER_PATTERN: z.string().includes('{classId}', { message: 'must contain {classId}' }).optional(),
   FLANTS_DISCOVER_INDEX: z.string().default('index.txt'),
   MONGODB_URL: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must be a mongodb:// or mongodb+srv:// URL').optional(),
@@ -203,13 +258,13 @@ const envSchema = z.object({
   FLANTS_MONGO_BATCH: positiveInt.default(1_000),
   FLANTS_MONGO_WATCH: boolText.default(true),
   FLANTS_METRICS: boolText.default(true),
-  FLANTS_METRICS_PORT: z.coerce.number().int().min(0).max(65_535).default(9464),
-  FLANTS_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  FLANTS_METRICS_PORT: port.default(9464),
+  FLANTS_METRICS_HOST: z.string().min(1, 'must name an address').default('127.0.0.1'),
   FLANTS_DASHBOARD: boolText.default(true),
-  FLANTS_DASHBOARD_PORT: z.coerce.number().int().min(0).max(65_535).default(8787),
-  FLANTS_DASHBOARD_HOST: z.string().min(1).default('127.0.0.1'),
+  FLANTS_DASHBOARD_PORT: port.default(8787),
+  FLANTS_DASHBOARD_HOST: z.string().min(1, 'must name an address').default('127.0.0.1'),
   FLANTS_DASHBOARD_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_LEVEL: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
 });
 
 /** Thrown when configuration is invalid; its message names every bad variable. */
@@ -221,7 +276,7 @@ function fail(variable: string, message: string): never {
   throw new ConfigError(`${variable} ${message}`);
 }
 
-/** Reads an optional `KEY=value` file named by FLANTS_CONFIG_FILE; the environment wins over it. */
+/** Reads the `KEY=value` file named by FLANTS_CONFIG_FILE, or nothing when it is not set. */
 function readConfigFile(env: NodeJS.ProcessEnv): Record<string, string> {
   const file = env.FLANTS_CONFIG_FILE;
   if (!file) return {};
@@ -229,28 +284,107 @@ function readConfigFile(env: NodeJS.ProcessEnv): Record<string, string> {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    return fail('FLANTS_CONFIG_FILE', `cannot be read: ${(err as Error).message}`);
+    const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : (err as Error).message;
+    return fail('FLANTS_CONFIG_FILE', `names ${file}, which cannot be read: ${why} (point it at a KEY=value file)`);
   }
   const out: Record<string, string> = {};
   for (const [i, raw] of text.split(/\r?\n/).entries()) {
-    const line = raw.trim();
+    const line = raw.trim().replace(/^export\s+/, '');
     if (!line || line.startsWith('#')) continue;
     const eq = line.indexOf('=');
-    if (eq < 1) fail('FLANTS_CONFIG_FILE', `line ${i + 1} is not KEY=value`);
-    out[line.slice(0, eq).trim()] = line.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1');
+    if (eq < 1) fail('FLANTS_CONFIG_FILE', `line ${i + 1} of ${file} is not KEY=value`);
+    out[line.slice(0, eq).trim()] = line.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1').replace(/^'(.*)'$/, '$1');
   }
   return out;
 }
 
-/** Loads and validates configuration from `env` (default: process.env). Throws ConfigError. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): FlantsConfig {
+/** `env` with the config file's entries added; the environment wins over the file. */
+function withConfigFile(env: NodeJS.ProcessEnv): Record<string, string | undefined> {
   const merged: Record<string, string | undefined> = { ...readConfigFile(env) };
   for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') merged[k] = v;
-  const parsed = envSchema.safeParse(merged);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `${String(i.path[0] ?? 'config')}: ${i.message}`);
-    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+  return merged;
+}
+
+/**
+ * Copies the FLANTS_CONFIG_FILE entries that the environment does not set into
+ * `env` (process.env by default), so that everything reading the environment
+ * afterwards sees one configuration: every command, and the AWS SDK's
+ * credential chain (AWS_ACCESS_KEY_ID, AWS_PROFILE, ...). Call it once, first.
+ */
+export function applyConfigFile(env: NodeJS.ProcessEnv = process.env): void {
+  for (const [k, v] of Object.entries(readConfigFile(env))) if (env[k] === undefined || env[k] === '') env[k] = v;
+}
+
+/** FLANTS_* variables read outside the validated schema: by the CLI, the Lambda, tests and benchmarks. */
+const OTHER_VARIABLES = ['FLANTS_CONFIG_FILE', 'FLANTS_LOG_FORMAT', 'FLANTS_SOURCE_SECRET_ARN', 'FLANTS_TEST_LOG', 'FLANTS_CHAOS_LOG', 'FLANTS_BENCH_LIBRARY'];
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
   }
+  return prev[b.length] ?? 0;
+}
+
+/**
+ * One warning for each FLANTS_* variable flants does not know, naming the
+ * closest known one: a misspelt setting would otherwise be silently ignored.
+ */
+export function unknownVariableWarnings(env: NodeJS.ProcessEnv = process.env): string[] {
+  const known = [...Object.keys(envSchema.shape), ...OTHER_VARIABLES].filter((k) => k.startsWith('FLANTS_'));
+  const squash = (k: string) => k.replace(/_/g, '');
+  return Object.keys(withConfigFile(env))
+    .filter((k) => k.startsWith('FLANTS_') && !known.includes(k))
+    .sort()
+    .map((k) => {
+      const [best] = known
+        .map((c) => [c, squash(c) === squash(k) ? 0 : editDistance(k, c)] as const)
+        .sort((x, y) => x[1] - y[1]);
+      const hint = best && best[1] <= Math.max(2, Math.floor(k.length / 5)) ? ` (did you mean ${best[0]}?)` : ' (see the configuration table in the README)';
+      return `${k} is not a flants setting and is ignored${hint}`;
+    });
+}
+
+/** Turns schema issues into one line that names each variable, in flants' words. */
+function issuesMessage(issues: readonly z.core.$ZodIssue[]): string {
+  return issues
+    .map((i) => {
+      const variable = String(i.path[0] ?? 'configuration');
+      const message = i.code === 'invalid_type' && i.input === undefined ? 'is required' : i.message;
+      return `${variable} ${message}`;
+    })
+    .join('; ');
+}
+
+/** What commands that only talk to NATS need: `trigger`, `status`, `doctor`'s first checks. */
+export interface ConnectionConfig {
+  readonly natsUrl: string;
+  readonly nats: NatsSettings;
+  readonly namespace: string;
+  readonly logLevel: string;
+}
+
+/** Loads and validates the NATS settings and namespace only; no source or destination is required. */
+export function loadConnectionConfig(env: NodeJS.ProcessEnv = process.env): ConnectionConfig {
+  const merged = withConfigFile(env);
+  const parsed = envSchema.pick({ NATS_URL: true, FLANTS_NAMESPACE: true, LOG_LEVEL: true }).safeParse(merged);
+  if (!parsed.success) throw new ConfigError(issuesMessage(parsed.error.issues));
+  let nats: NatsSettings;
+  try {
+    nats = natsSettings({ ...merged, NATS_URL: parsed.data.NATS_URL });
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  return { natsUrl: parsed.data.NATS_URL, nats, namespace: parsed.data.FLANTS_NAMESPACE, logLevel: parsed.data.LOG_LEVEL };
+}
+
+/** Loads and validates configuration from `env` (default: process.env). Throws ConfigError. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): FlantsConfig {
+  const merged = withConfigFile(env);
+  const parsed = envSchema.safeParse(merged);
+  if (!parsed.success) throw new ConfigError(issuesMessage(parsed.error.issues));
   const e = parsed.data;
   let source: SourceLocation;
   let dest: S3Location;
@@ -273,7 +407,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FlantsConfig {
   try {
     backoff = e.FLANTS_RETRY_BACKOFF.split(',').map((s) => parseDuration(s));
   } catch (err) {
-    return fail('FLANTS_RETRY_BACKOFF', (err as Error).message);
+    return fail('FLANTS_RETRY_BACKOFF', `${(err as Error).message.replace(/^is /, 'has an entry that is ')}; it takes a comma-separated list such as 1s,5s,30s`);
   }
   const reportPrefix = e.FLANTS_REPORT_PREFIX.endsWith('/') ? e.FLANTS_REPORT_PREFIX : `${e.FLANTS_REPORT_PREFIX}/`;
   if (reportPrefix.startsWith('/') || reportPrefix.split('/').includes('..')) {

@@ -7,7 +7,6 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { promisify } from 'node:util';
 import { jetstream } from '@nats-io/jetstream';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -165,8 +164,13 @@ describe('dashboard - live in a real browser', () => {
     const one = (await (await fetch(`${daemon.dashboardUrl}/api/classes/${encodeURIComponent(XSS_ID)}`)).json()) as { classId: string; total: number };
     expect(one).toMatchObject({ classId: XSS_ID, total: 2 });
     expect((await fetch(`${daemon.dashboardUrl}/api/classes/nope`)).status).toBe(404);
-    const run = promisify(execFile);
-    const { stdout } = await run(process.execPath, ['dist/cli.js', 'status', '--json'], { env: { ...process.env, NATS_URL: nats.url, FLANTS_NAMESPACE: config.namespace } });
+    // `broken` failed, so status exits 1 (README, Exit codes) and still prints everything.
+    const run = (cmd: string, args: string[], o: { env: NodeJS.ProcessEnv }) =>
+      new Promise<{ stdout: string; code: number }>((resolve) => {
+        execFile(cmd, args, o, (err, stdout) => resolve({ stdout, code: err ? Number((err as { code?: number }).code ?? -1) : 0 }));
+      });
+    const { stdout, code } = await run(process.execPath, ['dist/cli.js', 'status', '--json'], { env: { ...process.env, NATS_URL: nats.url, FLANTS_NAMESPACE: config.namespace } });
+    expect(code).toBe(1);
     const snap = JSON.parse(stdout) as { classes: Array<{ classId: string; status: string }>; queues: Record<string, unknown> };
     expect(snap.classes.map((c) => c.classId).sort()).toEqual(['alpha', 'broken', XSS_ID].sort());
     expect(Object.keys(snap.queues).sort()).toEqual(['aggregator', 'crawler', 'crawler-bulk', 'dispatcher', 'dispatcher-bulk', 'scanner']);

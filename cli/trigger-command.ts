@@ -1,0 +1,133 @@
+/**
+ * `flants trigger <classId> [--wait]`: announces a class and, with --wait,
+ * follows that one run to its outcome, like `aws ... wait` or `rclone copy`.
+ */
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import type { ConnectionConfig } from '../config/load-config.js';
+import { formatDuration } from '../config/durations.js';
+import { classView } from '../dashboard/class-view.js';
+import { classRecordedSchema, type ClassTransferred } from '../streams/messages.js';
+import { runIdFor } from '../streams/run-id.js';
+import { topology } from '../streams/topology.js';
+import type { ClassStateJson } from '../tracking/class-progress.js';
+import { runStateKey } from '../tracking/run-keys.js';
+import { CliError, EXIT, connectOrExplain, type ExitCode } from './failures.js';
+
+/** What `flants trigger` was asked to do. */
+export interface TriggerOptions {
+  readonly classId: string;
+  readonly manifest?: string;
+  readonly wait: boolean;
+  /** Only with `wait`: give up after this long (exit 3); undefined waits for the outcome however long. */
+  readonly timeoutMs?: number;
+  readonly json: boolean;
+}
+
+/** Where the command writes: stdout for results, stderr for live progress (a terminal only). */
+export interface TriggerOutput {
+  readonly out: NodeJS.WritableStream;
+  readonly progress?: NodeJS.WriteStream;
+}
+
+/** The stored time of the trigger at `seq`, in whole milliseconds, as the scanner reads it for the run id. */
+function storedMillis(timestamp: string): number {
+  // RFC 3339 with nanoseconds: keep the milliseconds, dropping (flooring) the rest.
+  return Date.parse(timestamp.replace(/(\.\d{3})\d+/, '$1'));
+}
+
+function exitCodeOf(outcome: ClassTransferred): ExitCode {
+  return outcome.status === 'complete' ? EXIT.ok : EXIT.failed;
+}
+
+/** One line about an outcome, for people. */
+export function formatOutcome(o: ClassTransferred): string {
+  const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+  const parts = [
+    `${o.files} files`,
+    `${mb(o.bytes)} copied`,
+    o.unchanged ? `${o.unchanged} unchanged (${mb(o.verifiedBytes)})` : '',
+    o.failed.length ? `${o.failed.length} failed` : '',
+    o.refused ? `${o.refused} refused` : '',
+    o.retries ? `${o.retries} retries` : '',
+  ].filter(Boolean);
+  const lines = [`${o.status} ${o.classId} (run ${o.runId}): ${parts.join(', ')}${o.reason ? `; ${o.reason}` : ''}`];
+  for (const f of o.failed.slice(0, 5)) lines.push(`  failed ${f.key}: ${f.reasons.at(-1) ?? ''}`);
+  if (o.failed.length > 5) lines.push(`  … and ${o.failed.length - 5} more in the report`);
+  lines.push(`  report: ${o.reportKey}`);
+  return lines.join('\n');
+}
+
+/** Publishes the trigger; with `wait`, follows the run and returns its exit code. */
+export async function runTriggerCommand(config: ConnectionConfig, o: TriggerOptions, io: TriggerOutput): Promise<ExitCode> {
+  const payload = classRecordedSchema.safeParse({ classId: o.classId, manifest: o.manifest });
+  if (!payload.success) {
+    throw new CliError(`invalid class: ${payload.error.issues.map((i) => i.message).join('; ')} (see flants trigger --help)`, EXIT.usage);
+  }
+  const nc = await connectOrExplain(config.nats, 'flants-trigger');
+  const t = topology(config.namespace);
+  try {
+    // Without a stream yet (no daemon has started), the trigger would be lost: say so.
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.info(t.streams.classes).catch(() => {
+      const ns = config.namespace ? ` in namespace ${config.namespace}` : ' (FLANTS_NAMESPACE is empty)';
+      throw new CliError(`stream ${t.streams.classes} does not exist${ns} (run \`flants setup\` or start \`flants daemon\` once, or check FLANTS_NAMESPACE)`, EXIT.usage);
+    });
+    // Subscribed before publishing: a quick run's outcome cannot slip past.
+    const outcomes = o.wait ? nc.subscribe(t.subjects.transferred) : undefined;
+    if (outcomes) await nc.flush();
+    const ack = await jetstream(nc).publish(t.subjects.recorded, JSON.stringify(payload.data));
+    if (!outcomes) {
+      io.out.write(`queued ${o.classId} on ${t.subjects.recorded} (stream ${ack.stream}, seq ${ack.seq})\n`);
+      return EXIT.ok;
+    }
+    const stored = await jsm.streams.getMessage(t.streams.classes, { seq: ack.seq });
+    if (!stored) throw new CliError(`trigger ${ack.seq} vanished from ${t.streams.classes} before it could be followed (check the stream's limits)`, EXIT.failed);
+    const runId = runIdFor(ack.seq, storedMillis(stored.timestamp));
+    if (!o.json) io.out.write(`queued ${o.classId} (run ${runId}); waiting for its outcome\n`);
+
+    const progress = io.progress?.isTTY && !o.json ? io.progress : undefined;
+    const kv = progress ? await new Kvm(nc).open(t.kv.classes).catch(() => undefined) : undefined;
+    const draw = async () => {
+      const e = await kv?.get(runStateKey(o.classId, runId)).catch(() => null);
+      if (!progress || !e || e.operation !== 'PUT' || e.length === 0) return;
+      const v = classView(e.json<ClassStateJson>());
+      const frac = v.total ? (v.done + v.failed) / v.total : 0;
+      const width = 30;
+      const full = Math.round(frac * width);
+      const line = `${v.status.padEnd(12)} [${'='.repeat(full)}${' '.repeat(width - full)}] ${String(Math.floor(frac * 100)).padStart(3)}% ` +
+        `${v.done + v.failed}/${v.total ?? '?'} files, ${(v.bytes / 1e6).toFixed(1)} MB${v.failed ? `, ${v.failed} failed` : ''}`;
+      progress.write(`\r\x1b[2K${line.slice(0, (progress.columns || 120) - 1)}`);
+    };
+    const ticker = progress ? setInterval(() => void draw(), 500) : undefined;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const outcome = await new Promise<ClassTransferred | undefined>((resolve, reject) => {
+        if (o.timeoutMs !== undefined) timer = setTimeout(() => resolve(undefined), o.timeoutMs);
+        void (async () => {
+          for await (const m of outcomes) {
+            const e = m.json<ClassTransferred>();
+            if (e.runId === runId && e.classId === o.classId) return resolve(e);
+          }
+          reject(new CliError('lost the NATS connection while waiting for the outcome (check nats-server; NATS_URL)', EXIT.unreachable));
+        })().catch(reject);
+      });
+      if (progress) progress.write('\r\x1b[2K');
+      if (!outcome) {
+        throw new CliError(
+          `no outcome for ${o.classId} (run ${runId}) within ${formatDuration(o.timeoutMs ?? 0)}; the run goes on ` +
+            `(is a daemon running? follow it with \`flants status --class ${o.classId} --watch\`, or raise --timeout)`,
+          EXIT.unreachable,
+        );
+      }
+      io.out.write(`${o.json ? JSON.stringify(outcome) : formatOutcome(outcome)}\n`);
+      return exitCodeOf(outcome);
+    } finally {
+      clearTimeout(timer);
+      clearInterval(ticker);
+      outcomes.unsubscribe();
+    }
+  } finally {
+    await nc.close();
+  }
+}
