@@ -69,22 +69,47 @@ export function pullMessages(consumer: Consumer, o: PullOptions): PulledMessages
   };
 }
 
-/** Interleaves two pulls into one stream; it ends when both have ended. */
+/**
+ * Interleaves two pulls into one stream; it ends when both have ended. Each
+ * source hands over one message at a time and waits until it is taken, so
+ * nothing piles up between the pulls and their consumer. (A `Promise.race`
+ * over both sources would leak: every race adds a reaction to the idle
+ * source's pending promise, and each reaction keeps a message alive. That
+ * held 88,000 messages in a dispatcher before it ran out of heap.)
+ */
 export function mergePulls(a: PulledMessages, b: PulledMessages): PulledMessages {
+  const handed: JsMsg[] = [];
+  let wakeConsumer: (() => void) | undefined;
+  const taken: Array<() => void> = [];
+  let open = 2;
+  const pump = async (source: PulledMessages) => {
+    try {
+      for await (const m of source) {
+        await new Promise<void>((resolve) => {
+          handed.push(m);
+          taken.push(resolve);
+          wakeConsumer?.();
+        });
+      }
+    } finally {
+      open--;
+      wakeConsumer?.();
+    }
+  };
   async function* merged(): AsyncGenerator<JsMsg> {
-    const its = [a[Symbol.asyncIterator](), b[Symbol.asyncIterator]()];
-    const next = its.map((it, i) => it.next().then((r) => ({ r, i })));
-    let open = its.length;
-    while (open > 0) {
-      const { r, i } = await Promise.race(next.filter((p): p is NonNullable<typeof p> => p !== undefined));
-      if (r.done) {
-        next[i] = undefined as never;
-        open--;
+    const pumps = [pump(a), pump(b)];
+    for (;;) {
+      const m = handed.shift();
+      if (m) {
+        taken.shift()?.();
+        yield m;
         continue;
       }
-      next[i] = (its[i] as AsyncIterator<JsMsg>).next().then((x) => ({ r: x, i }));
-      yield r.value;
+      if (open === 0) break;
+      await new Promise<void>((resolve) => (wakeConsumer = resolve));
+      wakeConsumer = undefined;
     }
+    await Promise.all(pumps);
   }
   const it = merged();
   return {

@@ -9,7 +9,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startLocalLambda } from '../../lambda/local-endpoint.js';
 import { distFile } from '../../config/dist-path.js';
@@ -61,24 +61,45 @@ async function stopActors(actors: Actor[]): Promise<void> {
 }
 
 /** Triggers every class and waits until each is reported; returns the seconds it took. */
-async function transfer(nc: NatsConnection, namespace: string, classIds: readonly string[], sample: () => void, timeoutMs: number): Promise<{ seconds: number; outcomes: ClassTransferred[] }> {
+async function transfer(
+  nc: NatsConnection,
+  namespace: string,
+  classIds: readonly string[],
+  sample: () => void,
+  timeoutMs: number,
+  /** `bulk`: triggers as a library scan sends them. `late`: a live trigger of this class once half the classes are reported. */
+  o: { lane?: 'bulk'; late?: string } = {},
+): Promise<{ seconds: number; outcomes: ClassTransferred[]; lateSeconds?: number }> {
   const t = topology(namespace);
   const outcomes: ClassTransferred[] = [];
-  const sub = nc.subscribe(t.subjects.transferred, { callback: (_e, m) => void outcomes.push(m.json<ClassTransferred>()) });
+  let lateAt: number | undefined;
+  let lateSeconds: number | undefined;
+  const sub = nc.subscribe(t.subjects.transferred, {
+    callback: (_e, m) => {
+      const e = m.json<ClassTransferred>();
+      if (e.classId === o.late && lateAt) lateSeconds = (Date.now() - lateAt) / 1000;
+      else outcomes.push(e);
+    },
+  });
   const js = jetstream(nc);
+  const payload = (id: string) => (o.lane ? JSON.stringify({ classId: id, lane: o.lane }) : id);
   for (let i = 0; i < 200; i++) {
-    if (await js.publish(t.subjects.recorded, classIds[0] as string).then(() => true, () => false)) break;
+    if (await js.publish(t.subjects.recorded, payload(classIds[0] as string)).then(() => true, () => false)) break;
     await sleep(100); // the daemons are still creating their streams
   }
   const started = Date.now();
-  for (const id of classIds.slice(1)) await js.publish(t.subjects.recorded, id);
-  while (outcomes.length < classIds.length) {
+  for (const id of classIds.slice(1)) await js.publish(t.subjects.recorded, payload(id));
+  while (outcomes.length < classIds.length || (lateAt !== undefined && lateSeconds === undefined)) {
+    if (o.late && lateAt === undefined && outcomes.length >= classIds.length / 2) {
+      lateAt = Date.now();
+      await js.publish(t.subjects.recorded, o.late);
+    }
     if (Date.now() - started > timeoutMs) throw new Error(`only ${outcomes.length}/${classIds.length} classes reported in ${timeoutMs} ms`);
     sample();
     await sleep(200);
   }
   sub.unsubscribe();
-  return { seconds: (Date.now() - started) / 1000, outcomes };
+  return { seconds: (Date.now() - started) / 1000, outcomes, lateSeconds };
 }
 
 /** One round's figures: wall time and CPU of every process involved. */
@@ -213,6 +234,8 @@ export async function controlPlaneBenchmark(o: {
   fileConcurrency?: number;
   /** NODE_OPTIONS for the actor processes, e.g. the heap budget the README recommends. */
   nodeOptions?: string;
+  /** Trigger the library as a scan does (the bulk lane), and one live class halfway through. */
+  bulk?: boolean;
 }) {
   const nats = await startNatsServer();
   const origin = await playlistOrigin(o.segments);
@@ -234,13 +257,29 @@ export async function controlPlaneBenchmark(o: {
     // Busy time sampled each second: the best 10-second window is the sustained concurrency.
     const busy: Array<{ t: number; busyMs: number }> = [];
     let lastSample = 0;
-    const run = await transfer(nc, 'cp', classIds, () => {
-      sampleActors(actors);
-      if (Date.now() - lastSample >= 1_000) {
-        lastSample = Date.now();
-        busy.push({ t: lastSample, busyMs: lambda.stats().busyMs });
-      }
-    }, 60 * 60_000);
+    const t = topology('cp');
+    const jsm = await jetstreamManager(nc);
+    let peakBacklog = 0;
+    let natsPeakRssMb = 0;
+    const run = await transfer(
+      nc,
+      'cp',
+      classIds,
+      () => {
+        sampleActors(actors);
+        natsPeakRssMb = Math.max(natsPeakRssMb, procStats(nats.pid).peakRssMb);
+        if (Date.now() - lastSample >= 1_000) {
+          lastSample = Date.now();
+          busy.push({ t: lastSample, busyMs: lambda.stats().busyMs });
+          // The largest transfer backlog seen, both lanes.
+          void Promise.all([t.consumers.dispatcher, t.consumers.dispatcherBulk].map((c) => jsm.consumers.info(t.streams.work, c).then((ci) => ci.num_pending + ci.num_ack_pending, () => 0))).then(
+            (n) => (peakBacklog = Math.max(peakBacklog, n.reduce((a, b) => a + b, 0))),
+          );
+        }
+      },
+      60 * 60_000,
+      o.bulk ? { lane: 'bulk', late: 'cp-late' } : {},
+    );
     const after = lambda.stats();
     let sustained = 0;
     for (let i = 0; i + 10 < busy.length; i++) {
@@ -254,6 +293,9 @@ export async function controlPlaneBenchmark(o: {
       jobs,
       seconds: run.seconds,
       jobsPerSecond: jobs / run.seconds,
+      peakBacklog,
+      natsPeakRssMb,
+      lateClassSeconds: run.lateSeconds,
       averageConcurrency: (after.busyMs - before.busyMs) / (run.seconds * 1000),
       sustainedConcurrency: sustained,
       peakConcurrency: after.peak,

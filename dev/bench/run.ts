@@ -33,6 +33,19 @@ if (want('control')) {
   results.controlPlane = { ...r, nodeOptions: ACTOR_NODE_OPTIONS };
   rows.push(['control plane (no-op Lambda)', `${f(r.jobs)} jobs`, `${f(r.jobsPerSecond)} segments/s (goal ≥ 10,000)`, r.actors.map((a) => `${a.actors} ${f(a.peakRssMb)} MB`).join(', ') + ` peak RSS (goal ≤ 150), NODE_OPTIONS="${ACTOR_NODE_OPTIONS}"`]);
 }
+if (want('library')) {
+  // The seed's whole library through the control plane, triggered as a scan (the bulk lane), with one recording
+  // triggered halfway: `FLANTS_BENCH_LIBRARY=2000x8000` for the 16 M run (about 17 minutes here), smaller by default.
+  const [classes, segments] = (process.env.FLANTS_BENCH_LIBRARY ?? (quick ? '20x1000' : '200x8000')).split('x').map(Number);
+  const r = await controlPlaneBenchmark({ classes: classes ?? 200, segments: segments ?? 8_000, nodeOptions: ACTOR_NODE_OPTIONS, bulk: true });
+  results.library = { ...r, nodeOptions: ACTOR_NODE_OPTIONS };
+  rows.push([
+    'library through the bulk lane (no-op Lambda)',
+    `${f(r.jobs)} jobs in ${f(r.seconds)} s`,
+    `${f(r.jobsPerSecond)} files/s; a recording triggered halfway done in ${f(r.lateClassSeconds ?? NaN, 1)} s (goal < 30 s)`,
+    `largest backlog ${f(r.peakBacklog)} jobs; nats-server ${f(r.natsPeakRssMb)} MB, ` + r.actors.map((a) => `${a.actors} ${f(a.peakRssMb)} MB`).join(', ') + ' peak RSS',
+  ]);
+}
 if (want('control-default') || (!only && !quick)) {
   const r = await controlPlaneBenchmark(quick ? { classes: 20, segments: 1_000 } : { classes: 100, segments: 10_000 });
   results.controlPlaneDefaultHeap = r;
