@@ -72,6 +72,23 @@ async function readAll(body: Readable, maxBytes: number, what: string): Promise<
   return Buffer.concat(chunks);
 }
 
+/** A whole playlist, within `maxBytes` and a deadline: the same rule for every kind of source. */
+function readText(reader: Pick<SourceReader, 'open'>, ref: SourceRef, maxBytes: number, signal: AbortSignal | undefined, ms: number): Promise<string> {
+  return withDeadline(
+    ref,
+    signal,
+    async (deadline) => {
+      const obj = await reader.open(ref, { signal: deadline });
+      if (obj.length !== undefined && obj.length > maxBytes) {
+        obj.body.destroy();
+        throw new TooLargeError(`${ref.path} is ${obj.length} bytes, over the ${maxBytes}-byte playlist limit`);
+      }
+      return (await readAll(obj.body, maxBytes, ref.path)).toString('utf8');
+    },
+    ms,
+  );
+}
+
 /** The ETag without quotes, or undefined when the source sent none. */
 const optionalEtag = (etag: string | null | undefined) => unquoteEtag(etag) || undefined;
 
@@ -101,15 +118,8 @@ export class S3SourceReader implements SourceReader {
     return { body: out.body, length: out.length, etag, md5, version: etag || out.lastModified?.toISOString() };
   }
 
-  async readText(ref: SourceRef, maxBytes: number, signal?: AbortSignal): Promise<string> {
-    return withDeadline(ref, signal, async (deadline) => {
-      const obj = await this.open(ref, { signal: deadline });
-      if (obj.length !== undefined && obj.length > maxBytes) {
-        obj.body.destroy();
-        throw new TooLargeError(`${ref.path} is ${obj.length} bytes, over the ${maxBytes}-byte playlist limit`);
-      }
-      return (await readAll(obj.body, maxBytes, ref.path)).toString('utf8');
-    });
+  readText(ref: SourceRef, maxBytes: number, signal?: AbortSignal): Promise<string> {
+    return readText(this, ref, maxBytes, signal, SOURCE_READ_TIMEOUT_MS);
   }
 
   async exists(ref: SourceRef, signal?: AbortSignal): Promise<boolean> {
@@ -194,15 +204,8 @@ export class HttpSourceReader implements SourceReader {
     };
   }
 
-  async readText(ref: SourceRef, maxBytes: number, signal?: AbortSignal): Promise<string> {
-    return withDeadline(ref, signal, async (deadline) => {
-      const obj = await this.open(ref, { signal: deadline });
-      if (obj.length !== undefined && obj.length > maxBytes) {
-        obj.body.destroy();
-        throw new TooLargeError(`${ref.path} is ${obj.length} bytes, over the ${maxBytes}-byte playlist limit`);
-      }
-      return (await readAll(obj.body, maxBytes, ref.path)).toString('utf8');
-    }, this.readTimeoutMs);
+  readText(ref: SourceRef, maxBytes: number, signal?: AbortSignal): Promise<string> {
+    return readText(this, ref, maxBytes, signal, this.readTimeoutMs);
   }
 
   async exists(ref: SourceRef, signal?: AbortSignal): Promise<boolean> {

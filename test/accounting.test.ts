@@ -15,7 +15,7 @@ import { topology, type Topology } from '../streams/topology.js';
 import { keysUnder } from '../tracking/kv-keys.js';
 import { detailPrefix, openRunKey, runStateKey } from '../tracking/run-keys.js';
 import { startOrigin, type Origin } from './helpers/origin.js';
-import { getObject, listKeys, natsClient, s3For, startLambda, startNats, startS3, testConfig, testLogger } from './helpers/services.js';
+import { getObject, listKeys, natsClient, pipelineConfig, s3For, startLambda, startNats, startS3, testLogger, watchOutcomes, type Outcomes } from './helpers/services.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const media = (segs: string[], ended: boolean) =>
@@ -30,43 +30,19 @@ describe('accounting - every trigger answered once, every file accounted for', (
   let t: Topology;
   let client: Awaited<ReturnType<typeof natsClient>>;
   let js: JetStreamClient;
-  const outcomes = new Map<string, ClassTransferred[]>();
-
-  const outcomesOf = async (classId: string, n = 1, timeoutMs = 60_000): Promise<ClassTransferred[]> => {
-    const until = Date.now() + timeoutMs;
-    while (Date.now() < until) {
-      const got = outcomes.get(classId) ?? [];
-      if (got.length >= n) return got;
-      await sleep(50);
-    }
-    throw new Error(`fewer than ${n} class.transferred for ${classId} within ${timeoutMs} ms`);
-  };
+  let outcomes: Outcomes;
+  const outcomesOf = (classId: string, n = 1, timeoutMs = 60_000) => outcomes.of(classId, n, timeoutMs);
   const trigger = (classId: string) => js.publish(t.subjects.recorded, JSON.stringify({ classId, manifest: `${classId}/master.m3u8` }));
 
   beforeAll(async () => {
     [nats, dst, lambda] = await Promise.all([startNats(), startS3('dest-bucket'), startLambda()]);
     origin = await startOrigin({});
-    const config = testConfig({
-      NATS_URL: nats.url,
-      FLANTS_SOURCE: `${origin.url}/vod/`,
-      FLANTS_DEST: 's3://dest-bucket/',
-      FLANTS_DEST_ENDPOINT: dst.endpoint,
-      FLANTS_LAMBDA_ENDPOINT: lambda.url,
-      FLANTS_RETRY_BACKOFF: '50ms',
-      FLANTS_BATCH_WAIT: '50ms',
-      FLANTS_LIVE_RECRAWL_INTERVAL: '300ms',
-    });
+    const config = pipelineConfig({ nats, origin, dest: dst, lambda }, { FLANTS_RETRY_BACKOFF: '50ms', FLANTS_BATCH_WAIT: '50ms', FLANTS_LIVE_RECRAWL_INTERVAL: '300ms' });
     t = topology(config.namespace);
     daemon = await startDaemon({ config, logger: testLogger() });
     client = await natsClient(nats.url);
     js = jetstream(client);
-    const sub = client.subscribe(t.subjects.transferred);
-    void (async () => {
-      for await (const m of sub) {
-        const e = m.json<ClassTransferred>();
-        outcomes.set(e.classId, [...(outcomes.get(e.classId) ?? []), e]);
-      }
-    })();
+    outcomes = watchOutcomes(client, t.subjects.transferred);
   });
 
   afterAll(async () => {
@@ -107,7 +83,7 @@ describe('accounting - every trigger answered once, every file accounted for', (
     await trigger('twice');
     const runs = await outcomesOf('twice', 2, 30_000);
     await sleep(500);
-    expect(outcomes.get('twice')).toHaveLength(2);
+    expect(outcomes.byClass.get('twice')).toHaveLength(2);
     expect(new Set(runs.map((r) => r.runId)).size).toBe(2);
     for (const r of runs) expect(r.status).toBe('complete');
   });
@@ -166,12 +142,7 @@ describe('accounting - waves bigger than a NATS message', () => {
     const files: Record<string, string> = { '/vod/big/master.m3u8': media(Array.from({ length: 1_499 }, (_, i) => name(i)), true) };
     for (let i = 0; i < 1_499; i++) files[`/vod/big/${name(i)}`] = String(i);
     await using origin = await startOrigin(files);
-    const config = testConfig({
-      NATS_URL: nats.url,
-      FLANTS_SOURCE: `${origin.url}/vod/`,
-      FLANTS_DEST: 's3://dest-bucket/',
-      FLANTS_DEST_ENDPOINT: dst.endpoint,
-      FLANTS_LAMBDA_ENDPOINT: lambda.url,
+    const config = pipelineConfig({ nats, origin, dest: dst, lambda }, {
       FLANTS_BATCH_SIZE: '1500',
       FLANTS_BATCH_WAIT: '2s',
       FLANTS_WAVE_CONCURRENCY: '1',
@@ -200,11 +171,7 @@ describe('accounting - a refused enqueue is never lost', () => {
     const files: Record<string, string> = { '/vod/full/master.m3u8': media(segs, true) };
     for (const s of segs) files[`/vod/full/${s}`] = s;
     await using origin = await startOrigin(files);
-    const config = testConfig({
-      NATS_URL: nats.url,
-      FLANTS_SOURCE: `${origin.url}/vod/`,
-      FLANTS_DEST: 's3://dest-bucket/',
-      FLANTS_DEST_ENDPOINT: dst.endpoint,
+    const config = pipelineConfig({ nats, origin, dest: dst }, {
       FLANTS_RETRY_BACKOFF: '50ms',
     });
     const t = topology(config.namespace);
@@ -232,12 +199,7 @@ describe('accounting - runs after the trigger stream is recreated', () => {
     await using dst = await startS3('dest-bucket');
     await using lambda = await startLambda();
     await using origin = await startOrigin({ '/vod/old/master.m3u8': media(['a.ts'], true), '/vod/old/a.ts': 'a' });
-    const config = testConfig({
-      NATS_URL: nats.url,
-      FLANTS_SOURCE: `${origin.url}/vod/`,
-      FLANTS_DEST: 's3://dest-bucket/',
-      FLANTS_DEST_ENDPOINT: dst.endpoint,
-      FLANTS_LAMBDA_ENDPOINT: lambda.url,
+    const config = pipelineConfig({ nats, origin, dest: dst, lambda }, {
     });
     const t = topology(config.namespace);
     await using client = await natsClient(nats.url);

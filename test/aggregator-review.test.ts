@@ -14,7 +14,7 @@ import { topology } from '../streams/topology.js';
 import { makeS3Client } from '../storage/s3-client.js';
 import { keysUnder } from '../tracking/kv-keys.js';
 import { startOrigin } from './helpers/origin.js';
-import { natsClient, startLambda, startNats, startS3, testConfig, testLogger } from './helpers/services.js';
+import { natsClient, pipelineConfig, startLambda, startNats, startS3, testConfig, testLogger, watchOutcomes } from './helpers/services.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const media = (segs: string[], ended: boolean) =>
@@ -47,26 +47,13 @@ describe('aggregator - review regressions', () => {
     await using dst = await startS3('dest-bucket');
     await using lambda = await startLambda();
     await using origin = await startOrigin({ '/vod/c1/master.m3u8': media(['s0.ts', 's1.ts'], false), '/vod/c1/s0.ts': 'zero', '/vod/c1/s1.ts': 'one' });
-    const config = testConfig({
-      NATS_URL: nats.url,
-      FLANTS_SOURCE: `${origin.url}/vod/`,
-      FLANTS_DEST: 's3://dest-bucket/',
-      FLANTS_DEST_ENDPOINT: dst.endpoint,
-      FLANTS_LAMBDA_ENDPOINT: lambda.url,
-      FLANTS_RETRY_BACKOFF: '2s',
-      FLANTS_BATCH_WAIT: '50ms',
-      FLANTS_LIVE_RECRAWL_INTERVAL: '300ms',
-    });
+    const config = pipelineConfig({ nats, origin, dest: dst, lambda }, { FLANTS_RETRY_BACKOFF: '2s', FLANTS_BATCH_WAIT: '50ms', FLANTS_LIVE_RECRAWL_INTERVAL: '300ms' });
     const t = topology(config.namespace);
     await using _daemon = await startDaemon({ config, logger: testLogger() });
     await using client = await natsClient(nats.url);
     const js = jetstream(client);
     const jsm = await jetstreamManager(client);
-    const outcomes: ClassTransferred[] = [];
-    const sub = client.subscribe(t.subjects.transferred);
-    void (async () => {
-      for await (const m of sub) outcomes.push(m.json<ClassTransferred>());
-    })();
+    const outcomes = watchOutcomes(client, t.subjects.transferred);
     const crawled: string[] = [];
     const csub = client.subscribe(t.subjects.crawled);
     void (async () => {
@@ -80,8 +67,9 @@ describe('aggregator - review regressions', () => {
     // The recording ends, and the stream takes messages again, before the retry.
     origin.files.set('/vod/c1/master.m3u8', Buffer.from(media(['s0.ts', 's1.ts'], true)));
     await jsm.streams.update(t.streams.work, { ...si.config, max_msgs: -1 });
-    for (let end = Date.now() + 20_000; outcomes.length === 0 && Date.now() < end; ) await sleep(50);
-    expect(outcomes.map((o) => [o.status, o.files])).toEqual([['complete', 3]]);
+    const got = await outcomes.of('c1', 1, 20_000);
+    await sleep(300);
+    expect(got.map((o) => [o.status, o.files])).toEqual([['complete', 3]]);
   }, 60_000);
 
   it('aggregator - a sliding-window recording that ends listing fewer files than before is reported', async () => {

@@ -14,6 +14,7 @@ import { startLocalLambda, type LocalLambda } from '../../lambda/local-endpoint.
 import { startNatsServer, type NatsServer } from '../../dev/local/nats-server.js';
 import { S3RVER_CREDENTIALS, startS3Server, type S3Server } from '../../dev/local/s3-server.js';
 import { makeS3Client } from '../../storage/s3-client.js';
+import type { ClassTransferred } from '../../streams/messages.js';
 
 export const startNats = (): Promise<NatsServer> => startNatsServer();
 export const startS3 = (...buckets: string[]): Promise<S3Server> => startS3Server(buckets);
@@ -71,6 +72,51 @@ export function startLambda(o: { concurrency?: number; timeoutMs?: number } = {}
 /** Builds a validated config as the daemon would, from env-style overrides. */
 export function testConfig(env: Record<string, string>): FlantsConfig {
   return loadConfig({ FLANTS_NAMESPACE: uniqueName('t').replace('-', '_'), LOG_LEVEL: 'warn', FLANTS_DASHBOARD_PORT: '0', FLANTS_METRICS_PORT: '0', ...env });
+}
+
+/** A daemon's config for an HTTP origin under `/vod/`, an s3rver destination bucket and the local Lambda, plus `extra`. */
+export function pipelineConfig(
+  parts: { nats: { url: string }; origin: { url: string }; dest: S3Server; lambda?: { url: string }; bucket?: string },
+  extra: Record<string, string> = {},
+): FlantsConfig {
+  return testConfig({
+    NATS_URL: parts.nats.url,
+    FLANTS_SOURCE: `${parts.origin.url}/vod/`,
+    FLANTS_DEST: `s3://${parts.bucket ?? 'dest-bucket'}/`,
+    FLANTS_DEST_ENDPOINT: parts.dest.endpoint,
+    ...(parts.lambda ? { FLANTS_LAMBDA_ENDPOINT: parts.lambda.url } : {}),
+    ...extra,
+  });
+}
+
+/** Every `class.transferred` on a subject, by class, with a wait for the n-th outcome of a class. */
+export interface Outcomes {
+  readonly byClass: Map<string, ClassTransferred[]>;
+  /** Resolves with the class's outcomes once there are `n`; throws after `timeoutMs`. */
+  of(classId: string, n?: number, timeoutMs?: number): Promise<ClassTransferred[]>;
+  stop(): void;
+}
+
+/** Collects the outcomes published on `subject` (a topology's `subjects.transferred`). */
+export function watchOutcomes(nc: NatsConnection, subject: string): Outcomes {
+  const byClass = new Map<string, ClassTransferred[]>();
+  const sub = nc.subscribe(subject, {
+    callback: (_err, m) => {
+      const e = m.json<ClassTransferred>();
+      byClass.set(e.classId, [...(byClass.get(e.classId) ?? []), e]);
+    },
+  });
+  return {
+    byClass,
+    of: async (classId, n = 1, timeoutMs = 60_000) => {
+      for (const until = Date.now() + timeoutMs; Date.now() < until; await new Promise((r) => setTimeout(r, 50))) {
+        const got = byClass.get(classId) ?? [];
+        if (got.length >= n) return got;
+      }
+      throw new Error(`fewer than ${n} class.transferred for ${classId} within ${timeoutMs} ms`);
+    },
+    stop: () => sub.unsubscribe(),
+  };
 }
 
 /** A logger that keeps tests quiet unless FLANTS_TEST_LOG is set. */
