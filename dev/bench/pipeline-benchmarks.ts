@@ -19,6 +19,7 @@ import { writeSyntheticLibrary } from '../local/synthetic-library.js';
 import { makeS3Client } from '../../storage/s3-client.js';
 import type { ClassTransferred } from '../../streams/messages.js';
 import { topology } from '../../streams/topology.js';
+import { startCephRgw } from '../local/ceph-rgw.js';
 import { procStats } from './proc-stats.js';
 
 const cli = fileURLToPath(distFile(import.meta.url, '../../cli.js'));
@@ -26,8 +27,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // Local s3rver endpoints need checksums only where required (see README); benchmarks only.
 const LOCAL_S3_ENV = {
-  AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
-  AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
   AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
   AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
   AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
@@ -118,21 +117,50 @@ interface CopyRound {
  * rounds, flants first in even ones), each into a fresh prefix, and each side's best round counts: the machine is shared, and a
  * noisy neighbour in one round should not decide the ratio.
  */
-export async function e2eBenchmark(o: { classes: number; renditions: number; segments: number; rounds?: number }) {
-  // Each endpoint in its own process: its own event loop, as two real services would be, and its CPU measured apart.
-  const [nats, src, dst] = await Promise.all([startNatsServer(), startS3ServerProcess(['bench-src']), startS3ServerProcess(['bench-dst'])]);
-  const serverCpu = () => procStats(src.pid).cpuSeconds + procStats(dst.pid).cpuSeconds;
-  const lambda = await startLocalLambda({ concurrency: 64, timeoutMs: 300_000, env: { ...process.env, ...LOCAL_S3_ENV } });
+export async function e2eBenchmark(o: { classes: number; renditions: number; segments: number; rounds?: number; s3?: 's3rver' | 'rgw' }) {
+  const nats = await startNatsServer();
+  // s3rver: each endpoint in its own process, its CPU measured apart. RGW: one real S3 (Ceph) holding both buckets.
+  const { src, dst, credentials, serverCpu, closeServers } = await (async () => {
+    if (o.s3 === 'rgw') {
+      const rgw = await startCephRgw();
+      await rgw.createBucket('bench-src');
+      await rgw.createBucket('bench-dst');
+      const end = { endpoint: rgw.endpoint };
+      return {
+        src: end,
+        dst: end,
+        credentials: { accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey },
+        serverCpu: () => Object.values(rgw.pids).reduce((n, pid) => n + procStats(pid).cpuSeconds, 0),
+        closeServers: () => rgw.close(),
+      };
+    }
+    const [a, b] = await Promise.all([startS3ServerProcess(['bench-src']), startS3ServerProcess(['bench-dst'])]);
+    return {
+      src: a,
+      dst: b,
+      credentials: S3RVER_CREDENTIALS,
+      serverCpu: () => procStats(a.pid).cpuSeconds + procStats(b.pid).cpuSeconds,
+      closeServers: async () => void (await Promise.all([a.close(), b.close()])),
+    };
+  })();
+  const keys = {
+    AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+    FLANTS_SOURCE_ACCESS_KEY_ID: credentials.accessKeyId,
+    FLANTS_SOURCE_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+  };
+  const lambda = await startLocalLambda({ concurrency: 64, timeoutMs: 300_000, env: { ...process.env, ...LOCAL_S3_ENV, ...keys } });
   const nc = await connect({ servers: nats.url });
   try {
     const lib = await writeSyntheticLibrary(
-      makeS3Client({ endpoint: src.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: S3RVER_CREDENTIALS }),
+      makeS3Client({ endpoint: src.endpoint, region: 'us-east-1', forcePathStyle: true, credentials }),
       'bench-src', 'lib/', { ...o, minBytes: 50_000, maxBytes: 2_000_000, skew: 6 }, 32,
     );
     const flantsRound = async (round: number) => {
       const actors = spawnActors(['scanner,crawler,dispatcher,aggregator'], {
         NATS_URL: nats.url, FLANTS_NAMESPACE: `bench${round}`, FLANTS_SOURCE: 's3://bench-src/lib/', FLANTS_SOURCE_ENDPOINT: src.endpoint,
-        FLANTS_SOURCE_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, FLANTS_SOURCE_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+        FLANTS_SOURCE_ACCESS_KEY_ID: credentials.accessKeyId, FLANTS_SOURCE_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+        AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
         FLANTS_DEST: `s3://bench-dst/flants${round}/`, FLANTS_DEST_ENDPOINT: dst.endpoint, FLANTS_LAMBDA_ENDPOINT: lambda.url,
       });
       const cpu0 = process.cpuUsage();
@@ -165,9 +193,9 @@ export async function e2eBenchmark(o: { classes: number; renditions: number; seg
     const rcloneEnv = {
       ...inherited,
       RCLONE_CONFIG_SRC_TYPE: 's3', RCLONE_CONFIG_SRC_PROVIDER: 'Other', RCLONE_CONFIG_SRC_ENDPOINT: src.endpoint,
-      RCLONE_CONFIG_SRC_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, RCLONE_CONFIG_SRC_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+      RCLONE_CONFIG_SRC_ACCESS_KEY_ID: credentials.accessKeyId, RCLONE_CONFIG_SRC_SECRET_ACCESS_KEY: credentials.secretAccessKey,
       RCLONE_CONFIG_DST_TYPE: 's3', RCLONE_CONFIG_DST_PROVIDER: 'Other', RCLONE_CONFIG_DST_ENDPOINT: dst.endpoint,
-      RCLONE_CONFIG_DST_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, RCLONE_CONFIG_DST_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+      RCLONE_CONFIG_DST_ACCESS_KEY_ID: credentials.accessKeyId, RCLONE_CONFIG_DST_SECRET_ACCESS_KEY: credentials.secretAccessKey,
     };
     const rcloneRound = async (round: number) => {
       const servers0 = serverCpu();
@@ -206,7 +234,7 @@ export async function e2eBenchmark(o: { classes: number; renditions: number; seg
   } finally {
     await nc.close();
     await lambda.close();
-    await Promise.all([src.close(), dst.close(), nats.close()]);
+    await Promise.all([closeServers(), nats.close()]);
   }
 }
 
