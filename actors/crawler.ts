@@ -148,7 +148,15 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
             key: f.key,
             optional: f.optional || undefined,
           }));
-    const bulk = job.lane === 'bulk';
+    // A recording given up on while still live keeps growing: it is enqueued in one turn.
+    const bulk = job.lane === 'bulk' && live !== 'incomplete';
+    if (bulk && job.enqueueFrom > 0 && job.bulkTotal !== undefined && job.bulkTotal !== all.length) {
+      // File numbers are positions in the crawl: after an edit, later turns would skip or repeat files.
+      return {
+        outcome: { kind: 'failed', retryable: false, reason: `the class's playlists changed while it was being enqueued (${job.bulkTotal} files, now ${all.length}); trigger it again` },
+        detail: job,
+      };
+    }
     const from = Math.min(job.enqueueFrom, all.length);
     const jobs = bulk ? all.slice(from, from + (await bulkTurn(all.length - from))) : all;
     const rest = from + jobs.length < all.length;
@@ -180,7 +188,7 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
       await publishDurably(deps.js, subjects.crawled, JSON.stringify(crawled), { msgID: `crawled:${job.runId}:${job.generation}:${live}:${crawled.total}` });
       await publishJobs(jobs, bulk ? subjects.transferBulk : subjects.transfer);
       // The rest of a bulk class waits for its next turn, behind the other bulk classes.
-      if (rest) await deferBulk(job, from + jobs.length, jobs.length === 0 ? 1_000 : 0);
+      if (rest) await deferBulk({ ...job, bulkTotal: all.length }, from + jobs.length, jobs.length === 0 ? 1_000 : 0);
       if (live === 'recrawl') {
         const next: CrawlJob = {
           ...job,

@@ -5,6 +5,7 @@
  * write and delete under the destination prefix, and a DryRun invoke of the
  * Lambda. Nothing is created; exits 1 when a check fails.
  */
+import { redactUri } from '../storage/source-root.js';
 import { randomBytes } from 'node:crypto';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -125,9 +126,13 @@ async function sourceCheck(config: FlantsConfig): Promise<DoctorCheck> {
       s3.destroy();
     }
   }
-  const root = config.source.root;
+  // Shown without credentials or query tokens; fetched without userinfo, which fetch() refuses (the daemon sends it as a header).
+  const root = redactUri(config.source.root);
   try {
-    const res = await withTimeout('source', fetch(root, { method: 'HEAD', redirect: 'manual' }));
+    const target = new URL(config.source.root);
+    target.username = '';
+    target.password = '';
+    const res = await withTimeout('source', fetch(target, { method: 'HEAD', redirect: 'manual' }));
     // Any HTTP answer proves the origin is there; many origins refuse to list a directory (403, 404).
     return { check: 'source read', result: 'ok', detail: `${root}: HTTP ${res.status}` };
   } catch (err) {

@@ -33,7 +33,17 @@ export const CONNECT_TIMEOUT_MS = 5_000;
 
 /** `url` without any user:password. */
 export function displayUrl(url: string): string {
-  return url.replace(/\/\/[^@/]*@/g, '//');
+  // Every comma-separated entry, with or without a scheme; the last "@" ends the credentials.
+  return url
+    .split(',')
+    .map((entry) => {
+      const e = entry.trim();
+      const at = e.lastIndexOf('@');
+      if (at < 0) return e;
+      const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(e)?.[0] ?? '';
+      return scheme + e.slice(at + 1);
+    })
+    .join(',');
 }
 
 function errorCode(err: unknown): string | undefined {

@@ -188,7 +188,9 @@ const natsUrl = z.string().superRefine((v, ctx) => {
         ok = false;
       }
     }
-    if (!ok) ctx.addIssue({ code: 'custom', message: `is not a NATS server URL: ${JSON.stringify(entry)} (write e.g. nats://127.0.0.1:4222)` });
+    // Never echo credentials: everything up to the last "@" is dropped from the message.
+    const shown = entry.includes('@') ? `…@${entry.slice(entry.lastIndexOf('@') + 1)}` : entry;
+    if (!ok) ctx.addIssue({ code: 'custom', message: `is not a NATS server URL: ${JSON.stringify(shown)} (write e.g. nats://127.0.0.1:4222)` });
   }
 });
 

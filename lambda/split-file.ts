@@ -165,7 +165,9 @@ export async function checkAssembled(
   const etag = unquoteEtag(head.etag);
   const want = multipartEtag(partMd5s);
   // A service that names multipart objects differently (s3rver) cannot be checked this way; its parts were.
-  if (want && isMultipartEtag(etag) && etag !== want) {
+  // Nor can an encrypted object (SSE-KMS, DSSE, SSE-C): its part ETags, and so its own, are not MD5s.
+  const md5Based = etagIsMd5('0'.repeat(32), head.sse, head.sseCustomerAlgorithm);
+  if (want && md5Based && isMultipartEtag(etag) && etag !== want) {
     const message = `${key}: the assembled object's ETag ${etag} is not the ${want} its parts' MD5s give; the stored object differs from the parts sent`;
     throw o.permanent ? new PermanentError(message) : new RetryableError(message);
   }

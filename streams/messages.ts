@@ -56,6 +56,8 @@ export const crawlJobSchema = z.object({
   enqueueFrom: z.number().int().nonnegative().default(0),
   /** How many turns this bulk crawl has had (names each continuation, so a redelivered one is deduplicated). */
   turn: z.number().int().nonnegative().optional(),
+  /** The file count the first turn saw: later turns number files the same way only if it still holds. */
+  bulkTotal: z.number().int().nonnegative().optional(),
 });
 export type CrawlJob = z.infer<typeof crawlJobSchema>;
 
