@@ -2,12 +2,12 @@
  * `flants trigger <classId> [--wait]`: announces a class and, with --wait,
  * follows that one run to its outcome, like `aws ... wait` or `rclone copy`.
  */
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { ConnectionConfig } from '../config/load-config.js';
 import { formatDuration } from '../config/durations.js';
 import { classView } from '../dashboard/class-view.js';
-import { classRecordedSchema, type ClassTransferred } from '../streams/messages.js';
+import { classRecordedSchema, safeJson, type ClassTransferred } from '../streams/messages.js';
 import { runIdFor } from '../streams/run-id.js';
 import { topology } from '../streams/topology.js';
 import type { ClassStateJson } from '../tracking/class-progress.js';
@@ -73,11 +73,9 @@ export async function runTriggerCommand(config: ConnectionConfig, o: TriggerOpti
       const ns = config.namespace ? ` in namespace ${config.namespace}` : ' (FLANTS_NAMESPACE is empty)';
       throw new CliError(`stream ${t.streams.classes} does not exist${ns} (run \`flants setup\` or start \`flants daemon\` once, or check FLANTS_NAMESPACE)`, EXIT.usage);
     });
-    // Subscribed before publishing: a quick run's outcome cannot slip past.
-    const outcomes = o.wait ? nc.subscribe(t.subjects.transferred) : undefined;
-    if (outcomes) await nc.flush();
-    const ack = await jetstream(nc).publish(t.subjects.recorded, JSON.stringify(payload.data));
-    if (!outcomes) {
+    const js = jetstream(nc);
+    const ack = await js.publish(t.subjects.recorded, JSON.stringify(payload.data));
+    if (!o.wait) {
       io.out.write(`queued ${o.classId} on ${t.subjects.recorded} (stream ${ack.stream}, seq ${ack.seq})\n`);
       return EXIT.ok;
     }
@@ -101,13 +99,23 @@ export async function runTriggerCommand(config: ConnectionConfig, o: TriggerOpti
     };
     const ticker = progress ? setInterval(() => void draw(), 500) : undefined;
     let timer: NodeJS.Timeout | undefined;
+    let stopFollowing = () => undefined as void;
     try {
+      // Outcomes are read from the stream, from the trigger on, by an ordered consumer: one published
+      // while the connection was down is still seen, and a stray message on the subject is skipped.
+      const outcomes = await js.consumers.get(t.streams.classes, {
+        filter_subjects: t.subjects.transferred,
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: ack.seq,
+      });
+      const messages = await outcomes.consume();
+      stopFollowing = () => void messages.stop();
       const outcome = await new Promise<ClassTransferred | undefined>((resolve, reject) => {
         if (o.timeoutMs !== undefined) timer = setTimeout(() => resolve(undefined), o.timeoutMs);
         void (async () => {
-          for await (const m of outcomes) {
-            const e = m.json<ClassTransferred>();
-            if (e.runId === runId && e.classId === o.classId) return resolve(e);
+          for await (const m of messages) {
+            const e = safeJson(m.data) as Partial<ClassTransferred> | undefined;
+            if (e?.runId === runId && e.classId === o.classId) return resolve(e as ClassTransferred);
           }
           reject(new CliError('lost the NATS connection while waiting for the outcome (check nats-server; NATS_URL)', EXIT.unreachable));
         })().catch(reject);
@@ -125,7 +133,7 @@ export async function runTriggerCommand(config: ConnectionConfig, o: TriggerOpti
     } finally {
       clearTimeout(timer);
       clearInterval(ticker);
-      outcomes.unsubscribe();
+      stopFollowing();
     }
   } finally {
     await nc.close();
