@@ -14,6 +14,7 @@ import type { SourceReader } from '../storage/source-reader.js';
 import type { SourceRoot } from '../storage/source-root.js';
 import { AckedPublisher } from '../streams/acked-publisher.js';
 import { PublishWindow } from '../streams/publish-window.js';
+import { reportFailedRuns } from './class-failures.js';
 import { startActor, type Delivery, type Handled, type RuntimeHandle } from '../streams/actor-runtime.js';
 import { publishDurably } from '../streams/durable-publish.js';
 import { policyOf } from '../streams/policy-settings.js';
@@ -222,13 +223,7 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
     concurrency: 4,
     maxHeld: 8,
     handle: (ds) => Promise.all(ds.map(handleOne)),
-    report: async (decided) => {
-      for (const d of decided) {
-        if (d.decision.end !== 'fail' || !d.detail) continue;
-        logger.warn({ classId: d.detail.classId, runId: d.detail.runId, reason: d.decision.reason }, 'class reported failed');
-        await fail(d.detail, d.decision.reason);
-      }
-    },
+    report: reportFailedRuns(deps.js, subjects.classFailed, logger, 'class reported failed'),
     exhausted: async (m) => {
       const job = crawlJobSchema.safeParse(safeJson(m.data));
       if (job.success) await fail(job.data, `crawl was delivered ${m.deliveries} times without an outcome (redelivery cap)`);

@@ -10,6 +10,7 @@ import type { FlantsConfig } from '../config/load-config.js';
 import { describeError, isPermanent, RefusedUriError } from '../storage/errors.js';
 import type { SourceReader } from '../storage/source-reader.js';
 import type { SourceRoot } from '../storage/source-root.js';
+import { reportFailedRuns } from './class-failures.js';
 import { startActor, type Delivery, type Handled, type RuntimeHandle } from '../streams/actor-runtime.js';
 import { parseClassRecorded, PoisonMessageError, publishClassFailed, type CrawlJob } from '../streams/messages.js';
 import { publishDurably } from '../streams/durable-publish.js';
@@ -91,13 +92,7 @@ export async function startScanner(deps: ScannerDeps): Promise<RuntimeHandle> {
     concurrency: 16,
     maxHeld: 64,
     handle: (ds) => Promise.all(ds.map(handleOne)),
-    report: async (decided) => {
-      for (const d of decided) {
-        if (d.decision.end !== 'fail' || !d.detail) continue;
-        logger.warn({ classId: d.detail.classId, runId: d.detail.runId, reason: d.decision.reason }, 'class cannot start; reported failed');
-        await publishClassFailed(deps.js, subjects.classFailed, d.detail, d.decision.reason);
-      }
-    },
+    report: reportFailedRuns(deps.js, subjects.classFailed, logger, 'class cannot start; reported failed'),
     exhausted: async (m) => {
       let job: CrawlJob;
       try {

@@ -10,7 +10,7 @@ import { startLocalLambda } from '../lambda/local-endpoint.js';
 import type { ClassTransferred } from '../streams/messages.js';
 import { topology } from '../streams/topology.js';
 import { startOrigin } from './helpers/origin.js';
-import { natsClient, startNats, startS3, testConfig, testLogger } from './helpers/services.js';
+import { natsClient, startNats, startS3, pipelineConfig, testLogger } from './helpers/services.js';
 
 const media = (segs: string[]) => ['#EXTM3U', '#EXT-X-TARGETDURATION:4', ...segs.flatMap((s) => ['#EXTINF:4,', s]), '#EXT-X-ENDLIST', ''].join('\n');
 
@@ -31,12 +31,7 @@ describe('flow control - bounded backlog and a priority lane', () => {
     for (let i = 0; i < 10; i++) files[`/vod/fresh/f${i}.ts`] = `fresh${i}`;
     await using origin = await startOrigin(files);
     for (const path of Object.keys(files)) if (path.endsWith('.ts')) origin.delays.set(path, 40);
-    const config = testConfig({
-      NATS_URL: nats.url,
-      FLANTS_SOURCE: `${origin.url}/vod/`,
-      FLANTS_DEST: 's3://dest-bucket/',
-      FLANTS_DEST_ENDPOINT: dst.endpoint,
-      FLANTS_LAMBDA_ENDPOINT: lambda.url,
+    const config = pipelineConfig({ nats, origin, dest: dst, lambda }, {
       FLANTS_BATCH_SIZE: '25',
       FLANTS_BATCH_WAIT: '50ms',
       FLANTS_WAVE_CONCURRENCY: '2',

@@ -13,7 +13,7 @@ import type { S3Server } from '../dev/local/s3-server.js';
 import type { ClassTransferred, DeadLetter } from '../streams/messages.js';
 import { topology, type Topology } from '../streams/topology.js';
 import { startOrigin, type Origin } from './helpers/origin.js';
-import { getObject, listKeys, natsClient, s3For, startLambda, startNats, startS3, testConfig, testLogger } from './helpers/services.js';
+import { getObject, listKeys, natsClient, s3For, startLambda, startNats, startS3, pipelineConfig, testLogger } from './helpers/services.js';
 
 const media = (n: number) =>
   ['#EXTM3U', '#EXT-X-TARGETDURATION:4', ...Array.from({ length: n }, (_, i) => [`#EXTINF:4,`, `seg${i}.ts`]).flat(), '#EXT-X-ENDLIST', ''].join('\n');
@@ -52,12 +52,7 @@ describe('pipeline - per-item retries, failures and poison messages', () => {
     origin = await startOrigin(files);
     origin.faults.set('/vod/mixed/v/seg1.ts', { status: 503, times: 1 });
     origin.faults.set('/vod/mixed/v/seg4.ts', { status: 500, times: 100 });
-    const config = testConfig({
-      NATS_URL: nats.url,
-      FLANTS_SOURCE: `${origin.url}/vod/`,
-      FLANTS_DEST: 's3://dest-bucket/',
-      FLANTS_DEST_ENDPOINT: dst.endpoint,
-      FLANTS_LAMBDA_ENDPOINT: lambda.url,
+    const config = pipelineConfig({ nats, origin, dest: dst, lambda }, {
       FLANTS_RETRY_BACKOFF: '100ms,200ms',
       FLANTS_BATCH_WAIT: '50ms',
     });
