@@ -4,7 +4,7 @@
  * job, and dedupes jobs by Nats-Msg-Id so that a redelivered crawl never
  * enqueues a file twice.
  */
-import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { FlantsConfig } from '../config/load-config.js';

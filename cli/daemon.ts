@@ -10,8 +10,10 @@ import type { AggregatorHandle } from '../actors/aggregator.js';
 import type { DispatcherHandle } from '../actors/dispatcher.js';
 import type { FlantsConfig } from '../config/load-config.js';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { ActorHandle } from '../streams/actor-runtime.js';
+import type { RuntimeHandle } from '../streams/actor-runtime.js';
+import { startFleetPresence } from '../observability/fleet-presence.js';
 import { ensureTopology, openClassStateKv, openPartsKv, topologyOptions } from '../streams/ensure-topology.js';
+import { assertStateReplicasSafe } from '../streams/state-replicas.js';
 import { topology } from '../streams/topology.js';
 import { createMetrics, startMetricsServer } from '../observability/metrics.js';
 import { connectOrExplain } from './failures.js';
@@ -45,7 +47,7 @@ export function parseActors(list: string | undefined): ActorName[] {
 /** A running daemon. */
 export interface Daemon {
   readonly nc: NatsConnection;
-  readonly actors: ReadonlyMap<ActorName, ActorHandle>;
+  readonly actors: ReadonlyMap<ActorName, RuntimeHandle>;
   readonly dispatcher?: DispatcherHandle;
   readonly aggregator?: AggregatorHandle;
   /** The dashboard's URL when this daemon serves it. */
@@ -70,6 +72,7 @@ export async function startDaemon(o: {
   const nc = await connectOrExplain(config.nats, `flants-${wanted.join('+')}`, { maxReconnectAttempts: -1, reconnectTimeWait: 1_000 });
   const t = topology(config.namespace);
   try {
+    assertStateReplicasSafe(nc.info?.version, config.stateReplicas);
     const jsm = await jetstreamManager(nc);
     await ensureTopology(jsm, t, topologyOptions(config), wanted.map((a) => t.consumers[a]));
     const js = jetstream(nc);
@@ -84,13 +87,13 @@ export async function startDaemon(o: {
     // dispatcher never loads the S3 SDK or the playlist parser, and a crawler
     // of an HTTP origin never loads the Lambda client (4–11 MB less idle RSS
     // per split actor, measured).
-    const actors = new Map<ActorName, ActorHandle>();
+    const actors = new Map<ActorName, RuntimeHandle>();
     const common = { js, jsm, serverVersion: nc.info?.version, topology: t, config, logger };
     let dashboard: Awaited<ReturnType<typeof startDashboardFor>>;
     let sourceS3: S3Client | undefined;
     if (wanted.includes('aggregator')) {
       const [{ startAggregator }, { makeS3Client }] = await Promise.all([import('../actors/aggregator.js'), import('../storage/s3-client.js')]);
-      const kv = await openClassStateKv(nc, t, config.streamReplicas);
+      const kv = await openClassStateKv(nc, t, config.stateReplicas);
       actors.set('aggregator', await startAggregator({ ...common, kv, dest: makeS3Client(config.destS3), metrics }));
       if (config.dashboard.enabled) {
         dashboard = await (await import('./dashboard-for.js')).startDashboardFor({ config, nc, jsm, kv, topology: t, logger });
@@ -104,7 +107,7 @@ export async function startDaemon(o: {
         region: config.lambda.region,
         local: config.lambda.functionName === 'local',
       });
-      const parts = await openPartsKv(nc, t, config.streamReplicas);
+      const parts = await openPartsKv(nc, t, config.stateReplicas);
       actors.set('dispatcher', await startDispatcher({ ...common, nc, lambda, metrics, parts }));
     }
     if (wanted.includes('crawler') || wanted.includes('scanner')) {
@@ -117,6 +120,8 @@ export async function startDaemon(o: {
     const watcher = wanted.includes('scanner') && config.catalogue?.watch
       ? await (await import('./catalogue-watch.js')).startCatalogueWatch(config, js, t, logger)
       : undefined;
+    // Every process shows in the fleet view (`flants status`, the dashboard) while it runs.
+    const presence = await startFleetPresence({ nc, topology: t, replicas: config.streamReplicas, actors, logger });
     logger.info({ actors: [...actors.keys()], nats: config.natsUrl, namespace: config.namespace || undefined }, 'daemon started');
     const heapLimitMb = Math.round(getHeapStatistics().heap_size_limit / 2 ** 20);
     if (o.warnUnboundedHeap && heapLimitMb > 1_024) {
@@ -132,6 +137,7 @@ export async function startDaemon(o: {
         await dashboard?.close();
         await metricsServer?.close();
         await Promise.all([...actors.values()].map((a) => a.stop()));
+        await presence.stop();
         await nc.drain().catch(() => undefined);
         sourceS3?.destroy();
         logger.info('daemon stopped');

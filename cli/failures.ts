@@ -122,7 +122,7 @@ export async function describeFailure(err: unknown): Promise<{ line: string; exi
   if (e instanceof ConfigError || e instanceof NatsSettingsError) {
     return { line: `${e.message}${/\)$/.test(e.message) ? '' : ' (fix the setting, or FLANTS_CONFIG_FILE)'}`, exitCode: EXIT.usage };
   }
-  if (e instanceof TopologyMismatchError) return { line: e.message, exitCode: EXIT.usage };
+  if (e instanceof TopologyMismatchError || e.name === 'UnsafeStateReplicasError') return { line: e.message, exitCode: EXIT.usage };
   if (e instanceof CommanderError) return { line: `${e.message.replace(/^error: /, '')} (see flants --help)`, exitCode: EXIT.usage };
   if (e.name === 'CredentialsProviderError' || /Could not load credentials/i.test(e.message)) {
     return { line: `no AWS credentials: ${e.message} (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or AWS_PROFILE, in the environment or FLANTS_CONFIG_FILE)`, exitCode: EXIT.unreachable };

@@ -127,7 +127,7 @@ export function buildProgram(): Command {
     .description('create every stream, consumer and KV bucket, or change their settings to this configuration (the only command that does)')
     .addHelpText('after', helpText(['flants setup', 'FLANTS_ACK_WAIT=2m flants setup'], [...CONFIG_ENV, ...NATS_ENV, 'FLANTS_ACK_WAIT, FLANTS_MAX_ATTEMPTS, FLANTS_STREAM_REPLICAS, FLANTS_RECORDED_MAX_AGE']) + EXIT_HELP)
     .action(async () => {
-      const [{ jetstreamManager }, { loadConfig }, { connectOrExplain }, { ensureTopology, openClassStateKv, openPartsKv, topologyOptions }, { topology }] = await Promise.all([
+      const [{ jetstreamManager }, { loadConfig }, { connectOrExplain }, { ensureTopology, openClassStateKv, openFleetKv, openPartsKv, topologyOptions }, { topology }] = await Promise.all([
         import('@nats-io/jetstream'),
         import('../config/load-config.js'),
         import('./failures.js'),
@@ -138,10 +138,12 @@ export function buildProgram(): Command {
       const nc = await connectOrExplain(config.nats, 'flants-setup');
       try {
         const t = topology(config.namespace);
+        (await import('../streams/state-replicas.js')).assertStateReplicasSafe(nc.info?.version, config.stateReplicas);
         await ensureTopology(await jetstreamManager(nc), t, topologyOptions(config), undefined, true);
-        await openClassStateKv(nc, t, config.streamReplicas);
-        await openPartsKv(nc, t, config.streamReplicas);
-        process.stdout.write(`streams ${Object.values(t.streams).join(', ')} and KV ${t.kv.classes}, ${t.kv.parts} are ready\n`);
+        await openClassStateKv(nc, t, config.stateReplicas);
+        await openPartsKv(nc, t, config.stateReplicas);
+        await openFleetKv(nc, t, config.streamReplicas);
+        process.stdout.write(`streams ${Object.values(t.streams).join(', ')} and KV ${t.kv.classes}, ${t.kv.parts}, ${t.kv.fleet} are ready\n`);
       } finally {
         await nc.close();
       }

@@ -56,6 +56,12 @@ export interface FlantsConfig {
   readonly recordedMaxAgeMs: number;
   /** Replicas of each stream and KV bucket: 3 on a JetStream cluster. */
   readonly streamReplicas: number;
+  /**
+   * Replicas of the buckets written with compare-and-set (class state, split-file parts).
+   * 1 unless nats-server is 2.11 or later: before that, a replicated stream can accept
+   * two compare-and-set writes made against the same revision (nats-server#4320, #6194).
+   */
+  readonly stateReplicas: number;
   readonly transfer: {
     readonly multipartThreshold: number;
     readonly partSize: number;
@@ -234,6 +240,7 @@ const envSchema = z.object({
   FLANTS_REPORT_PREFIX: z.string().default('_flants/reports/'),
   FLANTS_RECORDED_MAX_AGE: duration.default(0),
   FLANTS_STREAM_REPLICAS: intSetting(1, 5).default(1),
+  FLANTS_STATE_REPLICAS: intSetting(1, 5).default(1),
   FLANTS_MULTIPART_THRESHOLD: bytes.default(64 * 1024 * 1024),
   FLANTS_PART_SIZE: bytes.default(16 * 1024 * 1024),
   FLANTS_FILE_CONCURRENCY: intSetting(1, 256).default(16),
@@ -503,6 +510,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FlantsConfig {
     reportPrefix,
     recordedMaxAgeMs: e.FLANTS_RECORDED_MAX_AGE,
     streamReplicas: e.FLANTS_STREAM_REPLICAS,
+    stateReplicas: e.FLANTS_STATE_REPLICAS,
     transfer: {
       multipartThreshold: e.FLANTS_MULTIPART_THRESHOLD,
       partSize: e.FLANTS_PART_SIZE,

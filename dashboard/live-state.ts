@@ -8,6 +8,7 @@ import type { JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
+import { readFleet, type FleetMember } from '../observability/fleet-presence.js';
 import type { WaveEvent } from '../streams/messages.js';
 import { stages, type Topology } from '../streams/topology.js';
 import { hexBitSet } from '../tracking/bitfield.js';
@@ -30,6 +31,8 @@ export interface Overall {
   readonly history: ReadonlyArray<{ t: number; files: number; bytes: number }>;
   /** Audits, newest first (at most 5): progress while they run, the outcome once done. */
   readonly audits: ReadonlyArray<AuditProgress>;
+  /** Every running flants process (the fleet), oldest first. */
+  readonly fleet: ReadonlyArray<FleetMember>;
 }
 
 /** An audit's progress, as `flants audit` keeps it in KV. */
@@ -165,6 +168,14 @@ export async function startLiveState(o: {
   };
   await pollQueues();
   const queueTimer = setInterval(() => void pollQueues(), 2_000);
+  // The fleet's records change every few seconds; reading them costs one request per process.
+  let fleet: FleetMember[] = [];
+  const pollFleet = async () => {
+    fleet = await readFleet(o.nc, o.jsm, o.topology, 0).catch(() => fleet);
+    overallDirty = true;
+  };
+  await pollFleet();
+  const fleetTimer = setInterval(() => void pollFleet(), 5_000);
 
   const view = (id: string) => {
     const s = states.get(id);
@@ -190,6 +201,7 @@ export async function startLiveState(o: {
         queues: { ...queues },
         history: [...history],
         audits: [...audits.values()].sort((a, b) => b.startedAt.localeCompare(a.startedAt)).slice(0, 5),
+        fleet,
       };
     },
     takeChanges: () => {
@@ -201,6 +213,7 @@ export async function startLiveState(o: {
     close: async () => {
       clearInterval(sample);
       clearInterval(queueTimer);
+      clearInterval(fleetTimer);
       sub.unsubscribe();
       watcher.stop();
       auditWatcher?.stop();

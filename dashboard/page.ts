@@ -30,6 +30,8 @@ export const DASHBOARD_PAGE = String.raw`<!doctype html>
   .bits { font: 12px/1.15 ui-monospace, monospace; word-break: break-all; white-space: pre-wrap; margin: 4px 0 0; color: var(--dim); }
   .failures li { color: var(--bad); overflow-wrap: anywhere; }
   .muted { color: var(--dim); }
+  #fleet-table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
+  #fleet-table td, #fleet-table th { padding: 1px 10px 1px 0; text-align: left; }
 </style></head>
 <body>
 <header>
@@ -39,6 +41,7 @@ export const DASHBOARD_PAGE = String.raw`<!doctype html>
   <span id="conn" class="muted">connecting…</span>
 </header>
 <div id="audits" class="muted" style="padding: 4px 16px"></div>
+<details id="fleet" style="padding: 4px 16px"><summary class="muted">fleet</summary><table id="fleet-table"></table></details>
 <main id="classes"></main>
 <script>
 "use strict";
@@ -106,12 +109,26 @@ function overall(o) {
     ["files", o.files], ["bytes", mb(o.bytes)], ["retries", o.retries], ["queues", q]];
   box.replaceChildren(...cells.flatMap(([k, v]) => { const a = el("span", "muted"); a.textContent = k; const b = el("b"); b.textContent = String(v); return [a, b]; }));
   chart(o.history);
+  fleet(o.fleet);
   const audits = document.getElementById("audits");
   audits.replaceChildren(...(o.audits || []).map((a) => {
     const d = el("div", "audit");
     d.dataset.auditId = a.auditId;
     d.textContent = "audit " + a.auditId + ": " + a.done + "/" + a.classes + " classes, " + a.drift + " differences" + (a.finishedAt ? ", finished" : ", running");
     return d;
+  }));
+}
+function fleet(members) {
+  const f = members || [];
+  document.querySelector("#fleet > summary").textContent = "fleet: " + f.length + (f.length === 1 ? " process" : " processes");
+  const head = el("tr");
+  ["process", "NATS node", "actors (done, per second, held)", "RSS", "CPU", "up since"].forEach((h) => { el("th", "", head).textContent = h; });
+  document.getElementById("fleet-table").replaceChildren(head, ...f.map((m) => {
+    const tr = el("tr");
+    tr.dataset.member = m.id;
+    const actors = Object.entries(m.actors).map(([n, a]) => n + " " + a.acked + " (" + a.ackedPerSecond + "/s, " + a.held + ")").join(" · ");
+    [m.host + " pid " + m.pid, m.natsServer || "?", actors, m.rssMb + " MB", m.cpuPercent + "%", m.startedAt].forEach((v) => { el("td", "", tr).textContent = String(v); });
+    return tr;
   }));
 }
 function chart(h) {

@@ -3,6 +3,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { auditsBucket } from '../audit/run-audit.js';
+import { formatFleet, readFleet, type FleetMember } from '../observability/fleet-presence.js';
 import { stages, type Topology } from '../streams/topology.js';
 import type { ClassStateJson } from '../tracking/class-progress.js';
 import { classView, type ClassView } from './class-view.js';
@@ -12,6 +13,10 @@ export interface Snapshot {
   readonly classes: ClassView[];
   readonly queues: Record<string, { pending: number; unacked: number }>;
   readonly audits: Array<{ auditId: string; classes: number; done: number; drift: number; finishedAt?: string }>;
+  /** Every running flants process, from the fleet's presence records. */
+  readonly fleet: FleetMember[];
+  /** Why the fleet could not be read, when it could not. */
+  readonly fleetError?: string;
 }
 
 /** Reads the class-state KV bucket and each stage's consumer. */
@@ -43,7 +48,11 @@ export async function readSnapshot(nc: NatsConnection, t: Topology, namespace: s
       if (e?.operation === 'PUT' && e.length > 0) audits.push(e.json());
     }
   }
-  return { classes, queues, audits };
+  const fleet = await readFleet(nc, jsm, t).then(
+    (members) => ({ fleet: members }),
+    (err: unknown) => ({ fleet: [] as FleetMember[], fleetError: `fleet unavailable: ${(err as Error)?.message ?? String(err)}` }),
+  );
+  return { classes, queues, audits, ...fleet };
 }
 
 const bar = (fraction: number, width = 24) => {
@@ -74,5 +83,6 @@ export function formatSnapshot(s: Snapshot): string {
   for (const a of s.audits) {
     lines.push(`audit ${a.auditId}: ${bar(a.classes ? a.done / a.classes : 1, 12)} ${a.done}/${a.classes} classes, ${a.drift} differences${a.finishedAt ? ', finished' : ''}`);
   }
+  lines.push(...(s.fleetError ? [s.fleetError] : formatFleet(s.fleet ?? [])));
   return lines.join('\n');
 }

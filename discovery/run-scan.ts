@@ -5,7 +5,7 @@
  * `class.recorded`, the same subject every other path uses.
  */
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { jetstream, jetstreamManager, type PubAck } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { MongoClient } from 'mongodb';

@@ -296,3 +296,11 @@ const PARTS_TTL_MS = 7 * 24 * 3600_000;
 export function openPartsKv(nc: NatsConnection, t: Topology, replicas = 1): Promise<KV> {
   return openKv(nc, t.kv.parts, replicas, PARTS_TTL_MS);
 }
+
+/** How long a process's presence record outlives its last renewal: a crashed process drops out of the fleet view after this. */
+export const FLEET_TTL_MS = 30_000;
+
+/** Opens the fleet's presence bucket (every daemon writes its own record; status and the dashboard read them all). */
+export function openFleetKv(nc: NatsConnection, t: Topology, replicas = 1): Promise<KV> {
+  return openKv(nc, t.kv.fleet, replicas, FLEET_TTL_MS);
+}

@@ -50,6 +50,8 @@ export interface Topology {
     readonly scanner: string;
     /** The dispatchers' record of which ranged parts of each split file are uploaded. */
     readonly parts: string;
+    /** Each running flants process's presence record, expiring when it stops renewing it. */
+    readonly fleet: string;
   };
 }
 
@@ -103,6 +105,6 @@ export function topology(namespace = ''): Topology {
       dispatcherBulk: 'dispatcher_bulk',
       aggregator: 'aggregator',
     },
-    kv: { classes: `${under}flants_classes`, scanner: `${under}flants_scanner`, parts: `${under}flants_parts` },
+    kv: { classes: `${under}flants_classes`, scanner: `${under}flants_scanner`, parts: `${under}flants_parts`, fleet: `${under}flants_fleet` },
   };
 }

@@ -158,6 +158,17 @@ describe('dashboard - live in a real browser', () => {
     await page.screenshot({ path: `${ARTIFACTS}/dashboard-audit.png`, fullPage: true });
   });
 
+  it('dashboard - the fleet table lists the running process with its actors', async () => {
+    await page.click('#fleet > summary');
+    const row = await waitFor('fleet row', () =>
+      page.evaluate(() => document.querySelector('#fleet-table tr[data-member]')?.textContent || undefined),
+    );
+    expect(row).toContain(`pid ${process.pid}`);
+    for (const actor of ['scanner', 'crawler', 'dispatcher', 'aggregator']) expect(row).toContain(actor);
+    expect(await page.evaluate(() => document.querySelector('#fleet > summary')?.textContent)).toBe('fleet: 1 process');
+    await page.screenshot({ path: `${ARTIFACTS}/dashboard-fleet.png`, fullPage: true });
+  });
+
   it('dashboard - the JSON API and flants status serve the same data', async () => {
     const all = (await (await fetch(`${daemon.dashboardUrl}/api/classes`)).json()) as { classes: Array<{ classId: string }> };
     expect(all.classes.map((c) => c.classId).sort()).toEqual(['alpha', 'broken', XSS_ID].sort());
@@ -176,6 +187,8 @@ describe('dashboard - live in a real browser', () => {
     expect(Object.keys(snap.queues).sort()).toEqual(['aggregator', 'crawler', 'crawler-bulk', 'dispatcher', 'dispatcher-bulk', 'scanner']);
     const text = (await run(process.execPath, ['dist/cli.js', 'status'], { env: { ...process.env, NATS_URL: nats.url, FLANTS_NAMESPACE: config.namespace } })).stdout;
     expect(text).toMatch(/\[#+\] 100% complete +alpha/);
+    // The fleet: this test's process runs every actor.
+    expect(text).toMatch(new RegExp(`fleet: 1 process\\n  \\S+ pid ${process.pid} on \\S+: (?=.*scanner)(?=.*crawler)(?=.*dispatcher)(?=.*aggregator)`));
   });
 
   it('dashboard - binds loopback by default and enforces its bearer token', async () => {

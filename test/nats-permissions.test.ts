@@ -12,9 +12,10 @@ import type { LocalLambda } from '../lambda/local-endpoint.js';
 import { startNatsServer, type NatsServer } from '../dev/local/nats-server.js';
 import type { S3Server } from '../dev/local/s3-server.js';
 import { connectNats } from '../streams/connect-nats.js';
-import { ensureTopology, openClassStateKv, topologyOptions } from '../streams/ensure-topology.js';
+import { ensureTopology, openClassStateKv, openFleetKv, topologyOptions } from '../streams/ensure-topology.js';
 import type { ClassTransferred } from '../streams/messages.js';
 import { topology } from '../streams/topology.js';
+import { readFleet } from '../observability/fleet-presence.js';
 import { startOrigin, type Origin } from './helpers/origin.js';
 import { startLambda, startS3, testConfig, testLogger } from './helpers/services.js';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -84,6 +85,7 @@ describe('nats - least-privilege users per actor', () => {
       const t = topology('');
       await ensureTopology(await jetstreamManager(nc), t, topologyOptions(admin));
       await openClassStateKv(nc, t);
+      await openFleetKv(nc, t);
       for (const actor of ['aggregator', 'dispatcher', 'crawler', 'scanner'] as const) {
         const password = passwords[`FLANTS_${actor.toUpperCase()}_PASSWORD` as keyof typeof passwords];
         daemons.push(await startDaemon({ config: configFor(actor, password), logger: testLogger(), actors: [actor] }));
@@ -94,6 +96,9 @@ describe('nats - least-privilege users per actor', () => {
       await jetstream(nc).publish(t.subjects.recorded, 'perm');
       const e = await Promise.race([done, new Promise<never>((_, rej) => setTimeout(() => rej(new Error('no outcome in 60 s')), 60_000))]);
       expect(e).toMatchObject({ classId: 'perm', status: 'complete', files: 4 });
+      // Each actor user may keep its presence record: the fleet view lists all four processes.
+      const fleet = await readFleet(nc, await jetstreamManager(nc), t);
+      expect(fleet.flatMap((m) => Object.keys(m.actors)).sort()).toEqual(['aggregator', 'crawler', 'dispatcher', 'scanner']);
     } finally {
       await nc.close();
     }

@@ -51,7 +51,7 @@ export async function dashboardRenderBenchmark(classes = 500, segments = 5_000, 
   };
   const overall = (): Overall => ({
     classes, active: classes, files: 0, bytes: 0, retries: 0, filesPerSecond: 2_000, bytesPerSecond: 1e9, activeWaves: 20,
-    queues: { dispatcher: { pending: 1, unacked: 1 } }, history: Array.from({ length: 60 }, (_, i) => ({ t: i, files: 1_000 + i, bytes: 0 })), audits: [],
+    queues: { dispatcher: { pending: 1, unacked: 1 } }, history: Array.from({ length: 60 }, (_, i) => ({ t: i, files: 1_000 + i, bytes: 0 })), audits: [], fleet: [],
   });
   const state: LiveState = {
     classes: () => ids.map((id) => view(id) as ClassView),

@@ -8,13 +8,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { startLocalLambda } from '../../lambda/local-endpoint.js';
 import type { ClassTransferred } from '../../streams/messages.js';
 import { topology } from '../../streams/topology.js';
 import { distFile } from '../../config/dist-path.js';
 import { startFaultOrigin, type FaultRates } from './fault-origin.js';
+import { readStoredOutcomes, storedOutcomeCount } from './stored-outcomes.js';
+import { buildLibrary } from './test-library.js';
 import { startNatsServer } from './nats-server.js';
 import { S3RVER_CREDENTIALS, startS3Server, type S3Server } from './s3-server.js';
 
@@ -74,38 +76,6 @@ export interface ChaosReport {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function buildLibrary(o: ChaosOptions) {
-  const files = new Map<string, Buffer>();
-  const expected = new Map<string, { files: number; bytes: number }>();
-  const classIds: string[] = [];
-  for (let c = 0; c < o.classes; c++) {
-    const id = `chaos-${String(c).padStart(3, '0')}`;
-    classIds.push(id);
-    let count = 0;
-    let bytes = 0;
-    const add = (path: string, body: Buffer) => {
-      files.set(`/vod/${id}/${path}`, body);
-      count++;
-      bytes += body.length;
-    };
-    const master = ['#EXTM3U'];
-    for (let r = 0; r < o.renditions; r++) {
-      master.push(`#EXT-X-STREAM-INF:BANDWIDTH=${(r + 1) * 100_000}`, `r${r}/index.m3u8`);
-      const media = ['#EXTM3U', '#EXT-X-TARGETDURATION:2', '#EXT-X-PLAYLIST-TYPE:VOD'];
-      for (let s = 0; s < o.segments; s++) {
-        media.push('#EXTINF:2,', `s${s}.ts`);
-        const size = o.minBytes + Math.floor(Math.random() * (o.maxBytes - o.minBytes));
-        add(`r${r}/s${s}.ts`, randomBytes(size));
-      }
-      media.push('#EXT-X-ENDLIST', '');
-      add(`r${r}/index.m3u8`, Buffer.from(media.join('\n')));
-    }
-    add('master.m3u8', Buffer.from(`${master.join('\n')}\n`));
-    expected.set(id, { files: count, bytes });
-  }
-  return { files, expected, classIds };
-}
 
 async function chaosDest(given: ChaosDest | undefined): Promise<ChaosDest & { close(): Promise<void> }> {
   if (given) return { ...given, close: async () => given.close?.() };
@@ -178,14 +148,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     for (const id of classIds) await js.publish(t.subjects.recorded, id);
     log(`chaos: ${files.size} files in ${classIds.length} classes triggered; ${groups.length} actor processes`);
 
-    const reported = async () => {
-      try {
-        const info = await jsm.streams.info(t.streams.classes, { subjects_filter: t.subjects.transferred });
-        return info.state.subjects?.[t.subjects.transferred] ?? 0;
-      } catch {
-        return -1; // server restarting
-      }
-    };
+    const reported = () => storedOutcomeCount(jsm, t);
     let nextKill = Date.now() + o.killEveryMs[0];
     // Recovery: from the whole-daemon kill until every transfer job delivered
     // before it has been settled (the dispatcher consumer's ack floor passes it).
@@ -245,20 +208,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     if (recovery && recovery.ms === undefined) recovery.ms = Date.now() - recovery.killedAt;
     await sleep(2_000); // room for a duplicate outcome to show up
     const transferredInStream = await reported();
-    // Read every outcome back from the stream itself.
-    const name = `chaos-check-${randomBytes(3).toString('hex')}`;
-    await jsm.consumers.add(t.streams.classes, { name, filter_subject: t.subjects.transferred, ack_policy: AckPolicy.None });
-    const consumer = await js.consumers.get(t.streams.classes, name);
-    const outcomes: ClassTransferred[] = [];
-    while (outcomes.length < transferredInStream) {
-      const batch = await consumer.fetch({ max_messages: 500, expires: 2_000 });
-      let n = 0;
-      for await (const m of batch) {
-        outcomes.push(m.json<ClassTransferred>());
-        n++;
-      }
-      if (n === 0) break;
-    }
+    const outcomes = await readStoredOutcomes(nc, jsm, t, transferredInStream);
     return {
       files: files.size,
       bytes: [...files.values()].reduce((n, b) => n + b.length, 0),

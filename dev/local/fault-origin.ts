@@ -22,6 +22,8 @@ export interface FaultOriginOptions {
   readonly rates: FaultRates;
   readonly maxFaultsPerFile: number;
   readonly seed?: number;
+  /** Milliseconds before each segment answer starts, as a distant origin would take (0 by default). */
+  readonly latencyMs?: number;
 }
 
 /** A running origin and what it did. */
@@ -55,8 +57,9 @@ export async function startFaultOrigin(o: FaultOriginOptions): Promise<FaultOrig
     return undefined;
   };
 
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
     requests++;
+    if (o.latencyMs && !req.url?.endsWith('.m3u8')) await new Promise((r) => setTimeout(r, o.latencyMs));
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://o').pathname);
     const body = o.files.get(path);
     if (!body) {

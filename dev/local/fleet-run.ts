@@ -1,0 +1,239 @@
+/**
+ * A library through a fleet: several flants processes (whole daemons or split
+ * actors) on one stream, on one nats-server or on a real three-node JetStream
+ * cluster with every stream and bucket at three replicas. On the cluster it
+ * can SIGKILL the node leading the work stream mid-transfer, start it again,
+ * and then restart every node in turn. Shared by the fleet tests (small) and
+ * the scale-out benchmark; the caller checks what arrived.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { distFile } from '../../config/dist-path.js';
+import { FLEET_RENEW_MS, type FleetMember } from '../../observability/fleet-presence.js';
+import { startLocalLambda } from '../../lambda/local-endpoint.js';
+import type { ClassTransferred } from '../../streams/messages.js';
+import { stages, topology, type Topology } from '../../streams/topology.js';
+import type { ChaosDest } from './chaos-run.js';
+import { startFaultOrigin } from './fault-origin.js';
+import { startNatsCluster, type NatsCluster } from './nats-cluster.js';
+import { startNatsServer, type NatsServer } from './nats-server.js';
+import { readStoredOutcomes, storedOutcomeCount } from './stored-outcomes.js';
+import { buildLibrary, type TestLibrarySpec } from './test-library.js';
+
+/** What to run and what to break. */
+export interface FleetOptions {
+  readonly library: TestLibrarySpec;
+  /** One process per entry: `all` for a whole daemon, or an `--actors` list such as `scanner,crawler`. */
+  readonly processes: readonly string[];
+  /** A three-node cluster with FLANTS_STREAM_REPLICAS=3 instead of one server. */
+  readonly cluster: boolean;
+  /** On the cluster: SIGKILL the work stream's leader this long after the trigger, start it `downMs` later, then restart each node in turn. */
+  readonly nodeFaults?: { readonly killLeaderAfterMs: number; readonly downMs: number; readonly rollingRestart: boolean };
+  /** Milliseconds the origin waits before each segment answer. */
+  readonly originLatencyMs?: number;
+  readonly dest: ChaosDest;
+  readonly timeoutMs: number;
+  /** Extra environment for every flants process. */
+  readonly env?: Record<string, string>;
+  readonly log?: (line: string) => void;
+}
+
+/** What happened. */
+export interface FleetReport {
+  readonly files: number;
+  readonly bytes: number;
+  readonly classIds: string[];
+  readonly expected: Map<string, { files: number; bytes: number }>;
+  /** Source path (under the origin's /vod/) → bytes. */
+  readonly library: Map<string, Buffer>;
+  readonly outcomes: ClassTransferred[];
+  /** `class.transferred` messages stored in the stream: duplicates would show here. */
+  readonly transferredInStream: number;
+  /** From the trigger to the last class reported. */
+  readonly elapsedMs: number;
+  /** Stream and consumer leader elections after the first node fault, from the server's advisories. */
+  readonly leaderChanges: { streams: number; consumers: number };
+  /** Deliveries to the dispatchers beyond one per job: redeliveries. */
+  readonly redelivered: number;
+  /** Node events with their time since the trigger, for the log and the closing figures. */
+  readonly events: string[];
+  /** The fleet as `flants status --json` shows it once every class is reported. */
+  readonly fleet: FleetMember[];
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Each stage's backlog in one line, for progress logs and timeouts. */
+async function queueStates(jsm: JetStreamManager, t: Topology): Promise<string> {
+  const parts: string[] = [];
+  for (const [stage, stream, consumer] of stages(t)) {
+    const ci = await jsm.consumers.info(stream, consumer).catch(() => undefined);
+    parts.push(ci ? `${stage} ${ci.num_pending} pending/${ci.num_ack_pending} unacked/${ci.num_redelivered} redelivered` : `${stage} ?`);
+  }
+  for (const stream of [t.streams.work, t.streams.events]) {
+    const si = await jsm.streams.info(stream).catch(() => undefined);
+    if (si) parts.push(`${stream} ${si.state.messages} messages (seq ${si.state.first_seq}..${si.state.last_seq})`);
+  }
+  return parts.join(', ');
+}
+
+/** Runs the fleet; throws if the classes are not all reported within `timeoutMs`. */
+export async function runFleet(o: FleetOptions): Promise<FleetReport> {
+  const log = o.log ?? (() => undefined);
+  const { files, expected, classIds } = buildLibrary(o.library, 'fleet');
+  let cluster: NatsCluster | undefined;
+  let single: NatsServer | undefined;
+  if (o.cluster) cluster = await startNatsCluster();
+  else single = await startNatsServer();
+  const natsUrl = cluster?.url ?? (single as NatsServer).url;
+  const origin = await startFaultOrigin({ files, rates: { status5xx: 0, reset: 0, stall: 0, truncate: 0 }, maxFaultsPerFile: 0, latencyMs: o.originLatencyMs });
+  const namespace = `fleet_${randomBytes(3).toString('hex')}`;
+  const awsEnv: Record<string, string | undefined> = {
+    ...process.env,
+    AWS_ACCESS_KEY_ID: o.dest.credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: o.dest.credentials.secretAccessKey,
+  };
+  const lambda = await startLocalLambda({ concurrency: 32, timeoutMs: 60_000, workers: 2, env: awsEnv });
+  const env: Record<string, string | undefined> = {
+    ...awsEnv,
+    NATS_URL: natsUrl,
+    FLANTS_NAMESPACE: namespace,
+    FLANTS_STREAM_REPLICAS: o.cluster ? '3' : '1',
+    FLANTS_SOURCE: `${origin.url}/vod/`,
+    FLANTS_DEST: `s3://${o.dest.bucket}/`,
+    FLANTS_DEST_ENDPOINT: o.dest.endpoint,
+    FLANTS_LAMBDA: 'local',
+    FLANTS_LAMBDA_ENDPOINT: lambda.url,
+    FLANTS_BATCH_SIZE: '50',
+    FLANTS_BATCH_WAIT: '50ms',
+    FLANTS_WAVE_CONCURRENCY: '4',
+    FLANTS_DASHBOARD_PORT: '0',
+    FLANTS_METRICS_PORT: '0',
+    LOG_LEVEL: process.env.FLANTS_FLEET_LOG ?? 'error',
+    ...o.env,
+  };
+  const cli = fileURLToPath(distFile(import.meta.url, '../../cli.js'));
+  const procs: ChildProcess[] = [];
+  const t = topology(namespace);
+  const nc = await connect({ servers: natsUrl.split(','), maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+  const events: string[] = [];
+  let faulted = false;
+  const leaderChanges = { streams: 0, consumers: 0 };
+  // Leader elections of this run's streams and consumers, as the cluster announces them.
+  const advisories = nc.subscribe('$JS.EVENT.ADVISORY.*.LEADER_ELECTED.>', {
+    callback: (_err, m) => {
+      if (!faulted || !m.subject.includes(namespace)) return;
+      if (m.subject.includes('.STREAM.')) leaderChanges.streams++;
+      else leaderChanges.consumers++;
+    },
+  });
+  try {
+    const spawnProcess = (actors: string) => {
+      const args = [cli, 'daemon', ...(actors === 'all' ? [] : ['--actors', actors])];
+      procs.push(spawn(process.execPath, args, { env, stdio: ['ignore', 'inherit', 'inherit'] }));
+    };
+    // The first process creates the topology; the rest find it in place.
+    spawnProcess(o.processes[0] ?? 'all');
+    const jsm = await jetstreamManager(nc);
+    for (let i = 0; i < 300 && (await storedOutcomeCount(jsm, t)) < 0; i++) await sleep(100);
+    for (const p of o.processes.slice(1)) spawnProcess(p);
+    await sleep(1_000); // every process has its consumers bound before the trigger
+    const js = jetstream(nc);
+    for (const id of classIds) await js.publish(t.subjects.recorded, id);
+    const started = Date.now();
+    const at = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
+    const event = (line: string) => {
+      events.push(`${at()}: ${line}`);
+      log(`fleet: ${at()}: ${line}`);
+    };
+    log(`fleet: ${files.size} files in ${classIds.length} classes triggered; processes ${o.processes.join(' | ')}; ${o.cluster ? '3-node cluster, replicas 3' : 'one nats-server'}`);
+
+    // Node faults run beside the transfer, in order.
+    const faults = (async () => {
+      const f = o.nodeFaults;
+      if (!cluster || !f) return;
+      await sleep(f.killLeaderAfterMs);
+      const leader = await cluster.leaderOf(t.streams.work);
+      if (!leader) throw new Error('the work stream had no leader to kill');
+      faulted = true;
+      await cluster.kill(leader, true);
+      event(`SIGKILL ${leader}, the work stream's leader`);
+      await sleep(f.downMs);
+      await cluster.start(leader);
+      await cluster.ready();
+      event(`${leader} started again; the work stream is now led by ${await cluster.leaderOf(t.streams.work)}`);
+      if (!f.rollingRestart) return;
+      for (const node of cluster.nodes) {
+        await cluster.kill(node.name);
+        event(`rolling restart: ${node.name} stopped`);
+        await sleep(1_000);
+        await cluster.start(node.name);
+        await cluster.ready();
+        // The next node goes only once every replica of the work stream has caught up again.
+        for (const until = Date.now() + 30_000; Date.now() < until; await sleep(250)) {
+          const info = await jsm.streams.info(t.streams.work).catch(() => undefined);
+          if (info?.cluster?.leader && (info.cluster.replicas ?? []).every((r) => r.current && !r.offline)) break;
+        }
+        event(`rolling restart: ${node.name} back and current`);
+      }
+    })();
+    let faultError: unknown;
+    let faultsDone = false;
+    faults.then(() => (faultsDone = true), (err) => ((faultError = err), (faultsDone = true)));
+
+    let done = 0;
+    let nextReport = Date.now() + 5_000;
+    while (done < classIds.length || !faultsDone) {
+      if (faultError) throw faultError;
+      if (Date.now() - started > o.timeoutMs) {
+        const status = spawnSync(process.execPath, [cli, 'status', '--json'], { env, encoding: 'utf8', timeout: 30_000 });
+        const open = ((JSON.parse(status.stdout || '{}') as { classes?: Array<{ classId: string; status: string; done: number; failed: number; total: number | null }> }).classes ?? [])
+          .filter((c) => c.status !== 'complete')
+          .map((c) => `${c.classId} ${c.status} ${c.done}+${c.failed}/${c.total}`);
+        throw new Error(`fleet: only ${done}/${classIds.length} classes reported in ${o.timeoutMs} ms; ${await queueStates(jsm, t)}; unreported: ${open.join(', ')}`);
+      }
+      if (Date.now() >= nextReport) {
+        nextReport = Date.now() + 5_000;
+        log(`fleet: ${done}/${classIds.length} classes reported after ${at()}; ${await queueStates(jsm, t)}`);
+      }
+      await sleep(100);
+      done = Math.max(done, await storedOutcomeCount(jsm, t));
+      if (done === classIds.length && !events.some((e) => e.includes('every class reported'))) event('every class reported');
+    }
+    const elapsedMs = Number.parseFloat(events.find((e) => e.includes('every class reported'))?.split(' s:')[0] ?? '0') * 1000;
+    // Room for a duplicate outcome to show up, and for every process to renew its fleet record.
+    await sleep(FLEET_RENEW_MS + 1_000);
+    const status = spawnSync(process.execPath, [cli, 'status', '--json'], { env, encoding: 'utf8', timeout: 30_000 });
+    if (!status.stdout) log(`fleet: flants status printed nothing (exit ${status.status}): ${status.stderr}`);
+    const fleet = (JSON.parse(status.stdout || '{}') as { fleet?: FleetMember[] }).fleet ?? [];
+    const transferredInStream = await storedOutcomeCount(jsm, t);
+    let deliveries = 0;
+    for (const c of [t.consumers.dispatcher, t.consumers.dispatcherBulk]) {
+      deliveries += (await jsm.consumers.info(t.streams.work, c).catch(() => undefined))?.delivered.consumer_seq ?? 0;
+    }
+    return {
+      files: files.size,
+      bytes: [...files.values()].reduce((n, b) => n + b.length, 0),
+      classIds,
+      expected,
+      library: files,
+      outcomes: await readStoredOutcomes(nc, jsm, t, transferredInStream),
+      transferredInStream,
+      elapsedMs,
+      leaderChanges,
+      redelivered: Math.max(0, deliveries - files.size),
+      events,
+      fleet,
+    };
+  } finally {
+    advisories.unsubscribe();
+    for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
+    await Promise.all(procs.map((p) => (p.exitCode === null && p.signalCode === null ? new Promise((r) => p.once('exit', r)) : undefined)));
+    await nc.close().catch(() => undefined);
+    await Promise.all([lambda.close(), origin.close()]);
+    await (cluster ?? single)?.close();
+  }
+}

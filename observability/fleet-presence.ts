@@ -1,0 +1,166 @@
+/**
+ * The fleet: every flants process renews a presence record in a KV bucket
+ * every few seconds (its actors, the NATS node it talks to, memory, CPU and
+ * what each actor has settled), and `flants status` and the dashboard list
+ * them all. The bucket's TTL drops a crashed process within FLEET_TTL_MS, so
+ * the view is the fleet now, kept by NATS rather than by any one process.
+ */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { JetStreamManager } from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import type { RuntimeStats } from '../streams/actor-runtime.js';
+import { FLEET_TTL_MS, openFleetKv } from '../streams/ensure-topology.js';
+import type { Topology } from '../streams/topology.js';
+
+/** One actor's counts in a process. */
+export interface FleetActor {
+  readonly acked: number;
+  readonly failed: number;
+  readonly retried: number;
+  /** Messages it holds right now. */
+  readonly held: number;
+  /** Messages acknowledged per second over the last renewal interval. */
+  readonly ackedPerSecond: number;
+}
+
+/** One running flants process as it last described itself. */
+export interface FleetMember {
+  readonly id: string;
+  readonly host: string;
+  readonly pid: number;
+  /** The NATS node it is connected to (server_name), when known. */
+  readonly natsServer?: string;
+  readonly startedAt: string;
+  readonly seenAt: string;
+  readonly rssMb: number;
+  readonly cpuPercent: number;
+  readonly actors: Readonly<Record<string, FleetActor>>;
+}
+
+/** How often a process renews its record: well inside the bucket's TTL. */
+export const FLEET_RENEW_MS = 5_000;
+
+const keyOf = (id: string) => `member.${id}`;
+
+/** Starts renewing this process's record; `stop` removes it. Failures are logged, never fatal: the fleet view is an aid. */
+export async function startFleetPresence(o: {
+  nc: NatsConnection;
+  topology: Topology;
+  replicas: number;
+  actors: ReadonlyMap<string, { readonly stats: RuntimeStats }>;
+  logger: Logger;
+  everyMs?: number;
+}): Promise<{ readonly id: string; stop(): Promise<void> }> {
+  const id = `${hostname().replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 40)}_${process.pid}_${randomBytes(2).toString('hex')}`;
+  const kv = await openFleetKv(o.nc, o.topology, o.replicas).catch((err: unknown) => {
+    o.logger.warn({ err }, 'fleet presence unavailable (no access to its KV bucket?); this process will not show in the fleet view');
+    return undefined;
+  });
+  const startedAt = new Date().toISOString();
+  let lastCpu = process.cpuUsage();
+  let lastAt = Date.now();
+  let lastAcked = new Map<string, number>();
+  const record = (): FleetMember => {
+    const now = Date.now();
+    const secs = Math.max(0.001, (now - lastAt) / 1000);
+    const cpu = process.cpuUsage(lastCpu);
+    lastCpu = process.cpuUsage();
+    const actors: Record<string, FleetActor> = {};
+    const acked = new Map<string, number>();
+    for (const [name, a] of o.actors) {
+      acked.set(name, a.stats.acked);
+      actors[name] = {
+        acked: a.stats.acked,
+        failed: a.stats.failed,
+        retried: a.stats.retried,
+        held: a.stats.held,
+        ackedPerSecond: Math.round((a.stats.acked - (lastAcked.get(name) ?? 0)) / secs),
+      };
+    }
+    lastAcked = acked;
+    lastAt = now;
+    return {
+      id,
+      host: hostname(),
+      pid: process.pid,
+      natsServer: o.nc.info?.server_name,
+      startedAt,
+      seenAt: new Date(now).toISOString(),
+      rssMb: Math.round(process.memoryUsage.rss() / 2 ** 20),
+      cpuPercent: Math.round(((cpu.user + cpu.system) / 1000 / (secs * 1000)) * 100),
+      actors,
+    };
+  };
+  let warned = false;
+  const renew = async () => {
+    try {
+      await kv?.put(keyOf(id), JSON.stringify(record()));
+      warned = false;
+    } catch (err) {
+      // A reconnect or a leader election: the next renewal tries again.
+      if (!warned) o.logger.debug({ err }, 'fleet presence not renewed; trying again');
+      warned = true;
+    }
+  };
+  await renew();
+  const timer = setInterval(() => void renew(), o.everyMs ?? FLEET_RENEW_MS);
+  timer.unref();
+  return {
+    id,
+    stop: async () => {
+      clearInterval(timer);
+      await kv?.delete(keyOf(id)).catch(() => undefined);
+    },
+  };
+}
+
+/**
+ * Every live member, oldest first. Reads the bucket's keys from the stream's
+ * subject index and each record by direct get, so that no consumer is made.
+ */
+export async function readFleet(nc: NatsConnection, jsm: JetStreamManager, t: Topology, retryMs = 10_000): Promise<FleetMember[]> {
+  const stream = `KV_${t.kv.fleet}`;
+  let info: Awaited<ReturnType<JetStreamManager['streams']['info']>> | undefined;
+  // While a cluster elects a leader for the bucket, it cannot answer: that is not an empty fleet.
+  for (const until = Date.now() + retryMs; !info; await new Promise((r) => setTimeout(r, 250))) {
+    try {
+      info = await jsm.streams.info(stream, { subjects_filter: `$KV.${t.kv.fleet}.member.>` });
+    } catch (err) {
+      if (/stream not found/i.test(String((err as Error)?.message))) return [];
+      if (Date.now() > until) throw err;
+    }
+  }
+  const kv: KV = await new Kvm(nc).open(t.kv.fleet);
+  const members: FleetMember[] = [];
+  const cutoff = Date.now() - FLEET_TTL_MS;
+  for (const subject of Object.keys(info.state.subjects ?? {})) {
+    const e = await kv.get(subject.slice(`$KV.${t.kv.fleet}.`.length)).catch(() => null);
+    if (e?.operation !== 'PUT' || e.length === 0) continue;
+    try {
+      const m = e.json<FleetMember>();
+      if (Date.parse(m.seenAt) >= cutoff) members.push(m);
+    } catch {
+      // An unreadable record is left out; it expires with the TTL.
+    }
+  }
+  return members.sort((a, b) => a.startedAt.localeCompare(b.startedAt));
+}
+
+// Records come from any process on the account: control characters would drive the terminal.
+const safe = (x: unknown) => String(x).replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+
+/** The fleet as terminal lines: one per process. */
+export function formatFleet(members: readonly FleetMember[]): string[] {
+  if (members.length === 0) return ['fleet: no flants process is running'];
+  const lines = [`fleet: ${members.length} process${members.length === 1 ? '' : 'es'}`];
+  for (const m of members) {
+    const actors = Object.entries(m.actors)
+      .map(([name, a]) => `${safe(name)} ${a.acked} done${a.ackedPerSecond ? ` (${a.ackedPerSecond}/s)` : ''}${a.held ? `, ${a.held} held` : ''}${a.failed ? `, ${a.failed} failed` : ''}`)
+      .join(' · ');
+    lines.push(`  ${safe(m.host)} pid ${safe(m.pid)}${m.natsServer ? ` on ${safe(m.natsServer)}` : ''}: ${safe(m.rssMb)} MB, ${safe(m.cpuPercent)}% CPU, up since ${safe(m.startedAt)}; ${actors || 'no actors'}`);
+  }
+  return lines;
+}
