@@ -76,6 +76,16 @@ export async function startLiveState(o: {
   const queues: Record<string, { pending: number; unacked: number }> = {};
   const history: Array<{ t: number; files: number; bytes: number }> = [];
   let last = { files: 0, bytes: 0, at: Date.now() };
+  // Running totals over every class's shown run, kept as states change: the
+  // once-a-second sample and the overall figures never walk every class.
+  const totals = { files: 0, bytes: 0, retries: 0, active: 0 };
+  const isActive = (x: ClassStateJson) => x.status === 'crawling' || x.status === 'transferring';
+  const count = (x: ClassStateJson, sign: 1 | -1) => {
+    totals.files += sign * x.doneCount;
+    totals.bytes += sign * x.bytes;
+    totals.retries += sign * x.retries;
+    totals.active += sign * (isActive(x) ? 1 : 0);
+  };
 
   const audits = new Map<string, AuditProgress>();
   const auditWatcher = o.auditsKv ? await o.auditsKv.watch({ key: 'audit.>' }) : undefined;
@@ -101,6 +111,8 @@ export async function startLiveState(o: {
         // Each trigger is a run with its own state: a class shows its newest run.
         if (prev && prev.runId !== s.runId && s.startedAt < prev.startedAt) continue;
         if (prev && prev.runId !== s.runId) inFlight.delete(s.classId);
+        if (prev) count(prev, -1);
+        count(s, 1);
         states.set(s.classId, s);
         // Files that have an outcome are no longer in flight.
         const flying = inFlight.get(s.classId);
@@ -146,12 +158,7 @@ export async function startLiveState(o: {
   const sample = setInterval(() => {
     const now = Date.now();
     for (const [id, w] of waves) if (now - w.at > WAVE_TTL_MS) waves.delete(id); // a dispatcher that died mid-wave
-    let files = 0;
-    let bytes = 0;
-    for (const s of states.values()) {
-      files += s.doneCount;
-      bytes += s.bytes;
-    }
+    const { files, bytes } = totals;
     const secs = Math.max(0.001, (now - last.at) / 1000);
     history.push({ t: now, files: Math.max(0, (files - last.files) / secs), bytes: Math.max(0, (bytes - last.bytes) / secs) });
     if (history.length > 300) history.shift();
@@ -186,15 +193,14 @@ export async function startLiveState(o: {
     classes: () => [...states.keys()].sort().map((id) => view(id) as ClassView),
     get: view,
     overall: () => {
-      const all = [...states.values()];
       const recent = history.slice(-5);
       const avg = (f: (h: (typeof history)[number]) => number) => (recent.length ? recent.reduce((n, h) => n + f(h), 0) / recent.length : 0);
       return {
-        classes: all.length,
-        active: all.filter((s) => s.status === 'crawling' || s.status === 'transferring').length,
-        files: all.reduce((n, s) => n + s.doneCount, 0),
-        bytes: all.reduce((n, s) => n + s.bytes, 0),
-        retries: all.reduce((n, s) => n + s.retries, 0),
+        classes: states.size,
+        active: totals.active,
+        files: totals.files,
+        bytes: totals.bytes,
+        retries: totals.retries,
         filesPerSecond: Math.round(avg((h) => h.files)),
         bytesPerSecond: Math.round(avg((h) => h.bytes)),
         activeWaves: waves.size,

@@ -41,14 +41,16 @@ describe('fleet - many processes, one stream', () => {
       cluster: true,
       processes,
       library: { classes: 8, renditions: 2, segments: 190, minBytes: 1_000, maxBytes: 30_000 },
-      originLatencyMs: 40,
-      nodeFaults: { killLeaderAfterMs: 5_000, downMs: 10_000, rollingRestart: true },
+      originLatencyMs: 100,
+      nodeFaults: { killLeaderAfterMs: 4_000, downMs: 6_000, rollingRestart: true },
       timeoutMs: 180_000,
     });
     console.log(`fleet (cluster): ${summary(r)}\n  ${r.events.join('\n  ')}`);
     expect(r.files).toBeGreaterThanOrEqual(3_000);
     // The faults happened while files were still moving: the leader's death and all three restarts.
     expect(r.events.filter((e) => /SIGKILL|rolling restart: n\d stopped/.test(e))).toHaveLength(4);
+    const at = (pattern: RegExp) => Number.parseFloat(r.events.find((e) => pattern.test(e)) ?? 'NaN');
+    expect(at(/every class reported/)).toBeGreaterThan(at(/rolling restart: n1 stopped/));
     expect(r.leaderChanges.streams).toBeGreaterThan(0);
     await expectWholeLibrary(r, bucket, processes);
   }, 240_000);

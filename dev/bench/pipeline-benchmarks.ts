@@ -13,7 +13,8 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startLocalLambda } from '../../lambda/local-endpoint.js';
 import { distFile } from '../../config/dist-path.js';
-import { startNatsServer } from '../local/nats-server.js';
+import { startNatsCluster, type NatsCluster } from '../local/nats-cluster.js';
+import { startNatsServer, type NatsServer } from '../local/nats-server.js';
 import { S3RVER_CREDENTIALS, startS3Server, startS3ServerProcess } from '../local/s3-server.js';
 import { writeSyntheticLibrary } from '../local/synthetic-library.js';
 import { makeS3Client } from '../../storage/s3-client.js';
@@ -57,6 +58,32 @@ function sampleActors(actors: Actor[]): void {
 async function stopActors(actors: Actor[]): Promise<void> {
   for (const a of actors) a.peak = procStats(a.child.pid);
   await Promise.all(actors.map((a) => new Promise((r) => (a.child.exitCode !== null ? r(undefined) : (a.child.once('exit', r), a.child.kill('SIGTERM'))))));
+}
+
+/** The NATS side of a benchmark: one server or a cluster, with its processes' CPU and peak RSS. */
+interface NatsNodes {
+  readonly url: string;
+  /** CPU seconds summed over the nodes; peak RSS of the largest node. */
+  stats(): { cpuSeconds: number; peakRssMb: number };
+  close(): Promise<void>;
+}
+
+function singleNode(server: NatsServer): NatsNodes {
+  return { url: server.url, stats: () => procStats(server.pid), close: () => server.close() };
+}
+
+function clusterNodes(cluster: NatsCluster): NatsNodes {
+  const last = new Map<string, { cpuSeconds: number; peakRssMb: number }>();
+  return {
+    url: cluster.url,
+    stats: () => {
+      // A node's figures are kept from its last reading, should it be gone by the time of the next.
+      for (const n of cluster.nodes) if (n.pid) last.set(n.name, procStats(n.pid));
+      const all = [...last.values()];
+      return { cpuSeconds: all.reduce((a, s) => a + s.cpuSeconds, 0), peakRssMb: Math.max(0, ...all.map((s) => s.peakRssMb)) };
+    },
+    close: () => cluster.close(),
+  };
 }
 
 /** Triggers every class and waits until each is reported; returns the seconds it took. */
@@ -238,15 +265,30 @@ export async function e2eBenchmark(o: { classes: number; renditions: number; seg
   }
 }
 
-/** Serves `classes` media playlists of `segments` entries each, built on request; segments are never fetched. */
-async function playlistOrigin(segments: number) {
-  const server = createServer((req, res) => {
-    const m = /^\/vod\/([^/]+)\/index\.m3u8$/.exec(req.url ?? '');
-    if (!m) return void res.writeHead(404).end();
+/**
+ * Serves every class's playlists, built on request; segments are never fetched.
+ * Without `renditions`, a class is one media playlist (`<id>/index.m3u8`);
+ * with them, a master (`<id>/master.m3u8`) over that many media playlists.
+ */
+async function playlistOrigin(segments: number, renditions?: number) {
+  const media = () => {
     const lines = ['#EXTM3U', '#EXT-X-TARGETDURATION:2', '#EXT-X-PLAYLIST-TYPE:VOD'];
     for (let i = 0; i < segments; i++) lines.push('#EXTINF:2,', `s${i}.ts`);
     lines.push('#EXT-X-ENDLIST', '');
-    res.writeHead(200, { 'content-type': 'application/vnd.apple.mpegurl' }).end(lines.join('\n'));
+    return lines.join('\n');
+  };
+  const master = () => {
+    const lines = ['#EXTM3U'];
+    for (let r = 0; r < (renditions ?? 0); r++) lines.push(`#EXT-X-STREAM-INF:BANDWIDTH=${(r + 1) * 200_000}`, `r${r}/index.m3u8`);
+    return `${lines.join('\n')}\n`;
+  };
+  const server = createServer((req, res) => {
+    const url = req.url ?? '';
+    const body = renditions
+      ? /^\/vod\/[^/]+\/master\.m3u8$/.test(url) ? master() : /^\/vod\/[^/]+\/r\d+\/index\.m3u8$/.test(url) ? media() : undefined
+      : /^\/vod\/[^/]+\/index\.m3u8$/.test(url) ? media() : undefined;
+    if (body === undefined) return void res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': 'application/vnd.apple.mpegurl' }).end(body);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => server.close() };
@@ -264,17 +306,24 @@ export async function controlPlaneBenchmark(o: {
   nodeOptions?: string;
   /** Trigger the library as a scan does (the bulk lane), and one live class halfway through. */
   bulk?: boolean;
+  /** Classes of a master over this many media playlists of `segments` each; one media playlist when unset. */
+  renditions?: number;
+  /** One actor process per entry (`--actors`); scanner+crawler, dispatcher, aggregator by default. */
+  groups?: readonly string[];
+  /** A three-node JetStream cluster with every stream at three replicas, instead of one server. */
+  cluster?: boolean;
 }) {
-  const nats = await startNatsServer();
-  const origin = await playlistOrigin(o.segments);
+  const nats: NatsNodes = o.cluster ? clusterNodes(await startNatsCluster()) : singleNode(await startNatsServer());
+  const origin = await playlistOrigin(o.segments, o.renditions);
   // Reports still go to a real destination; the files themselves never move.
   const dst = await startS3Server(['bench-dst']);
   const lambda = await startLocalLambda({ concurrency: o.concurrency ?? 256, timeoutMs: 900_000, mode: o.mode ?? 'noop' });
   const nc = await connect({ servers: nats.url });
   try {
-    const actors = spawnActors(['scanner,crawler', 'dispatcher', 'aggregator'], {
+    const actors = spawnActors(o.groups ?? ['scanner,crawler', 'dispatcher', 'aggregator'], {
       NATS_URL: nats.url, FLANTS_NAMESPACE: 'cp', FLANTS_SOURCE: `${origin.url}/vod/`, FLANTS_DEST: 's3://bench-dst/', FLANTS_DEST_ENDPOINT: dst.endpoint,
-      FLANTS_LAMBDA_ENDPOINT: lambda.url, FLANTS_MANIFEST_TEMPLATE: '{classId}/index.m3u8', FLANTS_WAVE_CONCURRENCY: String(o.waveConcurrency ?? 64),
+      FLANTS_STREAM_REPLICAS: o.cluster ? '3' : '1',
+      FLANTS_LAMBDA_ENDPOINT: lambda.url, FLANTS_MANIFEST_TEMPLATE: o.renditions ? '{classId}/master.m3u8' : '{classId}/index.m3u8', FLANTS_WAVE_CONCURRENCY: String(o.waveConcurrency ?? 64),
       FLANTS_LAMBDA_CONCURRENCY: String(o.concurrency ?? 256),
       FLANTS_FILE_CONCURRENCY: String(o.fileConcurrency ?? 16),
       FLANTS_ACK_WAIT: '15m',
@@ -295,7 +344,7 @@ export async function controlPlaneBenchmark(o: {
       classIds,
       () => {
         sampleActors(actors);
-        natsPeakRssMb = Math.max(natsPeakRssMb, procStats(nats.pid).peakRssMb);
+        natsPeakRssMb = Math.max(natsPeakRssMb, nats.stats().peakRssMb);
         if (Date.now() - lastSample >= 1_000) {
           lastSample = Date.now();
           busy.push({ t: lastSample, busyMs: lambda.stats().busyMs });
@@ -309,6 +358,7 @@ export async function controlPlaneBenchmark(o: {
       o.bulk ? { lane: 'bulk', late: 'cp-late' } : {},
     );
     const after = lambda.stats();
+    const natsCpuSeconds = nats.stats().cpuSeconds;
     let sustained = 0;
     for (let i = 0; i + 10 < busy.length; i++) {
       const a = busy[i] as { t: number; busyMs: number };
@@ -323,6 +373,8 @@ export async function controlPlaneBenchmark(o: {
       jobsPerSecond: jobs / run.seconds,
       peakBacklog,
       natsPeakRssMb,
+      natsCpuSeconds,
+      classes: o.classes,
       lateClassSeconds: run.lateSeconds,
       averageConcurrency: (after.busyMs - before.busyMs) / (run.seconds * 1000),
       sustainedConcurrency: sustained,

@@ -10,6 +10,7 @@ import { ACTOR_NODE_OPTIONS } from '../../cli/daemon.js';
 import { copierCost, projectToAws, SEED_MB_PER_SECOND } from './aws-projection.js';
 import { controlPlaneBenchmark, e2eBenchmark, largeFileBenchmark, serverSideCopyBenchmark } from './pipeline-benchmarks.js';
 import { scanBenchmarkInChild } from './scan-rate.js';
+import { scaleOutBenchmark, sizeFor, USABLE_CORE, type ScaleRun, type ScaleTarget } from './scale-out.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const quick = process.argv.includes('--quick');
@@ -39,15 +40,46 @@ if (want('control')) {
 if (want('library')) {
   // The seed's whole library through the control plane, triggered as a scan (the bulk lane), with one recording
   // triggered halfway: `FLANTS_BENCH_LIBRARY=2000x8000` for the 16 M run (about 17 minutes here), smaller by default.
-  const [classes, segments] = (process.env.FLANTS_BENCH_LIBRARY ?? (quick ? '20x1000' : '200x8000')).split('x').map(Number);
-  const r = await controlPlaneBenchmark({ classes: classes ?? 200, segments: segments ?? 8_000, nodeOptions: ACTOR_NODE_OPTIONS, bulk: true });
+  // `CLASSESxSEGMENTS` (one media playlist each) or `CLASSESxRENDITIONSxSEGMENTS` (a master over renditions): 2000x16x500 is the seed's shape.
+  const spec = (process.env.FLANTS_BENCH_LIBRARY ?? (quick ? '20x1000' : '200x8000')).split('x').map(Number);
+  const [classes, renditions, segments] = spec.length === 3 ? spec : [spec[0], undefined, spec[1]];
+  const r = await controlPlaneBenchmark({ classes: classes ?? 200, renditions, segments: segments ?? 8_000, nodeOptions: ACTOR_NODE_OPTIONS, bulk: true });
   results.library = { ...r, nodeOptions: ACTOR_NODE_OPTIONS };
   rows.push([
     'library through the bulk lane (no-op Lambda)',
     `${f(r.jobs)} jobs in ${f(r.seconds)} s`,
     `${f(r.jobsPerSecond)} files/s; a recording triggered halfway done in ${f(r.lateClassSeconds ?? NaN, 1)} s (goal < 30 s)`,
-    `largest backlog ${f(r.peakBacklog)} jobs; nats-server ${f(r.natsPeakRssMb)} MB, ` + r.actors.map((a) => `${a.actors} ${f(a.peakRssMb)} MB`).join(', ') + ' peak RSS',
+    `largest backlog ${f(r.peakBacklog)} jobs; nats-server ${f(r.natsPeakRssMb)} MB, ` + r.actors.map((a) => `${a.actors} ${f(a.peakRssMb)} MB`).join(', ') + ' peak RSS' +
+      `; aggregator ${f((r.actors.find((a) => a.actors === 'aggregator')?.cpuSeconds ?? 0) * 1000 / r.classes, 1)} CPU-ms per class`,
   ]);
+}
+if (want('scale')) {
+  // Measured, not assumed: the control plane on one server and on a 3-node cluster with one and two dispatchers.
+  const runs = await scaleOutBenchmark(quick ? { classes: 10, segments: 2_000, nodeOptions: ACTOR_NODE_OPTIONS } : { classes: 40, segments: 5_000, nodeOptions: ACTOR_NODE_OPTIONS });
+  const ms = (r: ScaleRun) => Object.entries(r.cpuMsPerFile).map(([k, v]) => `${k} ${f(v, 3)}`).join(', ');
+  for (const r of runs) {
+    rows.push([`scale: ${r.label}`, `${f(r.files)} files in ${f(r.seconds, 1)} s`, `${f(r.filesPerSecond)} files/s`, `CPU ms per file: ${ms(r)}, nats-server ${f(r.natsCpuMsPerFile, 3)} (peak ${f(r.natsPeakRssMb)} MB per node)`]);
+  }
+  const cluster = runs[1] as ScaleRun;
+  const two = runs[2] as ScaleRun;
+  rows.push(['scale: 2 dispatchers vs 1 on the cluster', `${f(two.filesPerSecond / cluster.filesPerSecond, 2)}×`, 'both on the same 2 cores as everything else', 'a second dispatcher helps only where cores are free']);
+  const perInvocationMBps = 90; // network-bound per invocation: the AWS projection's assumption (no published figure)
+  const waveEfficiency = 0.95; // measured: `waves` sustains ≥ 95 % of the limit
+  const targets: ScaleTarget[] = [
+    { label: "seed, 6 s segments at 3 Mbit/s", mbPerSecond: SEED_MB_PER_SECOND, averageFileMB: 2.25 },
+    { label: '10× seed, 6 s at 3 Mbit/s', mbPerSecond: SEED_MB_PER_SECOND * 10, averageFileMB: 2.25 },
+    { label: '10× seed, 2 s at 1 Mbit/s', mbPerSecond: SEED_MB_PER_SECOND * 10, averageFileMB: 0.25 },
+  ];
+  const sized = targets.map((t) => sizeFor(cluster, t, perInvocationMBps, waveEfficiency));
+  results.scaleOut = { runs, sized, assumptions: { usableCore: USABLE_CORE, perInvocationMBps, waveEfficiency, costsFrom: cluster.label } };
+  for (const z of sized) {
+    rows.push([
+      `scale-out: ${z.target.label}`,
+      `${f(z.target.mbPerSecond)} MB/s = ${f(z.filesPerSecond)} files/s`,
+      Object.entries(z.processes).map(([k, n]) => `${n} ${k}`).join(', ') + ` process(es) at ${USABLE_CORE * 100} % of a core`,
+      `3 NATS nodes of ${f(Math.max(1, Math.ceil(z.natsCoresPerNode)))} core(s) (${f(z.natsCoresPerNode, 2)} needed); Lambda concurrency ${f(z.lambdaConcurrency)} at ${perInvocationMBps} MB/s × ${waveEfficiency * 100} %`,
+    ]);
+  }
 }
 if (want('control-default') || (!only && !quick)) {
   const r = await controlPlaneBenchmark(quick ? { classes: 20, segments: 1_000 } : { classes: 100, segments: 10_000 });
