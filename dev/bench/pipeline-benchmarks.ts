@@ -5,7 +5,9 @@
  * run as separate `flants daemon` processes, measured from /proc.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -60,22 +62,43 @@ async function stopActors(actors: Actor[]): Promise<void> {
   await Promise.all(actors.map((a) => new Promise((r) => (a.child.exitCode !== null ? r(undefined) : (a.child.once('exit', r), a.child.kill('SIGTERM'))))));
 }
 
+/** Bytes under a directory (files only); 0 once it is gone. */
+function dirBytes(dir: string): number {
+  let total = 0;
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else total += statSync(p, { throwIfNoEntry: false })?.size ?? 0;
+    }
+  };
+  try {
+    walk(dir);
+  } catch {
+    // Files come and go while the server compacts: the next sample counts them.
+  }
+  return total;
+}
+
 /** The NATS side of a benchmark: one server or a cluster, with its processes' CPU and peak RSS. */
 interface NatsNodes {
   readonly url: string;
+  /** Store directories, one per node. */
+  readonly storeDirs: readonly string[];
   /** CPU seconds summed over the nodes; peak RSS of the largest node. */
   stats(): { cpuSeconds: number; peakRssMb: number };
   close(): Promise<void>;
 }
 
 function singleNode(server: NatsServer): NatsNodes {
-  return { url: server.url, stats: () => procStats(server.pid), close: () => server.close() };
+  return { url: server.url, storeDirs: [server.storeDir], stats: () => procStats(server.pid), close: () => server.close() };
 }
 
 function clusterNodes(cluster: NatsCluster): NatsNodes {
   const last = new Map<string, { cpuSeconds: number; peakRssMb: number }>();
   return {
     url: cluster.url,
+    storeDirs: cluster.nodes.map((n) => n.storeDir),
     stats: () => {
       // A node's figures are kept from its last reading, should it be gone by the time of the next.
       for (const n of cluster.nodes) if (n.pid) last.set(n.name, procStats(n.pid));
@@ -338,6 +361,8 @@ export async function controlPlaneBenchmark(o: {
     const jsm = await jetstreamManager(nc);
     let peakBacklog = 0;
     let natsPeakRssMb = 0;
+    let peakStoreMb = 0;
+    let lastStoreSample = 0;
     const run = await transfer(
       nc,
       'cp',
@@ -345,6 +370,11 @@ export async function controlPlaneBenchmark(o: {
       () => {
         sampleActors(actors);
         natsPeakRssMb = Math.max(natsPeakRssMb, nats.stats().peakRssMb);
+        if (Date.now() - lastStoreSample >= 5_000) {
+          lastStoreSample = Date.now();
+          // The largest node's store on disk (every node holds every replicated stream).
+          peakStoreMb = Math.max(peakStoreMb, ...nats.storeDirs.map((d) => dirBytes(d) / 2 ** 20));
+        }
         if (Date.now() - lastSample >= 1_000) {
           lastSample = Date.now();
           busy.push({ t: lastSample, busyMs: lambda.stats().busyMs });
@@ -374,6 +404,7 @@ export async function controlPlaneBenchmark(o: {
       peakBacklog,
       natsPeakRssMb,
       natsCpuSeconds,
+      natsPeakStoreMb: peakStoreMb,
       classes: o.classes,
       lateClassSeconds: run.lateSeconds,
       averageConcurrency: (after.busyMs - before.busyMs) / (run.seconds * 1000),

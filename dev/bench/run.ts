@@ -49,7 +49,7 @@ if (want('library')) {
     'library through the bulk lane (no-op Lambda)',
     `${f(r.jobs)} jobs in ${f(r.seconds)} s`,
     `${f(r.jobsPerSecond)} files/s; a recording triggered halfway done in ${f(r.lateClassSeconds ?? NaN, 1)} s (goal < 30 s)`,
-    `largest backlog ${f(r.peakBacklog)} jobs; nats-server ${f(r.natsPeakRssMb)} MB, ` + r.actors.map((a) => `${a.actors} ${f(a.peakRssMb)} MB`).join(', ') + ' peak RSS' +
+    `largest backlog ${f(r.peakBacklog)} jobs; nats-server ${f(r.natsPeakRssMb)} MB RSS, store ${f(r.natsPeakStoreMb)} MB on disk; ` + r.actors.map((a) => `${a.actors} ${f(a.peakRssMb)} MB`).join(', ') + ' peak RSS' +
       `; aggregator ${f((r.actors.find((a) => a.actors === 'aggregator')?.cpuSeconds ?? 0) * 1000 / r.classes, 1)} CPU-ms per class`,
   ]);
 }

@@ -19,6 +19,7 @@ import { findNatsServer } from './nats-server.js';
 export interface ClusterNode {
   readonly name: string;
   readonly url: string;
+  readonly storeDir: string;
   /** The running process id, undefined while stopped. */
   readonly pid: number | undefined;
 }
@@ -129,6 +130,7 @@ export async function startNatsCluster(o: { size?: number; name?: string } = {})
     nodes: specs.map((s) => ({
       name: s.name,
       url: `nats://127.0.0.1:${s.port}`,
+      storeDir: s.dir,
       get pid() {
         const c = children.get(s.name);
         return c && c.exitCode === null && c.signalCode === null ? c.pid : undefined;
