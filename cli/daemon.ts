@@ -13,7 +13,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { RuntimeHandle } from '../streams/actor-runtime.js';
 import { startFleetPresence } from '../observability/fleet-presence.js';
 import { ensureTopology, openClassStateKv, openPartsKv, topologyOptions } from '../streams/ensure-topology.js';
-import { assertStateReplicasSafe } from '../streams/state-replicas.js';
+import { assertStateBucketsSafe, assertStateReplicasSafe } from '../streams/state-replicas.js';
 import { topology } from '../streams/topology.js';
 import { createMetrics, startMetricsServer } from '../observability/metrics.js';
 import { connectOrExplain } from './failures.js';
@@ -74,6 +74,11 @@ export async function startDaemon(o: {
   try {
     assertStateReplicasSafe(nc.info?.version, config.stateReplicas);
     const jsm = await jetstreamManager(nc);
+    // Only the buckets this process writes: a least-privilege user may not read the others.
+    await assertStateBucketsSafe(jsm, nc.info?.version, [
+      ...(wanted.includes('aggregator') ? [t.kv.classes] : []),
+      ...(wanted.includes('dispatcher') ? [t.kv.parts] : []),
+    ]);
     await ensureTopology(jsm, t, topologyOptions(config), wanted.map((a) => t.consumers[a]));
     const js = jetstream(nc);
     const metrics = createMetrics({ jsm, topology: t });

@@ -136,7 +136,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
       const jsm = await jetstreamManager(nc);
       const t = topology(namespace);
       for (const s of Object.values(t.streams)) await jsm.streams.delete(s).catch(() => undefined);
-      for (const kv of [t.kv.classes, t.kv.parts]) await jsm.streams.delete(`KV_${kv}`).catch(() => undefined);
+      for (const kv of [t.kv.classes, t.kv.parts, t.kv.fleet]) await jsm.streams.delete(`KV_${kv}`).catch(() => undefined);
     }
     await nc?.close();
     await Promise.all([lambda.close(), src.close(), dst.close()]);

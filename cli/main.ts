@@ -125,7 +125,7 @@ export function buildProgram(): Command {
   program
     .command('setup')
     .description('create every stream, consumer and KV bucket, or change their settings to this configuration (the only command that does)')
-    .addHelpText('after', helpText(['flants setup', 'FLANTS_ACK_WAIT=2m flants setup'], [...CONFIG_ENV, ...NATS_ENV, 'FLANTS_ACK_WAIT, FLANTS_MAX_ATTEMPTS, FLANTS_STREAM_REPLICAS, FLANTS_RECORDED_MAX_AGE']) + EXIT_HELP)
+    .addHelpText('after', helpText(['flants setup', 'FLANTS_ACK_WAIT=2m flants setup'], [...CONFIG_ENV, ...NATS_ENV, 'FLANTS_ACK_WAIT, FLANTS_MAX_ATTEMPTS, FLANTS_STREAM_REPLICAS, FLANTS_STATE_REPLICAS, FLANTS_RECORDED_MAX_AGE']) + EXIT_HELP)
     .action(async () => {
       const [{ jetstreamManager }, { loadConfig }, { connectOrExplain }, { ensureTopology, openClassStateKv, openFleetKv, openPartsKv, topologyOptions }, { topology }] = await Promise.all([
         import('@nats-io/jetstream'),
@@ -138,11 +138,18 @@ export function buildProgram(): Command {
       const nc = await connectOrExplain(config.nats, 'flants-setup');
       try {
         const t = topology(config.namespace);
-        (await import('../streams/state-replicas.js')).assertStateReplicasSafe(nc.info?.version, config.stateReplicas);
-        await ensureTopology(await jetstreamManager(nc), t, topologyOptions(config), undefined, true);
+        const { assertStateReplicasSafe, setBucketReplicas } = await import('../streams/state-replicas.js');
+        assertStateReplicasSafe(nc.info?.version, config.stateReplicas);
+        const jsm = await jetstreamManager(nc);
+        await ensureTopology(jsm, t, topologyOptions(config), undefined, true);
         await openClassStateKv(nc, t, config.stateReplicas);
         await openPartsKv(nc, t, config.stateReplicas);
         await openFleetKv(nc, t, config.streamReplicas);
+        // Opening a bucket keeps the replicas it was made with: the owner changes them.
+        for (const [bucket, replicas] of [[t.kv.classes, config.stateReplicas], [t.kv.parts, config.stateReplicas], [t.kv.fleet, config.streamReplicas]] as const) {
+          const had = await setBucketReplicas(jsm, bucket, replicas);
+          if (had !== undefined && had !== replicas) process.stdout.write(`KV ${bucket}: ${had} → ${replicas} replicas\n`);
+        }
         process.stdout.write(`streams ${Object.values(t.streams).join(', ')} and KV ${t.kv.classes}, ${t.kv.parts}, ${t.kv.fleet} are ready\n`);
       } finally {
         await nc.close();
@@ -169,7 +176,7 @@ export function buildProgram(): Command {
         { classId, manifest: opts.manifest, wait: opts.wait, timeoutMs: opts.timeout, json: opts.json },
         { out: process.stdout, progress: process.stderr },
       );
-      process.exit(code);
+      await exitAfterOutput(code);
     });
 
   program
@@ -183,7 +190,7 @@ export function buildProgram(): Command {
       const [{ createLogger }, { runDemo }] = await Promise.all([import('./logger.js'), import('./demo.js')]);
       const logger = createLogger(process.env.LOG_LEVEL ?? 'warn');
       const code = await runDemo({ ...opts, natsUrl: process.env.NATS_URL || 'nats://127.0.0.1:4222', out: process.stdout, logger });
-      process.exit(code);
+      await exitAfterOutput(code);
     });
 
   program
@@ -206,7 +213,7 @@ export function buildProgram(): Command {
         process.once('SIGINT', () => resolve());
         process.once('SIGTERM', () => resolve());
       });
-      process.exit(await runStatusCommand(loadConnectionConfig(), { classes: opts.class, failed: opts.failed, json: opts.json, watchMs }, { out: process.stdout, stop }));
+      await exitAfterOutput(await runStatusCommand(loadConnectionConfig(), { classes: opts.class, failed: opts.failed, json: opts.json, watchMs }, { out: process.stdout, stop }));
     });
 
   program
@@ -216,7 +223,7 @@ export function buildProgram(): Command {
     .addHelpText('after', helpText(['flants doctor', 'FLANTS_CONFIG_FILE=/etc/flants.env flants doctor --json'], [...CONFIG_ENV, ...NATS_ENV, ...STORAGE_ENV, ...LAMBDA_ENV, 'FLANTS_ACK_WAIT, FLANTS_MAX_ATTEMPTS (compared with the consumers on the server)']) + EXIT_HELP)
     .action(async (opts: { json: boolean }) => {
       const [{ loadConfig }, { runDoctorCommand }] = await Promise.all([import('../config/load-config.js'), import('./doctor.js')]);
-      process.exit(await runDoctorCommand(loadConfig(), opts.json, process.stdout));
+      await exitAfterOutput(await runDoctorCommand(loadConfig(), opts.json, process.stdout));
     });
 
   program
@@ -235,7 +242,7 @@ export function buildProgram(): Command {
       const since = opts.since ? new Date(opts.since) : undefined;
       if (since && Number.isNaN(since.getTime())) throw new InvalidArgumentError(`--since is not a date: ${opts.since}`);
       const [{ loadConfig }, { runScanCommand }] = await Promise.all([import('../config/load-config.js'), import('./scan-command.js')]);
-      process.exit(await runScanCommand(loadConfig(), { since, full: opts.full, dryRun: opts.dryRun, force: opts.force, quiet: opts.quiet }));
+      await exitAfterOutput(await runScanCommand(loadConfig(), { since, full: opts.full, dryRun: opts.dryRun, force: opts.force, quiet: opts.quiet }));
     });
 
   program
@@ -262,7 +269,7 @@ export function buildProgram(): Command {
       ]);
       const base = loadConfig();
       const logger = createLogger(base.logLevel === 'info' ? 'warn' : base.logLevel, process.stderr);
-      process.exit(await runAuditCommand(base, logger, { since, fromSeq: opts.fromSeq, classes: opts.class, deep: opts.deep, repair: opts.repair }, opts.json));
+      await exitAfterOutput(await runAuditCommand(base, logger, { since, fromSeq: opts.fromSeq, classes: opts.class, deep: opts.deep, repair: opts.repair }, opts.json));
     });
 
   program
@@ -302,6 +309,16 @@ async function report(err: unknown): Promise<number> {
  * reads it (every command, and the AWS SDK); every failure ends in one line
  * and a documented exit code (README, Exit codes).
  */
+/**
+ * Exits once everything written to stdout has left: a pipe is written
+ * asynchronously, and process.exit() straight after a large write cut
+ * `flants status --json | jq` off at 64 KiB.
+ */
+async function exitAfterOutput(code: number): Promise<never> {
+  await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
+  process.exit(code);
+}
+
 export async function run(argv: string[]): Promise<void> {
   try {
     const { applyConfigFile, unknownVariableWarnings } = await import('../config/load-config.js');

@@ -58,8 +58,8 @@ export interface FlantsConfig {
   readonly streamReplicas: number;
   /**
    * Replicas of the buckets written with compare-and-set (class state, split-file parts).
-   * 1 unless nats-server is 2.11 or later: before that, a replicated stream can accept
-   * two compare-and-set writes made against the same revision (nats-server#4320, #6194).
+   * 1 by default; more is refused before nats-server 2.11, where a replicated stream can
+   * accept two compare-and-set writes made against the same revision (nats-server#4320, #6194).
    */
   readonly stateReplicas: number;
   readonly transfer: {

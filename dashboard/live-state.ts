@@ -80,10 +80,12 @@ export async function startLiveState(o: {
   // once-a-second sample and the overall figures never walk every class.
   const totals = { files: 0, bytes: 0, retries: 0, active: 0 };
   const isActive = (x: ClassStateJson) => x.status === 'crawling' || x.status === 'transferring';
+  // A malformed record counts as zero: one NaN would stick in the totals for good.
+  const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
   const count = (x: ClassStateJson, sign: 1 | -1) => {
-    totals.files += sign * x.doneCount;
-    totals.bytes += sign * x.bytes;
-    totals.retries += sign * x.retries;
+    totals.files += sign * n(x.doneCount);
+    totals.bytes += sign * n(x.bytes);
+    totals.retries += sign * n(x.retries);
     totals.active += sign * (isActive(x) ? 1 : 0);
   };
 
@@ -177,9 +179,18 @@ export async function startLiveState(o: {
   const queueTimer = setInterval(() => void pollQueues(), 2_000);
   // The fleet's records change every few seconds; reading them costs one request per process.
   let fleet: FleetMember[] = [];
+  let pollingFleet = false; // never two readings at once
   const pollFleet = async () => {
-    fleet = await readFleet(o.nc, o.jsm, o.topology, 0).catch(() => fleet);
-    overallDirty = true;
+    if (pollingFleet) return;
+    pollingFleet = true;
+    try {
+      fleet = await readFleet(o.nc, o.jsm, o.topology, 0);
+      overallDirty = true;
+    } catch (err) {
+      o.logger.debug({ err }, 'fleet not read; showing the last reading');
+    } finally {
+      pollingFleet = false;
+    }
   };
   await pollFleet();
   const fleetTimer = setInterval(() => void pollFleet(), 5_000);

@@ -11,8 +11,9 @@ import type { JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
+import { z } from 'zod';
 import type { RuntimeStats } from '../streams/actor-runtime.js';
-import { FLEET_TTL_MS, openFleetKv } from '../streams/ensure-topology.js';
+import { openFleetKv } from '../streams/ensure-topology.js';
 import type { Topology } from '../streams/topology.js';
 
 /** One actor's counts in a process. */
@@ -62,10 +63,11 @@ export async function startFleetPresence(o: {
   const startedAt = new Date().toISOString();
   let lastCpu = process.cpuUsage();
   let lastAt = Date.now();
-  let lastAcked = new Map<string, number>();
+  // Rates start from the first record: what was settled before it is not a rate.
+  let lastAcked: Map<string, number> | undefined;
   const record = (): FleetMember => {
     const now = Date.now();
-    const secs = Math.max(0.001, (now - lastAt) / 1000);
+    const secs = Math.max(1, (now - lastAt) / 1000);
     const cpu = process.cpuUsage(lastCpu);
     lastCpu = process.cpuUsage();
     const actors: Record<string, FleetActor> = {};
@@ -77,7 +79,7 @@ export async function startFleetPresence(o: {
         failed: a.stats.failed,
         retried: a.stats.retried,
         held: a.stats.held,
-        ackedPerSecond: Math.round((a.stats.acked - (lastAcked.get(name) ?? 0)) / secs),
+        ackedPerSecond: lastAcked ? Math.round((a.stats.acked - (lastAcked.get(name) ?? 0)) / secs) : 0,
       };
     }
     lastAcked = acked;
@@ -94,15 +96,21 @@ export async function startFleetPresence(o: {
       actors,
     };
   };
-  let warned = false;
+  let failing = false;
+  let everRenewed = false;
   const renew = async () => {
     try {
       await kv?.put(keyOf(id), JSON.stringify(record()));
-      warned = false;
+      failing = false;
+      everRenewed = true;
     } catch (err) {
-      // A reconnect or a leader election: the next renewal tries again.
-      if (!warned) o.logger.debug({ err }, 'fleet presence not renewed; trying again');
-      warned = true;
+      // A reconnect or a leader election: the next renewal tries again. A record
+      // never written (no bucket, no permission) is worth a warning, once.
+      if (!failing) {
+        if (everRenewed) o.logger.debug({ err }, 'fleet presence not renewed; trying again');
+        else o.logger.warn({ err }, 'fleet presence not written (run `flants setup`, or grant $KV.<namespace>flants_fleet.>); this process will not show in the fleet view');
+      }
+      failing = true;
     }
   };
   await renew();
@@ -117,11 +125,35 @@ export async function startFleetPresence(o: {
   };
 }
 
+const count = z.number().int().nonnegative().finite();
+const text = (max: number) => z.string().max(max);
+/** What a presence record must look like: any process on the account can write one, so it is checked, not trusted. */
+const fleetMemberSchema = z.object({
+  id: text(120),
+  host: text(255),
+  pid: count,
+  natsServer: text(120).optional(),
+  startedAt: text(40),
+  seenAt: text(40),
+  rssMb: count,
+  cpuPercent: count,
+  actors: z.record(
+    z.enum(['scanner', 'crawler', 'dispatcher', 'aggregator']),
+    z.object({ acked: count, failed: count, retried: count, held: count, ackedPerSecond: count }),
+  ),
+});
+
+/** At most this many records are read: a fleet larger than this is not a fleet view any more. */
+export const MAX_FLEET_RECORDS = 500;
+/** A record larger than this is not one flants wrote. */
+const MAX_RECORD_BYTES = 4_096;
+
 /**
  * Every live member, oldest first. Reads the bucket's keys from the stream's
  * subject index and each record by direct get, so that no consumer is made.
  */
 export async function readFleet(nc: NatsConnection, jsm: JetStreamManager, t: Topology, retryMs = 10_000): Promise<FleetMember[]> {
+  const transient = (err: unknown) => /no responders|timeout|503|leader/i.test(String((err as Error)?.message));
   const stream = `KV_${t.kv.fleet}`;
   let info: Awaited<ReturnType<JetStreamManager['streams']['info']>> | undefined;
   // While a cluster elects a leader for the bucket, it cannot answer: that is not an empty fleet.
@@ -130,20 +162,21 @@ export async function readFleet(nc: NatsConnection, jsm: JetStreamManager, t: To
       info = await jsm.streams.info(stream, { subjects_filter: `$KV.${t.kv.fleet}.member.>` });
     } catch (err) {
       if (/stream not found/i.test(String((err as Error)?.message))) return [];
-      if (Date.now() > until) throw err;
+      if (!transient(err) || Date.now() > until) throw err;
     }
   }
   const kv: KV = await new Kvm(nc).open(t.kv.fleet);
   const members: FleetMember[] = [];
-  const cutoff = Date.now() - FLEET_TTL_MS;
-  for (const subject of Object.keys(info.state.subjects ?? {})) {
+  // The bucket's TTL drops a dead process's record: no clock of ours decides who is alive.
+  for (const subject of Object.keys(info.state.subjects ?? {}).slice(0, MAX_FLEET_RECORDS)) {
     const e = await kv.get(subject.slice(`$KV.${t.kv.fleet}.`.length)).catch(() => null);
-    if (e?.operation !== 'PUT' || e.length === 0) continue;
+    if (e?.operation !== 'PUT' || e.length === 0 || e.length > MAX_RECORD_BYTES) continue;
     try {
-      const m = e.json<FleetMember>();
-      if (Date.parse(m.seenAt) >= cutoff) members.push(m);
-    } catch {
+      const m = fleetMemberSchema.safeParse(e.json());
       // An unreadable record is left out; it expires with the TTL.
+      if (m.success) members.push(m.data);
+    } catch {
+      // Not JSON: left out likewise.
     }
   }
   return members.sort((a, b) => a.startedAt.localeCompare(b.startedAt));

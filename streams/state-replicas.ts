@@ -12,6 +12,8 @@
  * these buckets stay at one replica unless the server is new enough.
  */
 
+import type { JetStreamManager } from '@nats-io/jetstream';
+
 /** Thrown when FLANTS_STATE_REPLICAS asks for replicated state on a server that cannot keep it exact. */
 export class UnsafeStateReplicasError extends Error {
   override readonly name = 'UnsafeStateReplicasError';
@@ -44,4 +46,35 @@ export function assertStateReplicasSafe(serverVersion: string | undefined, repli
       'before 2.11 a replicated bucket can accept two compare-and-set writes made against the same revision, and files would go missing from the counts. ' +
       'Leave FLANTS_STATE_REPLICAS at 1 (streams still replicate with FLANTS_STREAM_REPLICAS), or upgrade nats-server.',
   );
+}
+
+/** A bucket's replicas as the server has them; undefined when it does not exist (or may not be read). */
+export async function bucketReplicas(jsm: JetStreamManager, bucket: string): Promise<number | undefined> {
+  return jsm.streams.info(`KV_${bucket}`).then((i) => i.config.num_replicas, () => undefined);
+}
+
+/**
+ * Refuses a compare-and-set bucket that already has more than one replica on
+ * a server older than 2.11: the setting alone would not catch a bucket made
+ * before it (opening a bucket keeps its replicas), and that bucket loses counts.
+ */
+export async function assertStateBucketsSafe(jsm: JetStreamManager, serverVersion: string | undefined, buckets: readonly string[]): Promise<void> {
+  if (serverVersion && atLeast(serverVersion, SAFE_REPLICATED_CAS)) return;
+  for (const bucket of buckets) {
+    const replicas = await bucketReplicas(jsm, bucket);
+    if (replicas !== undefined && replicas > 1) {
+      throw new UnsafeStateReplicasError(
+        `the KV bucket ${bucket} has ${replicas} replicas, and nats-server ${serverVersion ?? '(unknown version)'} can accept two compare-and-set writes made against the same revision of a replicated bucket: files would go missing from the counts. ` +
+          'Run `flants setup` with FLANTS_STATE_REPLICAS=1 (the default) to bring it to one replica, or upgrade nats-server to 2.11 or later.',
+      );
+    }
+  }
+}
+
+/** Brings an existing bucket to `replicas` (the owner, `flants setup`, only); returns the replicas it had. */
+export async function setBucketReplicas(jsm: JetStreamManager, bucket: string, replicas: number): Promise<number | undefined> {
+  const info = await jsm.streams.info(`KV_${bucket}`).catch(() => undefined);
+  if (!info || info.config.num_replicas === replicas) return info?.config.num_replicas;
+  await jsm.streams.update(`KV_${bucket}`, { ...info.config, num_replicas: replicas });
+  return info.config.num_replicas;
 }

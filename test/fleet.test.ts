@@ -52,6 +52,8 @@ describe('fleet - many processes, one stream', () => {
     const at = (pattern: RegExp) => Number.parseFloat(r.events.find((e) => pattern.test(e)) ?? 'NaN');
     expect(at(/every class reported/)).toBeGreaterThan(at(/rolling restart: n1 stopped/));
     expect(r.leaderChanges.streams).toBeGreaterThan(0);
+    // The compare-and-set state stays on one replica on this server (streams/state-replicas.ts).
+    expect(r.stateReplicas).toBe(1);
     await expectWholeLibrary(r, bucket, processes);
   }, 240_000);
 

@@ -4,10 +4,16 @@
  * asking for more is refused at start with the setting named, not found out
  * later from missing files.
  */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
 import { describe, expect, it } from 'vitest';
 import { startDaemon } from '../cli/daemon.js';
-import { assertStateReplicasSafe, atLeast } from '../streams/state-replicas.js';
-import { startNats, testConfig, testLogger } from './helpers/services.js';
+import { startNatsCluster } from '../dev/local/nats-cluster.js';
+import { assertStateReplicasSafe, atLeast, bucketReplicas } from '../streams/state-replicas.js';
+import { topology } from '../streams/topology.js';
+import { natsClient, startNats, testConfig, testLogger, uniqueName } from './helpers/services.js';
 
 describe('state replicas - exact counts before availability', () => {
   it('state replicas - compares server versions', () => {
@@ -35,4 +41,28 @@ describe('state replicas - exact counts before availability', () => {
     }
     await expect(startDaemon({ config, logger: testLogger(), actors: ['aggregator'] })).rejects.toThrow(/FLANTS_STATE_REPLICAS=3 needs nats-server 2\.11\.0/);
   });
+
+  it('state replicas - a bucket made with 3 replicas before is refused, and `flants setup` brings it to one', async () => {
+    await using cluster = await startNatsCluster();
+    const version = (await import('node:child_process')).execFileSync('nats-server', ['--version'], { encoding: 'utf8' }).replace(/^\D*/, '').trim();
+    if (atLeast(version, [2, 11, 0])) {
+      console.log(`state replicas: nats-server ${version} keeps replicated compare-and-set exact; nothing to refuse`);
+      return;
+    }
+    const namespace = uniqueName('sr').replace('-', '_');
+    const t = topology(namespace);
+    await using nc = await natsClient(cluster.url);
+    // As an earlier flants made it, with FLANTS_STREAM_REPLICAS=3.
+    await new Kvm(nc).create(t.kv.classes, { history: 1, replicas: 3 });
+    const env = { NATS_URL: cluster.url, FLANTS_NAMESPACE: namespace, FLANTS_SOURCE: 'http://127.0.0.1:1/vod/', FLANTS_DEST: 's3://dest-bucket/', FLANTS_STREAM_REPLICAS: '3' };
+    const config = testConfig(env);
+    await expect(startDaemon({ config, logger: testLogger(), actors: ['aggregator'] })).rejects.toThrow(
+      new RegExp(`the KV bucket ${t.kv.classes} has 3 replicas.*Run \`flants setup\` with FLANTS_STATE_REPLICAS=1`),
+    );
+    const setup = await promisify(execFile)(process.execPath, ['dist/cli.js', 'setup'], { env: { ...process.env, ...env, LOG_LEVEL: 'warn' } });
+    expect(setup.stdout).toContain(`KV ${t.kv.classes}: 3 → 1 replicas`);
+    expect(await bucketReplicas(await jetstreamManager(nc), t.kv.classes)).toBe(1);
+    const daemon = await startDaemon({ config, logger: testLogger(), actors: ['aggregator'] });
+    await daemon.stop();
+  }, 60_000);
 });

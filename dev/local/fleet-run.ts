@@ -62,6 +62,8 @@ export interface FleetReport {
   readonly events: string[];
   /** The fleet as `flants status --json` shows it once every class is reported. */
   readonly fleet: FleetMember[];
+  /** Replicas of the class-state bucket as the server has it. */
+  readonly stateReplicas: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -172,10 +174,16 @@ export async function runFleet(o: FleetOptions): Promise<FleetReport> {
         await sleep(1_000);
         await cluster.start(node.name);
         await cluster.ready();
-        // The next node goes only once every replica of the work stream has caught up again.
-        for (const until = Date.now() + 30_000; Date.now() < until; await sleep(250)) {
-          const info = await jsm.streams.info(t.streams.work).catch(() => undefined);
-          if (info?.cluster?.leader && (info.cluster.replicas ?? []).every((r) => r.current && !r.offline)) break;
+        // The next node goes only once every replicated stream of the run has a leader and current replicas again.
+        const caughtUp = async () => {
+          for await (const info of jsm.streams.list()) {
+            if (!info.config.name.includes(namespace) || info.config.num_replicas < 2) continue;
+            if (!info.cluster?.leader || !(info.cluster.replicas ?? []).every((r) => r.current && !r.offline)) return false;
+          }
+          return true;
+        };
+        for (const until = Date.now() + 30_000; !(await caughtUp().catch(() => false)); await sleep(250)) {
+          if (Date.now() > until) throw new Error(`rolling restart: the streams had not caught up 30 s after ${node.name} came back`);
         }
         event(`rolling restart: ${node.name} back and current`);
       }
@@ -210,6 +218,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetReport> {
     if (!status.stdout) log(`fleet: flants status printed nothing (exit ${status.status}): ${status.stderr}`);
     const fleet = (JSON.parse(status.stdout || '{}') as { fleet?: FleetMember[] }).fleet ?? [];
     const transferredInStream = await storedOutcomeCount(jsm, t);
+    const stateReplicas = (await jsm.streams.info(`KV_${t.kv.classes}`)).config.num_replicas;
     let deliveries = 0;
     for (const c of [t.consumers.dispatcher, t.consumers.dispatcherBulk]) {
       deliveries += (await jsm.consumers.info(t.streams.work, c).catch(() => undefined))?.delivered.consumer_seq ?? 0;
@@ -227,6 +236,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetReport> {
       redelivered: Math.max(0, deliveries - files.size),
       events,
       fleet,
+      stateReplicas,
     };
   } finally {
     advisories.unsubscribe();

@@ -81,7 +81,8 @@ export async function startNatsCluster(o: { size?: number; name?: string } = {})
   };
   const start = async (name: string) => {
     const s = spec(name);
-    const child = spawn(bin, ['-c', join(root, `${s.name}.conf`)], { stdio: 'ignore' });
+    // The cluster's own dir as cwd: nothing the server writes lands in the caller's directory.
+    const child = spawn(bin, ['-c', join(root, `${s.name}.conf`)], { stdio: 'ignore', cwd: root });
     children.set(name, child);
     for (const until = Date.now() + 10_000; !(await listening(s.port)); await sleep(50)) {
       if (child.exitCode !== null) throw new Error(`nats-server ${name} exited with code ${child.exitCode}`);

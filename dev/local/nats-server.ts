@@ -57,7 +57,8 @@ export async function startNatsServer(o: { port?: number; storeDir?: string; arg
   const storeDir = o.storeDir ?? mkdtempSync(join(tmpdir(), 'flants-nats-'));
   let child: ChildProcess | undefined;
   const start = async () => {
-    child = spawn(bin, [...(o.args ?? []), '-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir], { stdio: 'ignore' });
+    // Its own dir as cwd: the server may write files relative to it (meta files once landed in the repo).
+    child = spawn(bin, [...(o.args ?? []), '-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir], { stdio: 'ignore', cwd: storeDir });
     await waitForPort(port, child);
   };
   const kill = async (hard = false) => {
