@@ -164,3 +164,33 @@ export async function startDaemon(o: {
     throw err;
   }
 }
+
+/** How long a start keeps trying through a cluster's leader election before it gives up. */
+export const START_RETRY_MS = 60_000;
+
+/** True for what a leader election or a node restart does to a request; a refusal or a bad setting is not one. */
+function isTransientStartError(err: unknown): boolean {
+  const e = err as Error & { code?: unknown };
+  if (e?.name === 'CliError' || e?.name === 'TopologyMismatchError' || e?.name === 'UnsafeStateReplicasError' || e?.name === 'ConfigError') return false;
+  return /timeout|no responders|jetstream is not enabled|leadership change|503|connection closed|closed connection/i.test(`${e?.name} ${e?.message} ${String(e?.code ?? '')}`);
+}
+
+/**
+ * Starts the daemon, and starts it again when a JetStream cluster electing a
+ * leader (a node died or restarts) times out one of its start-up requests:
+ * a daemon that exits then is one less worker until someone restarts it. A
+ * failed attempt closes its connection, so whatever it had pulled is redone
+ * after the ack wait.
+ */
+export async function startDaemonRetrying(o: Parameters<typeof startDaemon>[0], retryMs = START_RETRY_MS): Promise<Daemon> {
+  const until = Date.now() + retryMs;
+  for (let pause = 500; ; pause = Math.min(pause * 2, 5_000)) {
+    try {
+      return await startDaemon(o);
+    } catch (err) {
+      if (!isTransientStartError(err) || Date.now() + pause > until) throw err;
+      o.logger.warn({ err, retryInMs: pause }, 'start interrupted (a NATS node or leader is changing); starting again');
+      await new Promise((r) => setTimeout(r, pause));
+    }
+  }
+}

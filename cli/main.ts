@@ -97,7 +97,7 @@ export function buildProgram(): Command {
       [...CONFIG_ENV, ...NATS_ENV, ...STORAGE_ENV, ...LAMBDA_ENV, 'FLANTS_DASHBOARD_PORT, FLANTS_METRICS_PORT, FLANTS_BATCH_SIZE, FLANTS_ACK_WAIT, ... (README)'],
     ) + EXIT_HELP)
     .action(async (opts: { actors: string }) => {
-      const [{ parseActors, startDaemon }, { loadConfig }, { createLogger }, { withLocalLambda }] = await Promise.all([
+      const [{ parseActors, startDaemonRetrying }, { loadConfig }, { createLogger }, { withLocalLambda }] = await Promise.all([
         import('./daemon.js'),
         import('../config/load-config.js'),
         import('./logger.js'),
@@ -112,7 +112,7 @@ export function buildProgram(): Command {
       const base = loadConfig();
       const logger = createLogger(base.logLevel);
       const { config, local } = actors.includes('dispatcher') ? await withLocalLambda(base, logger) : { config: base, local: undefined };
-      const daemon = await startDaemon({ config, logger, actors, warnUnboundedHeap: true }).catch(async (err: unknown) => {
+      const daemon = await startDaemonRetrying({ config, logger, actors, warnUnboundedHeap: true }).catch(async (err: unknown) => {
         await local?.close();
         throw err;
       });

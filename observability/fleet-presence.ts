@@ -137,7 +137,8 @@ const fleetMemberSchema = z.object({
   seenAt: text(40),
   rssMb: count,
   cpuPercent: count,
-  actors: z.record(
+  // A process runs some of the actors: partial (a plain enum-keyed record wants all four).
+  actors: z.partialRecord(
     z.enum(['scanner', 'crawler', 'dispatcher', 'aggregator']),
     z.object({ acked: count, failed: count, retried: count, held: count, ackedPerSecond: count }),
   ),

@@ -4,6 +4,7 @@
  * its own daemon as its own user, and a class is transferred end to end.
  * Also: user/password authentication is enforced.
  */
+import { resolve } from 'node:path';
 import { jetstream } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon, type Daemon } from '../cli/daemon.js';
@@ -42,7 +43,7 @@ describe('nats - least-privilege users per actor', () => {
       saved[k] = process.env[k];
       process.env[k] = v;
     }
-    nats = await startNatsServer({ args: ['-c', 'deploy/nats/flants.conf'] });
+    nats = await startNatsServer({ args: ['-c', resolve('deploy/nats/flants.conf')] });
     [dst, lambda] = await Promise.all([startS3('dest-bucket'), startLambda()]);
     origin = await startOrigin({
       '/vod/perm/master.m3u8': '#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv/index.m3u8\n',
