@@ -11,12 +11,11 @@ import { fileURLToPath } from 'node:url';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { startLocalLambda } from '../../lambda/local-endpoint.js';
-import type { ClassTransferred } from '../../streams/messages.js';
 import { topology } from '../../streams/topology.js';
 import { distFile } from '../../config/dist-path.js';
 import { startFaultOrigin, type FaultRates } from './fault-origin.js';
 import { readStoredOutcomes, storedOutcomeCount } from './stored-outcomes.js';
-import { buildLibrary } from './test-library.js';
+import { buildLibrary, libraryRun, type LibraryRun } from './test-library.js';
 import { startNatsServer } from './nats-server.js';
 import { S3RVER_CREDENTIALS, startS3Server, type S3Server } from './s3-server.js';
 
@@ -52,13 +51,7 @@ export interface ChaosDest {
 }
 
 /** What happened. */
-export interface ChaosReport {
-  readonly files: number;
-  readonly bytes: number;
-  readonly classIds: string[];
-  readonly expected: Map<string, { files: number; bytes: number }>;
-  /** Source path (under the origin's /vod/) → bytes. */
-  readonly library: Map<string, Buffer>;
+export interface ChaosReport extends LibraryRun {
   readonly injected: Record<keyof FaultRates, number>;
   readonly originRequests: number;
   readonly kills: number;
@@ -66,9 +59,6 @@ export interface ChaosReport {
   /** From the whole-daemon SIGKILL until every job in flight then was settled again. */
   readonly recoveryMs?: number;
   readonly natsRestarts: number;
-  readonly outcomes: ClassTransferred[];
-  /** `class.transferred` messages stored in the stream: duplicates would show here. */
-  readonly transferredInStream: number;
   readonly elapsedMs: number;
   /** The destination, still running: the caller verifies and then closes it. */
   readonly dest: ChaosDest & { close(): Promise<void> };
@@ -86,7 +76,8 @@ async function chaosDest(given: ChaosDest | undefined): Promise<ChaosDest & { cl
 /** Runs the scenario; throws if the classes are not all reported within `timeoutMs`. */
 export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const log = o.log ?? (() => undefined);
-  const { files, expected, classIds } = buildLibrary(o);
+  const built = buildLibrary(o);
+  const { files, classIds } = built;
   const nats = await startNatsServer();
   const dest = await chaosDest(o.dest);
   const origin = await startFaultOrigin({ files, rates: o.rates, maxFaultsPerFile: o.maxFaultsPerFile });
@@ -210,19 +201,13 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const transferredInStream = await reported();
     const outcomes = await readStoredOutcomes(nc, jsm, t, transferredInStream);
     return {
-      files: files.size,
-      bytes: [...files.values()].reduce((n, b) => n + b.length, 0),
-      classIds,
-      expected,
-      library: files,
+      ...libraryRun(built, outcomes, transferredInStream),
       injected: origin.injected,
       originRequests: origin.requests(),
       kills,
       wholeDaemonKills,
       recoveryMs: recovery?.ms,
       natsRestarts,
-      outcomes,
-      transferredInStream,
       elapsedMs: Date.now() - started,
       dest,
       destBucket: dest.bucket,

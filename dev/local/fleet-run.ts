@@ -14,14 +14,13 @@ import { connect } from '@nats-io/transport-node';
 import { distFile } from '../../config/dist-path.js';
 import { FLEET_RENEW_MS, type FleetMember } from '../../observability/fleet-presence.js';
 import { startLocalLambda } from '../../lambda/local-endpoint.js';
-import type { ClassTransferred } from '../../streams/messages.js';
 import { stages, topology, type Topology } from '../../streams/topology.js';
 import type { ChaosDest } from './chaos-run.js';
 import { startFaultOrigin } from './fault-origin.js';
 import { startNatsCluster, type NatsCluster } from './nats-cluster.js';
 import { startNatsServer, type NatsServer } from './nats-server.js';
 import { readStoredOutcomes, storedOutcomeCount } from './stored-outcomes.js';
-import { buildLibrary, type TestLibrarySpec } from './test-library.js';
+import { buildLibrary, libraryRun, type LibraryRun, type TestLibrarySpec } from './test-library.js';
 
 /** What to run and what to break. */
 export interface FleetOptions {
@@ -42,16 +41,7 @@ export interface FleetOptions {
 }
 
 /** What happened. */
-export interface FleetReport {
-  readonly files: number;
-  readonly bytes: number;
-  readonly classIds: string[];
-  readonly expected: Map<string, { files: number; bytes: number }>;
-  /** Source path (under the origin's /vod/) → bytes. */
-  readonly library: Map<string, Buffer>;
-  readonly outcomes: ClassTransferred[];
-  /** `class.transferred` messages stored in the stream: duplicates would show here. */
-  readonly transferredInStream: number;
+export interface FleetReport extends LibraryRun {
   /** From the trigger to the last class reported. */
   readonly elapsedMs: number;
   /** Stream and consumer leader elections after the first node fault, from the server's advisories. */
@@ -85,7 +75,8 @@ async function queueStates(jsm: JetStreamManager, t: Topology): Promise<string> 
 /** Runs the fleet; throws if the classes are not all reported within `timeoutMs`. */
 export async function runFleet(o: FleetOptions): Promise<FleetReport> {
   const log = o.log ?? (() => undefined);
-  const { files, expected, classIds } = buildLibrary(o.library, 'fleet');
+  const built = buildLibrary(o.library, 'fleet');
+  const { files, classIds } = built;
   let cluster: NatsCluster | undefined;
   let single: NatsServer | undefined;
   if (o.cluster) cluster = await startNatsCluster();
@@ -244,13 +235,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetReport> {
       deliveries += (await jsm.consumers.info(t.streams.work, c).catch(() => undefined))?.delivered.consumer_seq ?? 0;
     }
     return {
-      files: files.size,
-      bytes: [...files.values()].reduce((n, b) => n + b.length, 0),
-      classIds,
-      expected,
-      library: files,
-      outcomes: await readStoredOutcomes(nc, jsm, t, transferredInStream),
-      transferredInStream,
+      ...libraryRun(built, await readStoredOutcomes(nc, jsm, t, transferredInStream), transferredInStream),
       elapsedMs,
       leaderChanges,
       redelivered: Math.max(0, deliveries - files.size),

@@ -4,6 +4,7 @@
  * the run can compare what arrived byte for byte.
  */
 import { randomBytes } from 'node:crypto';
+import type { ClassTransferred } from '../../streams/messages.js';
 
 /** How big the library is. */
 export interface TestLibrarySpec {
@@ -47,3 +48,30 @@ export function buildLibrary(o: TestLibrarySpec, prefix = 'chaos') {
   return { files, expected, classIds };
 }
 
+
+/** What every whole-library run reports, for the checks it ends with. */
+export interface LibraryRun {
+  readonly files: number;
+  readonly bytes: number;
+  readonly classIds: string[];
+  readonly expected: Map<string, { files: number; bytes: number }>;
+  /** Source path (under the origin's /vod/) → bytes. */
+  readonly library: Map<string, Buffer>;
+  /** Every `class.transferred` read back from the stream. */
+  readonly outcomes: ClassTransferred[];
+  /** `class.transferred` messages stored in the stream: duplicates would show here. */
+  readonly transferredInStream: number;
+}
+
+/** The common part of a run's report, from the library it served and the outcomes stored. */
+export function libraryRun(built: ReturnType<typeof buildLibrary>, outcomes: ClassTransferred[], transferredInStream: number): LibraryRun {
+  return {
+    files: built.files.size,
+    bytes: [...built.files.values()].reduce((n, b) => n + b.length, 0),
+    classIds: built.classIds,
+    expected: built.expected,
+    library: built.files,
+    outcomes,
+    transferredInStream,
+  };
+}
