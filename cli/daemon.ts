@@ -172,7 +172,7 @@ export const START_RETRY_MS = 60_000;
 function isTransientStartError(err: unknown): boolean {
   const e = err as Error & { code?: unknown };
   if (e?.name === 'CliError' || e?.name === 'TopologyMismatchError' || e?.name === 'UnsafeStateReplicasError' || e?.name === 'ConfigError') return false;
-  return /timeout|no responders|jetstream is not enabled|leadership change|503|connection closed|closed connection/i.test(`${e?.name} ${e?.message} ${String(e?.code ?? '')}`);
+  return /timeout|no responders|jetstream is not enabled|temporarily unavailable|leadership change|503|connection closed|closed connection/i.test(`${e?.name} ${e?.message} ${String(e?.code ?? '')}`);
 }
 
 /**

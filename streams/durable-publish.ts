@@ -15,7 +15,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** True for the failures a leader election or a reconnect produces; a refusal by the stream is not one. */
 export function isTransientPublishError(err: unknown): boolean {
   const text = `${(err as Error)?.name ?? ''} ${(err as Error)?.message ?? ''} ${String((err as { code?: unknown })?.code ?? '')}`;
-  return /no responders|503|timeout|TimeoutError|disconnect|reconnect|connection closed|jetstream is not enabled/i.test(text) && !/maximum|exceeded|refused/i.test(text);
+  return /no responders|503|timeout|TimeoutError|disconnect|reconnect|connection closed|jetstream is not enabled|temporarily unavailable/i.test(text) && !/maximum|exceeded|refused/i.test(text);
 }
 
 /** Publishes, retrying transient failures with a growing pause for up to `maxMs`. */

@@ -115,6 +115,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetReport> {
   const events: string[] = [];
   let faulted = false;
   let stopping = false;
+  let faults: Promise<void> | undefined;
   const died: string[] = [];
   const leaderChanges = { streams: 0, consumers: 0 };
   // Leader elections of this run's streams and consumers, as the cluster announces them.
@@ -151,8 +152,8 @@ export async function runFleet(o: FleetOptions): Promise<FleetReport> {
     };
     log(`fleet: ${files.size} files in ${classIds.length} classes triggered; processes ${o.processes.join(' | ')}; ${o.cluster ? '3-node cluster, replicas 3' : 'one nats-server'}`);
 
-    // Node faults run beside the transfer, in order.
-    const faults = (async () => {
+    // Node faults run beside the transfer, in order; each step first checks that the run still goes on.
+    faults = (async () => {
       const f = o.nodeFaults;
       if (!cluster || !f) return;
       await sleep(f.killLeaderAfterMs);
@@ -162,14 +163,17 @@ export async function runFleet(o: FleetOptions): Promise<FleetReport> {
       await cluster.kill(leader, true);
       event(`SIGKILL ${leader}, the work stream's leader`);
       await sleep(f.downMs);
+      if (stopping) return;
       await cluster.start(leader);
       await cluster.ready();
       event(`${leader} started again; the work stream is now led by ${await cluster.leaderOf(t.streams.work)}`);
       if (!f.rollingRestart) return;
       for (const node of cluster.nodes) {
+        if (stopping) return;
         await cluster.kill(node.name);
         event(`rolling restart: ${node.name} stopped`);
         await sleep(1_000);
+        if (stopping) return;
         await cluster.start(node.name);
         await cluster.ready();
         // The next node goes only once every replicated stream of the run has a leader and current replicas again.
@@ -186,7 +190,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetReport> {
           return lagging;
         };
         let lagging: string[] = ['not asked yet'];
-        for (const until = Date.now() + 30_000; Date.now() < until; await sleep(250)) {
+        for (const until = Date.now() + 30_000; Date.now() < until && !stopping; await sleep(250)) {
           lagging = await behind().catch((err: unknown) => [String(err)]);
           if (lagging.length === 0) break;
         }
@@ -245,6 +249,8 @@ export async function runFleet(o: FleetOptions): Promise<FleetReport> {
     };
   } finally {
     stopping = true;
+    // A fault step in progress ends before the cluster goes: it would start a node in a removed dir.
+    await faults?.catch(() => undefined);
     advisories.unsubscribe();
     for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
     await Promise.all(procs.map((p) => (p.exitCode === null && p.signalCode === null ? new Promise((r) => p.once('exit', r)) : undefined)));
