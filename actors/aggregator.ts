@@ -45,6 +45,8 @@ export interface AggregatorDeps {
   /** Destination S3, for reports. */
   readonly dest: S3Client;
   readonly metrics?: Metrics;
+  /** How often unreported finished runs are looked for (a crash between finishing and reporting). */
+  readonly sweepIntervalMs?: number;
 }
 
 /** A running aggregator; `progress()` lists the classes it holds in memory. */
@@ -271,7 +273,7 @@ export async function startAggregator(deps: AggregatorDeps): Promise<AggregatorH
     void sweep()
       .catch((err) => logger.error({ err }, 'sweep failed'))
       .finally(() => (sweeping = false));
-  }, 60_000);
+  }, deps.sweepIntervalMs ?? 60_000);
   sweeper.unref();
   const actor = await startActor<never>({
     name: 'aggregator',

@@ -12,7 +12,9 @@ import { ensureTopology, openClassStateKv, topologyOptions } from '../streams/en
 import type { ClassTransferred, DeadLetter } from '../streams/messages.js';
 import { topology } from '../streams/topology.js';
 import { makeS3Client } from '../storage/s3-client.js';
+import { ClassProgress } from '../tracking/class-progress.js';
 import { keysUnder } from '../tracking/kv-keys.js';
+import { openRunKey, runStateKey } from '../tracking/run-keys.js';
 import { startOrigin } from './helpers/origin.js';
 import { natsClient, pipelineConfig, startLambda, startNats, startS3, testConfig, testLogger, watchOutcomes } from './helpers/services.js';
 
@@ -21,7 +23,7 @@ const media = (segs: string[], ended: boolean) =>
   ['#EXTM3U', '#EXT-X-VERSION:3', '#EXT-X-PLAYLIST-TYPE:EVENT', '#EXT-X-TARGETDURATION:4', ...segs.flatMap((s) => ['#EXTINF:4,', s]), ...(ended ? ['#EXT-X-ENDLIST'] : []), ''].join('\n');
 
 /** An aggregator alone, fed by hand. */
-async function aggregatorAlone(natsUrl: string, dstEndpoint: string) {
+async function aggregatorAlone(natsUrl: string, dstEndpoint: string, sweepIntervalMs?: number) {
   const config = testConfig({ NATS_URL: natsUrl, FLANTS_SOURCE: 'http://origin.invalid/vod/', FLANTS_DEST: 's3://dest-bucket/', FLANTS_DEST_ENDPOINT: dstEndpoint });
   const nc = await natsClient(natsUrl);
   const t = topology(config.namespace);
@@ -33,7 +35,7 @@ async function aggregatorAlone(natsUrl: string, dstEndpoint: string) {
   void (async () => {
     for await (const m of sub) outcomes.push(m.json<ClassTransferred>());
   })();
-  const agg = await startAggregator({ js, jsm, kv: await openClassStateKv(nc, t), topology: t, config, logger: testLogger(), dest: makeS3Client(config.destS3), serverVersion: nc.info?.version });
+  const agg = await startAggregator({ js, jsm, kv: await openClassStateKv(nc, t), topology: t, config, logger: testLogger(), dest: makeS3Client(config.destS3), serverVersion: nc.info?.version, sweepIntervalMs });
   const waitFor = async (n: number, ms = 10_000) => {
     const end = Date.now() + ms;
     while (outcomes.length < n && Date.now() < end) await sleep(50);
@@ -125,6 +127,26 @@ describe('aggregator - review regressions', () => {
       await sleep(100);
     }
     expect(await keysUnder(h.jsm, h.t.kv.classes, 'detail.')).toEqual([]);
+    expect(h.outcomes).toHaveLength(1);
+  }, 30_000);
+
+  it('aggregator - the sweep reports a run that finished but was never reported, and leaves no consumer behind', async () => {
+    await using nats = await startNats();
+    await using dst = await startS3('dest-bucket');
+    await using h = await aggregatorAlone(nats.url, dst.endpoint, 200);
+    const kv = await openClassStateKv(h.nc, h.t);
+    // What a crash between finishing a run and reporting it leaves: a finished state and its open record.
+    const p = new ClassProgress('orphan', '9-a', new Date().toISOString());
+    p.applyClassFailed({ classId: 'orphan', runId: '9-a', reason: 'crawl failed', startedAt: p.startedAt, refused: [] }, new Date().toISOString());
+    await kv.put(runStateKey('orphan', '9-a'), JSON.stringify(p.toJSON()));
+    await kv.put(openRunKey('orphan', '9-a'), JSON.stringify({ classId: 'orphan', runId: '9-a' }));
+    await h.waitFor(1);
+    expect(h.outcomes.map((o) => [o.classId, o.status])).toEqual([['orphan', 'failed']]);
+    // Several more sweeps (every 200 ms): none leaves a consumer on the bucket's stream, and the open record goes.
+    await sleep(1_500);
+    expect(await keysUnder(h.jsm, h.t.kv.classes, 'open.')).toEqual([]);
+    const si = await h.jsm.streams.info(`KV_${h.t.kv.classes}`);
+    expect(si.state.consumer_count).toBe(0);
     expect(h.outcomes).toHaveLength(1);
   }, 30_000);
 });
