@@ -18,6 +18,7 @@ import { topology } from '../streams/topology.js';
 import { createMetrics, startMetricsServer } from '../observability/metrics.js';
 import { connectOrExplain } from './failures.js';
 import type { startDashboardFor } from './dashboard-for.js';
+import { isTransientNatsError } from '../streams/transient-error.js';
 
 /**
  * The heap budget recommended for each actor process (README, Memory). An
@@ -172,7 +173,7 @@ export const START_RETRY_MS = 60_000;
 function isTransientStartError(err: unknown): boolean {
   const e = err as Error & { code?: unknown };
   if (e?.name === 'CliError' || e?.name === 'TopologyMismatchError' || e?.name === 'UnsafeStateReplicasError' || e?.name === 'ConfigError') return false;
-  return /timeout|no responders|jetstream is not enabled|temporarily unavailable|leadership change|503|connection closed|closed connection/i.test(`${e?.name} ${e?.message} ${String(e?.code ?? '')}`);
+  return isTransientNatsError(err);
 }
 
 /**

@@ -15,6 +15,7 @@ import { z } from 'zod';
 import type { RuntimeStats } from '../streams/actor-runtime.js';
 import { openFleetKv } from '../streams/ensure-topology.js';
 import type { Topology } from '../streams/topology.js';
+import { isTransientNatsError } from '../streams/transient-error.js';
 
 /** One actor's counts in a process. */
 export interface FleetActor {
@@ -154,7 +155,6 @@ const MAX_RECORD_BYTES = 4_096;
  * subject index and each record by direct get, so that no consumer is made.
  */
 export async function readFleet(nc: NatsConnection, jsm: JetStreamManager, t: Topology, retryMs = 10_000): Promise<FleetMember[]> {
-  const transient = (err: unknown) => /no responders|timeout|503|leader/i.test(String((err as Error)?.message));
   const stream = `KV_${t.kv.fleet}`;
   let info: Awaited<ReturnType<JetStreamManager['streams']['info']>> | undefined;
   // While a cluster elects a leader for the bucket, it cannot answer: that is not an empty fleet.
@@ -163,7 +163,7 @@ export async function readFleet(nc: NatsConnection, jsm: JetStreamManager, t: To
       info = await jsm.streams.info(stream, { subjects_filter: `$KV.${t.kv.fleet}.member.>` });
     } catch (err) {
       if (/stream not found/i.test(String((err as Error)?.message))) return [];
-      if (!transient(err) || Date.now() > until) throw err;
+      if (!isTransientNatsError(err) || Date.now() > until) throw err;
     }
   }
   const kv: KV = await new Kvm(nc).open(t.kv.fleet);

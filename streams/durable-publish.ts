@@ -6,17 +6,13 @@
  * would wait for it; retrying for a bounded time costs seconds instead.
  */
 import type { JetStreamClient, JetStreamPublishOptions, PubAck } from '@nats-io/jetstream';
+import { isTransientNatsError } from './transient-error.js';
 
 /** How long a publish keeps trying before the caller's own failure path takes over. */
 export const PUBLISH_RETRY_MS = 30_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** True for the failures a leader election or a reconnect produces; a refusal by the stream is not one. */
-export function isTransientPublishError(err: unknown): boolean {
-  const text = `${(err as Error)?.name ?? ''} ${(err as Error)?.message ?? ''} ${String((err as { code?: unknown })?.code ?? '')}`;
-  return /no responders|503|timeout|TimeoutError|disconnect|reconnect|connection closed|jetstream is not enabled|temporarily unavailable/i.test(text) && !/maximum|exceeded|refused/i.test(text);
-}
 
 /** Publishes, retrying transient failures with a growing pause for up to `maxMs`. */
 export async function publishDurably(
@@ -31,7 +27,7 @@ export async function publishDurably(
     try {
       return await js.publish(subject, data, opts);
     } catch (err) {
-      if (!isTransientPublishError(err) || Date.now() + pause > until) throw err;
+      if (!isTransientNatsError(err) || Date.now() + pause > until) throw err;
       await sleep(pause);
     }
   }
