@@ -141,19 +141,37 @@ async function sourceCheck(config: FlantsConfig): Promise<DoctorCheck> {
   }
 }
 
-async function destCheck(config: FlantsConfig): Promise<DoctorCheck> {
+/**
+ * Writes a probe object under the destination prefix and deletes it. The
+ * delete is attempted whatever the write did: a write that timed out or lost
+ * its connection may still have landed (it once left its probe behind), and a
+ * delete of a key that is not there succeeds. A failed clean-up is reported
+ * with the key, so that a person can remove it.
+ */
+export async function destinationCheck(config: FlantsConfig, timeoutMs = PROBE_TIMEOUT_MS): Promise<DoctorCheck> {
   const [{ PutObjectCommand, DeleteObjectCommand }, { makeS3Client }] = await Promise.all([import('@aws-sdk/client-s3'), import('../storage/s3-client.js')]);
   const s3 = makeS3Client(config.destS3);
   const key = `${config.dest.prefix}${config.reportPrefix}doctor-probe-${randomBytes(6).toString('hex')}`;
   const where = `s3://${config.dest.bucket}/${key}`;
-  let step = 'write';
+  const fix = '(check FLANTS_DEST, FLANTS_DEST_ENDPOINT and the AWS credentials)';
   try {
-    await withTimeout('destination', s3.send(new PutObjectCommand({ Bucket: config.dest.bucket, Key: key, Body: 'flants doctor probe\n' })));
-    step = 'delete';
-    await withTimeout('destination', s3.send(new DeleteObjectCommand({ Bucket: config.dest.bucket, Key: key })));
-    return { check: 'destination write', result: 'ok', detail: `wrote and deleted ${where}` };
-  } catch (err) {
-    return { check: 'destination write', result: 'FAIL', detail: `${step} ${where}: ${why(err)} (check FLANTS_DEST, FLANTS_DEST_ENDPOINT and the AWS credentials)` };
+    // An abandoned write is cancelled before the delete, so that it cannot land after it.
+    const put = new AbortController();
+    const wrote = await withTimeout('destination', s3.send(new PutObjectCommand({ Bucket: config.dest.bucket, Key: key, Body: 'flants doctor probe\n' }), { abortSignal: put.signal }), timeoutMs).then(
+      () => undefined,
+      (err: unknown) => {
+        put.abort();
+        return err;
+      },
+    );
+    const deleted = await withTimeout('destination', s3.send(new DeleteObjectCommand({ Bucket: config.dest.bucket, Key: key })), timeoutMs).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    if (!wrote && !deleted) return { check: 'destination write', result: 'ok', detail: `wrote and deleted ${where}` };
+    const cleanup = deleted ? `probe clean-up failed: ${why(deleted)}; delete ${where} by hand if it is there` : 'probe clean-up done';
+    if (wrote) return { check: 'destination write', result: 'FAIL', detail: `write ${where}: ${why(wrote)}; ${cleanup} ${fix}` };
+    return { check: 'destination write', result: 'FAIL', detail: `delete ${where}: ${why(deleted)}; the probe is left behind ${fix}` };
   } finally {
     s3.destroy();
   }
@@ -182,7 +200,7 @@ export async function runDoctor(config: FlantsConfig): Promise<DoctorCheck[]> {
   const rows: DoctorCheck[] = [];
   const nc = await natsChecks(config, rows);
   try {
-    rows.push(...(await Promise.all([sourceCheck(config), destCheck(config), lambdaCheck(config)])));
+    rows.push(...(await Promise.all([sourceCheck(config), destinationCheck(config), lambdaCheck(config)])));
   } finally {
     await nc?.close();
   }

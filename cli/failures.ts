@@ -5,6 +5,7 @@
  */
 import { connectNats, type NatsSettings } from '../streams/connect-nats.js';
 import type { NatsConnection, NodeConnectionOptions } from '@nats-io/transport-node';
+import { s3FailureLabel } from './s3-failure-labels.js';
 
 /** The documented exit codes, like rclone's. */
 export const EXIT = {
@@ -13,7 +14,7 @@ export const EXIT = {
   failed: 1,
   /** Usage or configuration error: fix the command line or the settings. */
   usage: 2,
-  /** Cannot connect to, or is refused by, NATS, S3 or the Lambda; `trigger --wait` timed out. */
+  /** Cannot connect to, or is refused by, NATS, S3 or the Lambda, or one of them failed a request (HTTP 5xx); `trigger --wait` timed out. */
   unreachable: 3,
   /** A bug or something unforeseen: LOG_LEVEL=debug shows the stack trace. */
   internal: 4,
@@ -135,6 +136,13 @@ export async function describeFailure(err: unknown): Promise<{ line: string; exi
   const status = e.$metadata?.httpStatusCode;
   if (status === 403 || ['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDeniedException', 'UnrecognizedClientException'].includes(e.name)) {
     return { line: `access denied: ${e.name}: ${e.message} (check the AWS credentials and the policy for FLANTS_SOURCE, FLANTS_DEST and FLANTS_LAMBDA)`, exitCode: EXIT.unreachable };
+  }
+  // A 5xx (or a server fault the SDK names) is the service failing, not flants: say which request it failed.
+  if ((status !== undefined && status >= 500) || (e as { $fault?: string }).$fault === 'server') {
+    const label = s3FailureLabel(e);
+    const what = label ? `${label.operation} failed` : 'a storage or Lambda request failed';
+    const fix = label ? `check that service and ${label.setting}, then run again` : 'check the service at FLANTS_SOURCE_ENDPOINT, FLANTS_DEST_ENDPOINT or FLANTS_LAMBDA_ENDPOINT, then run again';
+    return { line: `${what}: the service answered HTTP ${status ?? '5xx'} ${e.name}: ${e.message} (a fault of that service, not of flants: ${fix})`, exitCode: EXIT.unreachable };
   }
   if (e.name === 'ConnectionError' || e.name === 'ClosedConnectionError' || /connection (closed|draining)/i.test(e.message)) {
     return { line: `lost the NATS connection: ${e.message} (check that nats-server is running; NATS_URL)`, exitCode: EXIT.unreachable };

@@ -3,6 +3,7 @@
  * SIGINT drain in-flight work, a second signal exits at once.
  */
 import { readFileSync } from 'node:fs';
+import { constants } from 'node:os';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { parseDuration } from '../config/durations.js';
 
@@ -25,6 +26,22 @@ function onShutdown(stop: () => Promise<void>): void {
   };
   process.on('SIGTERM', handler);
   process.on('SIGINT', handler);
+}
+
+/**
+ * For commands that must undo what they set up before exiting (the demo): an
+ * abort signal for SIGINT, SIGTERM and SIGHUP (a closed terminal). A second
+ * signal exits at once.
+ */
+function interruptOnSignals(): AbortSignal {
+  const interrupt = new AbortController();
+  const handler = (signal: NodeJS.Signals) => {
+    if (interrupt.signal.aborted) process.exit(128 + constants.signals[signal]);
+    process.stderr.write(`\n${signal}: cleaning up (send again to exit at once)\n`);
+    interrupt.abort(signal);
+  };
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, handler);
+  return interrupt.signal;
 }
 
 /** The version in package.json, found from this file in the source tree or under dist/. */
@@ -188,8 +205,12 @@ export function buildProgram(): Command {
     .addHelpText('after', helpText(['flants demo', 'flants demo --classes 20 --segments 100'], ['NATS_URL            a running nats-server to use (default: start a private one)', 'LOG_LEVEL']))
     .action(async (opts: { classes: number; renditions: number; segments: number }) => {
       const [{ createLogger }, { runDemo }] = await Promise.all([import('./logger.js'), import('./demo.js')]);
-      const logger = createLogger(process.env.LOG_LEVEL ?? 'warn');
-      const code = await runDemo({ ...opts, natsUrl: process.env.NATS_URL || 'nats://127.0.0.1:4222', out: process.stdout, logger });
+      // Logs go to stderr: stdout carries the demo's results, and may be a pipe that closes (`| head`).
+      const logger = createLogger(process.env.LOG_LEVEL ?? 'warn', process.stderr);
+      const signal = interruptOnSignals();
+      // A closed terminal (SIGHUP) fails every later write to it: the clean-up must not die of one (stdout's are the demo's to see).
+      process.stderr.on('error', () => undefined);
+      const code = await runDemo({ ...opts, natsUrl: process.env.NATS_URL || 'nats://127.0.0.1:4222', out: process.stdout, notices: process.stderr, logger, signal });
       await exitAfterOutput(code);
     });
 
@@ -305,20 +326,27 @@ async function report(err: unknown): Promise<number> {
 }
 
 /**
- * Runs the CLI. The config file loads into the environment before anything
- * reads it (every command, and the AWS SDK); every failure ends in one line
- * and a documented exit code (README, Exit codes).
- */
-/**
  * Exits once everything written to stdout has left: a pipe is written
  * asynchronously, and process.exit() straight after a large write cut
  * `flants status --json | jq` off at 64 KiB.
  */
 async function exitAfterOutput(code: number): Promise<never> {
-  await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
+  // A reader that went away (`| head`) leaves nothing to wait for.
+  if (!process.stdout.destroyed && process.stdout.writable) {
+    await new Promise<void>((resolve) => {
+      // A terminal that hung up fails this write too (EIO): nothing is left to flush then.
+      process.stdout.once('error', () => resolve());
+      process.stdout.write('', () => resolve());
+    });
+  }
   process.exit(code);
 }
 
+/**
+ * Runs the CLI. The config file loads into the environment before anything
+ * reads it (every command, and the AWS SDK); every failure ends in one line
+ * and a documented exit code (README, Exit codes).
+ */
 export async function run(argv: string[]): Promise<void> {
   try {
     const { applyConfigFile, unknownVariableWarnings } = await import('../config/load-config.js');

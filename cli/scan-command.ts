@@ -5,6 +5,7 @@ import type { FlantsConfig } from '../config/load-config.js';
 import { runScan, type ScanOptions } from '../discovery/run-scan.js';
 import { makeS3Client } from '../storage/s3-client.js';
 import { openSource } from '../storage/open-source.js';
+import { labelS3Failures } from './s3-failure-labels.js';
 
 /** Runs one scan pass, printing each class and a summary; returns the exit code. */
 export async function runScanCommand(config: FlantsConfig, o: ScanOptions & { quiet: boolean }): Promise<number> {
@@ -19,8 +20,8 @@ export async function runScanCommand(config: FlantsConfig, o: ScanOptions & { qu
         nc,
         root,
         reader,
-        sourceS3,
-        dest: makeS3Client(config.destS3),
+        sourceS3: sourceS3 && labelS3Failures(sourceS3, 'source', config.sourceS3.endpoint),
+        dest: labelS3Failures(makeS3Client(config.destS3), 'destination', config.destS3.endpoint),
         mongo,
         print: o.quiet ? undefined : (line) => process.stdout.write(`${line}\n`),
       },

@@ -57,7 +57,8 @@ export async function runStatusCommand(
     let stopped = false;
     void io.stop?.then(() => (stopped = true));
     for (;;) {
-      const snap = filterSnapshot(await readSnapshot(nc, t, config.namespace), o);
+      // Only the asked-for classes' keys are listed and read; the filter then keeps each one's latest run.
+      const snap = filterSnapshot(await readSnapshot(nc, t, config.namespace, { classIds: o.classes?.length ? o.classes : undefined }), o);
       const text = o.json ? JSON.stringify(snap, null, o.watchMs ? undefined : 2) : formatSnapshot(snap);
       // A terminal redraws in place; a pipe gets one snapshot after another.
       io.out.write(`${o.watchMs && tty && !o.json ? '\x1b[H\x1b[2J' : ''}${text}\n${o.watchMs && !o.json && !tty ? '\n' : ''}`);

@@ -13,6 +13,7 @@ import { topology } from '../streams/topology.js';
 import type { ClassStateJson } from '../tracking/class-progress.js';
 import { runStateKey } from '../tracking/run-keys.js';
 import { CliError, EXIT, connectOrExplain, type ExitCode } from './failures.js';
+import { progressBars } from './progress-bars.js';
 
 /** What `flants trigger` was asked to do. */
 export interface TriggerOptions {
@@ -84,20 +85,15 @@ export async function runTriggerCommand(config: ConnectionConfig, o: TriggerOpti
     const runId = runIdFor(ack.seq, storedMillis(stored.timestamp));
     if (!o.json) io.out.write(`queued ${o.classId} (run ${runId}); waiting for its outcome\n`);
 
-    const progress = io.progress?.isTTY && !o.json ? io.progress : undefined;
-    const kv = progress ? await new Kvm(nc).open(t.kv.classes).catch(() => undefined) : undefined;
+    // A bar redrawn in place on a terminal; nothing on a pipe, whose reader wants the outcome only.
+    const bar = io.progress?.isTTY && !o.json ? progressBars(io.progress) : undefined;
+    const kv = bar ? await new Kvm(nc).open(t.kv.classes).catch(() => undefined) : undefined;
     const draw = async () => {
       const e = await kv?.get(runStateKey(o.classId, runId)).catch(() => null);
-      if (!progress || !e || e.operation !== 'PUT' || e.length === 0) return;
-      const v = classView(e.json<ClassStateJson>());
-      const frac = v.total ? (v.done + v.failed) / v.total : 0;
-      const width = 30;
-      const full = Math.round(frac * width);
-      const line = `${v.status.padEnd(12)} [${'='.repeat(full)}${' '.repeat(width - full)}] ${String(Math.floor(frac * 100)).padStart(3)}% ` +
-        `${v.done + v.failed}/${v.total ?? '?'} files, ${(v.bytes / 1e6).toFixed(1)} MB${v.failed ? `, ${v.failed} failed` : ''}`;
-      progress.write(`\r\x1b[2K${line.slice(0, (progress.columns || 120) - 1)}`);
+      if (!bar || !e || e.operation !== 'PUT' || e.length === 0) return;
+      bar.show([classView(e.json<ClassStateJson>())]);
     };
-    const ticker = progress ? setInterval(() => void draw(), 500) : undefined;
+    const ticker = bar ? setInterval(() => void draw(), 500) : undefined;
     let timer: NodeJS.Timeout | undefined;
     let stopFollowing = () => undefined as void;
     try {
@@ -120,7 +116,7 @@ export async function runTriggerCommand(config: ConnectionConfig, o: TriggerOpti
           reject(new CliError('lost the NATS connection while waiting for the outcome (check nats-server; NATS_URL)', EXIT.unreachable));
         })().catch(reject);
       });
-      if (progress) progress.write('\r\x1b[2K');
+      bar?.stop();
       if (!outcome) {
         throw new CliError(
           `no outcome for ${o.classId} (run ${runId}) within ${formatDuration(o.timeoutMs ?? 0)}; the run goes on ` +
@@ -133,6 +129,7 @@ export async function runTriggerCommand(config: ConnectionConfig, o: TriggerOpti
     } finally {
       clearTimeout(timer);
       clearInterval(ticker);
+      bar?.stop();
       stopFollowing();
     }
   } finally {

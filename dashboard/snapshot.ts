@@ -6,6 +6,8 @@ import { auditsBucket } from '../audit/run-audit.js';
 import { formatFleet, readFleet, type FleetMember } from '../observability/fleet-presence.js';
 import { stages, type Topology } from '../streams/topology.js';
 import type { ClassStateJson } from '../tracking/class-progress.js';
+import { keysUnder } from '../tracking/kv-keys.js';
+import { classRunsPrefix } from '../tracking/run-keys.js';
 import { classView, type ClassView } from './class-view.js';
 
 /** Classes, queues and audits as they stand. */
@@ -19,8 +21,19 @@ export interface Snapshot {
   readonly fleetError?: string;
 }
 
-/** Reads the class-state KV bucket and each stage's consumer. */
-export async function readSnapshot(nc: NatsConnection, t: Topology, namespace: string): Promise<Snapshot> {
+/** What to read: every class, or only the runs of these. */
+export interface SnapshotScope {
+  readonly classIds?: readonly string[];
+}
+
+/**
+ * Reads the class-state KV bucket and each stage's consumer. Keys are listed
+ * from the bucket stream's subject index (tracking/kv-keys.ts), not with
+ * `kv.keys()`: that creates an ordered consumer per call, which outlived every
+ * `flants status` and every demo tick. With `classIds`, only those classes'
+ * keys are listed and read, however many classes the bucket holds.
+ */
+export async function readSnapshot(nc: NatsConnection, t: Topology, namespace: string, scope: SnapshotScope = {}): Promise<Snapshot> {
   const kvm = new Kvm(nc);
   const jsm = await jetstreamManager(nc);
   // Binds to a bucket only if it exists (Kvm.open does not set a bucket up fully for listing keys).
@@ -29,9 +42,12 @@ export async function readSnapshot(nc: NatsConnection, t: Topology, namespace: s
   const classes: ClassView[] = [];
   const kv = await bucket(t.kv.classes);
   if (kv) {
-    for await (const key of await kv.keys('class.>')) {
-      const e = await kv.get(key);
-      if (e?.operation === 'PUT' && e.length > 0) classes.push(classView(e.json<ClassStateJson>()));
+    const prefixes = scope.classIds ? [...new Set(scope.classIds)].map(classRunsPrefix) : ['class.'];
+    for (const prefix of prefixes) {
+      for (const key of await keysUnder(jsm, t.kv.classes, prefix)) {
+        const e = await kv.get(key);
+        if (e?.operation === 'PUT' && e.length > 0) classes.push(classView(e.json<ClassStateJson>()));
+      }
     }
   }
   classes.sort((a, b) => a.classId.localeCompare(b.classId));
@@ -43,7 +59,7 @@ export async function readSnapshot(nc: NatsConnection, t: Topology, namespace: s
   const audits: Snapshot['audits'] = [];
   const auditsKv = await bucket(auditsBucket(namespace));
   if (auditsKv) {
-    for await (const key of await auditsKv.keys('audit.>')) {
+    for (const key of await keysUnder(jsm, auditsBucket(namespace), 'audit.')) {
       const e = await auditsKv.get(key);
       if (e?.operation === 'PUT' && e.length > 0) audits.push(e.json());
     }

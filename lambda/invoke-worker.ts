@@ -10,10 +10,10 @@
 import { pathToFileURL } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
 import { describeError } from '../storage/errors.js';
-import { handleWave, type InvocationContext } from './transfer-handler.js';
-import type { WaveRequest, WaveResponse } from './wave.js';
+import { handler as transferHandler, type InvocationContext } from './transfer-handler.js';
+import type { WaveResponse } from './wave.js';
 
-type Handler = (event: WaveRequest, context: InvocationContext) => Promise<WaveResponse>;
+type Handler = (event: unknown, context: InvocationContext) => Promise<WaveResponse>;
 
 /** Parent → worker. */
 export interface InvokeTask {
@@ -23,11 +23,13 @@ export interface InvokeTask {
   readonly deadline: number;
 }
 
-/** Worker → parent: either a JSON payload or a function error. */
+/** Worker → parent: a JSON payload, a function error, or a body that is not JSON at all. */
 export interface InvokeOutcome {
   readonly id: number;
   readonly payload?: string;
   readonly error?: { errorType: string; errorMessage: string };
+  /** Why the body is not JSON: AWS refuses such a request (400) before any function runs. */
+  readonly notJson?: string;
 }
 
 /** Worker → parent: an error outside any invocation's promises, survived. */
@@ -64,11 +66,11 @@ process.on('uncaughtException', survive('uncaughtException'));
 process.on('unhandledRejection', survive('unhandledRejection'));
 
 // With a handler module (the deployable bundle), the worker runs exactly that
-// artifact; otherwise the handler from this build.
+// artifact; otherwise this build's entry point, the one AWS calls (it checks the payload).
 const handlerModule = (workerData as { handlerModule?: string } | undefined)?.handlerModule;
 const handler: Promise<Handler> = handlerModule
   ? import(pathToFileURL(handlerModule).href).then((m: { handler: Handler }) => m.handler)
-  : Promise.resolve(handleWave);
+  : Promise.resolve(transferHandler);
 // A module that fails to load fails each invocation, not the worker.
 handler.catch(() => undefined);
 
@@ -76,8 +78,15 @@ parentPort?.on('message', (task: InvokeTask) => {
   current = task.id;
   void (async () => {
     let outcome: InvokeOutcome;
+    let req: unknown;
     try {
-      const req = JSON.parse(task.payload) as WaveRequest;
+      req = JSON.parse(task.payload);
+    } catch (err) {
+      current = undefined;
+      parentPort?.postMessage({ id: task.id, notJson: describeError(err) } satisfies InvokeOutcome);
+      return;
+    }
+    try {
       const res = await (await handler)(req, { getRemainingTimeInMillis: () => task.deadline - Date.now() });
       outcome = { id: task.id, payload: JSON.stringify(res) ?? 'null' };
     } catch (err) {

@@ -16,6 +16,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { distFile } from '../config/dist-path.js';
 import type { InvokeOutcome, InvokeTask, WorkerMessage } from './invoke-worker.js';
+import { parseWaveRequest } from './wave-request.js';
 
 /** Options for the local endpoint. */
 export interface LocalLambdaOptions {
@@ -86,9 +87,18 @@ async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | u
   return total > limit ? undefined : Buffer.concat(chunks);
 }
 
-/** Benchmark modes: results without I/O, at once or after simulated per-file latency. */
+/**
+ * Benchmark modes: results without I/O, at once or after simulated per-file
+ * latency. A malformed payload is refused as the real handler refuses it.
+ */
 async function simulated(payload: string, mode: 'noop' | { readonly simulateMs: readonly [number, number] }): Promise<InvokeOutcome> {
-  const req = JSON.parse(payload) as { jobs: unknown[]; options?: { fileConcurrency?: number } };
+  let req: ReturnType<typeof parseWaveRequest>;
+  try {
+    req = parseWaveRequest(JSON.parse(payload));
+  } catch (err) {
+    const e = err as Error;
+    return e instanceof SyntaxError ? { id: 0, notJson: e.message } : { id: 0, error: { errorType: e.name, errorMessage: e.message } };
+  }
   const n = req.jobs.length;
   if (mode !== 'noop') {
     const [min, max] = mode.simulateMs;
@@ -271,6 +281,7 @@ export async function startLocalLambda(o: LocalLambdaOptions): Promise<LocalLamb
           return;
         }
         const out = await outcome;
+        if (out.notJson !== undefined) return sendError(res, 400, 'InvalidRequestContentException', `Could not parse request body into json: ${out.notJson}`);
         const size = Buffer.byteLength(out.payload ?? '');
         const error =
           out.error ??

@@ -16,6 +16,7 @@ import { assembleFile, copyPart } from './split-file.js';
 import { serverSideCopy } from './server-side-copy.js';
 import { hashBothSides } from './hash-file.js';
 import { sourceCredentials } from './source-credentials.js';
+import { parseWaveRequest } from './wave-request.js';
 import type { JobResult, WaveDest, WaveRequest, WaveResponse, WaveSource } from './wave.js';
 
 /** What the handler needs from its runtime: the time left, as AWS's context gives it. */
@@ -188,6 +189,6 @@ export async function handleWave(req: WaveRequest, ctx: InvocationContext): Prom
   return { results };
 }
 
-/** The AWS Lambda entry point. */
-export const handler = async (event: WaveRequest, context: InvocationContext): Promise<WaveResponse> =>
-  handleWave(event, context);
+/** The AWS Lambda entry point: a payload that is not a wave request fails as InvalidWaveRequest, naming the problem. */
+export const handler = async (event: unknown, context: InvocationContext): Promise<WaveResponse> =>
+  handleWave(parseWaveRequest(event), context);

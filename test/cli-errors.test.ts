@@ -10,8 +10,9 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { startNatsServer, type NatsServer } from '../dev/local/nats-server.js';
-import { startNats, uniqueName } from './helpers/services.js';
+import { s3For, startNats, startS3, uniqueName } from './helpers/services.js';
 
 interface Result { code: number; stdout: string; stderr: string; ms: number }
 
@@ -169,5 +170,32 @@ describe('cli - one configuration path', () => {
     // The environment wins over the file.
     const elsewhere = await flants(['status'], { ...env, NATS_URL: 'nats://127.0.0.1:1' });
     expect(elsewhere.code).toBe(3);
+  });
+
+  it('cli - scan --dry-run on an S3 source whose listing the service fails: one line naming the request, exit 3', async () => {
+    // s3rver answers a listing of more than 1,000 keys with HTTP 500 InternalError (the continuation
+    // token of a truncated page uses DES, which OpenSSL 3 refuses): a real endpoint failing a real request.
+    await using s3 = await startS3('scan-source', 'scan-dest');
+    const client = s3For(s3);
+    const keys = Array.from({ length: 1_001 }, (_, i) => `vod/c${String(i).padStart(4, '0')}/master.m3u8`);
+    for (let i = 0; i < keys.length; i += 50) {
+      await Promise.all(keys.slice(i, i + 50).map((Key) => client.send(new PutObjectCommand({ Bucket: 'scan-source', Key, Body: '#EXTM3U\n' }))));
+    }
+    const r = await flants(['scan', '--dry-run', '--quiet'], {
+      NATS_URL: nats.url,
+      FLANTS_NAMESPACE: uniqueName('scan').replace('-', '_'),
+      FLANTS_SOURCE: 's3://scan-source/vod/',
+      FLANTS_SOURCE_ENDPOINT: s3.endpoint,
+      FLANTS_DEST: 's3://scan-dest/mirror/',
+      FLANTS_DEST_ENDPOINT: s3.endpoint,
+      AWS_ACCESS_KEY_ID: 'S3RVER',
+      AWS_SECRET_ACCESS_KEY: 'S3RVER',
+      AWS_REGION: 'us-east-1',
+    });
+    expect(r.code).toBe(3);
+    expectOneLine(r, new RegExp(
+      `^flants: source ListObjectsV2 of s3://scan-source/vod/ at ${s3.endpoint} failed: ` +
+        'the service answered HTTP 500 InternalError: .+ \\(a fault of that service, not of flants: check that service and FLANTS_SOURCE_ENDPOINT, then run again\\)$',
+    ));
   });
 });

@@ -3,19 +3,27 @@
  * a real daemon: nats-server, an HTTP origin, an S3 endpoint and the local
  * Lambda. The CLI runs as users run it, from dist/cli.js.
  */
-import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon, type Daemon } from '../cli/daemon.js';
+import { destinationCheck } from '../cli/doctor.js';
+import type { FlantsConfig } from '../config/load-config.js';
 import type { NatsServer } from '../dev/local/nats-server.js';
 import { S3RVER_CREDENTIALS, type S3Server } from '../dev/local/s3-server.js';
 import type { LocalLambda } from '../lambda/local-endpoint.js';
+import { openClassStateKv } from '../streams/ensure-topology.js';
 import type { ClassTransferred } from '../streams/messages.js';
+import { topology } from '../streams/topology.js';
+import { ClassProgress } from '../tracking/class-progress.js';
+import { classRunsPrefix, runStateKey } from '../tracking/run-keys.js';
+import { startFaultProxy } from './helpers/fault-proxy.js';
 import { startOrigin, type Origin } from './helpers/origin.js';
-import { startLambda, startNats, startS3, testConfig, testLogger, uniqueName } from './helpers/services.js';
+import { listKeys, natsClient, s3For, startLambda, startNats, startS3, testConfig, testLogger, uniqueName } from './helpers/services.js';
 
 interface Result { code: number; stdout: string; stderr: string }
 
@@ -36,6 +44,7 @@ describe('cli - trigger --wait, status and doctor on a running daemon', () => {
   let origin: Origin;
   let daemon: Daemon;
   let env: Record<string, string>;
+  let config: FlantsConfig;
 
   beforeAll(async () => {
     [nats, dst, lambda] = await Promise.all([startNats(), startS3('dest-bucket'), startLambda()]);
@@ -56,7 +65,7 @@ describe('cli - trigger --wait, status and doctor on a running daemon', () => {
       FLANTS_BATCH_WAIT: '50ms',
       FLANTS_MAX_ATTEMPTS: '2',
     };
-    const config = testConfig(vars);
+    config = testConfig(vars);
     // The child commands get the same settings through a config file, AWS credentials included.
     const file = join(mkdtempSync(join(tmpdir(), 'flants-run-')), 'flants.env');
     writeFileSync(file, Object.entries({ ...vars, FLANTS_NAMESPACE: config.namespace, AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey, AWS_REGION: 'us-east-1' }).map(([k, v]) => `${k}=${v}`).join('\n'));
@@ -118,6 +127,72 @@ describe('cli - trigger --wait, status and doctor on a running daemon', () => {
     expect(r.code).toBe(0);
   });
 
+  it('cli - doctor deletes its destination probe even when the write times out', async () => {
+    // The proxy passes the PUT on, so the probe lands, and never answers it: doctor's 10 s probe timeout ends the write.
+    await using proxy = await startFaultProxy(dst.endpoint, (req) => (req.method === 'PUT' ? 'stall-answer' : undefined));
+    const r = await flants(['doctor', '--json'], { ...env, FLANTS_DEST_ENDPOINT: proxy.url });
+    expect(r.code).toBe(1);
+    const { checks } = JSON.parse(r.stdout) as { checks: Array<{ check: string; result: string; detail: string }> };
+    expect(checks.find((c) => c.check === 'destination write')).toMatchObject({
+      result: 'FAIL',
+      detail: expect.stringMatching(/^write s3:\/\/dest-bucket\/mirror\/_flants\/reports\/doctor-probe-\w+: destination: no answer within 10s; probe clean-up done \(check FLANTS_DEST/),
+    });
+    expect(proxy.injected).toEqual([expect.stringMatching(/^stall-answer PUT \/dest-bucket\/mirror\/_flants\/reports\/doctor-probe-/)]);
+    expect((await listKeys(s3For(dst), 'dest-bucket')).filter((k) => k.includes('doctor-probe-'))).toEqual([]);
+  });
+
+  it('cli - doctor reports a destination probe it could not clean up, naming its key', async () => {
+    await using proxy = await startFaultProxy(dst.endpoint, (req) => (req.method === 'PUT' ? 'stall-answer' : req.method === 'DELETE' ? 'reset' : undefined));
+    const check = await destinationCheck({ ...config, destS3: { ...config.destS3, endpoint: proxy.url } }, 1_000);
+    expect(check).toMatchObject({
+      result: 'FAIL',
+      detail: expect.stringMatching(/^write (s3:\/\/dest-bucket\/\S+doctor-probe-\w+): destination: no answer within 1s; probe clean-up failed: .+; delete \1 by hand if it is there \(check FLANTS_DEST/),
+    });
+    expect(proxy.injected.some((i) => i.startsWith('reset DELETE'))).toBe(true);
+    // It did land: remove it, as the message says to.
+    const left = (await listKeys(s3For(dst), 'dest-bucket')).filter((k) => k.includes('doctor-probe-'));
+    expect(left).toHaveLength(1);
+    const { DeleteObjectCommand } = await import('@aws-sdk/client-s3');
+    await s3For(dst).send(new DeleteObjectCommand({ Bucket: 'dest-bucket', Key: left[0] as string }));
+  });
+
+  it('cli - status --class lists only that class\'s keys, by prefix, and leaves no consumer on the bucket', async () => {
+    const namespace = uniqueName('many').replace('-', '_');
+    const t = topology(namespace);
+    await using client = await natsClient(nats.url);
+    const kv = await openClassStateKv(client, t);
+    const started = new Date().toISOString();
+    const put = (id: string, runId: string, status = 'complete') => {
+      const p = new ClassProgress(id, runId, started);
+      return kv.put(runStateKey(id, runId), JSON.stringify({ ...p.toJSON(), status }));
+    };
+    const ids = Array.from({ length: 150 }, (_, i) => `lecture-${String(i).padStart(3, '0')}`);
+    for (let i = 0; i < ids.length; i += 50) await Promise.all(ids.slice(i, i + 50).map((id) => put(id, `1-${id}`)));
+    // A later run of the asked-for class, and a class whose id starts with it: only the run belongs.
+    await put('lecture-042', '2-later', 'failed');
+    await put('lecture-0420', '1-other', 'failed');
+
+    // Every JetStream API request the server receives while the command runs.
+    const api: string[] = [];
+    const spy = client.subscribe('$JS.API.>', { callback: (_err, m) => void api.push(`${m.subject} ${m.string()}`) });
+    await client.flush();
+    const r = await flants(['status', '--class', 'lecture-042', '--json'], { ...env, FLANTS_NAMESPACE: namespace });
+    await client.flush();
+    spy.unsubscribe();
+
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(1); // its latest run failed
+    const shown = (JSON.parse(r.stdout) as { classes: Array<{ classId: string; runId: string }> }).classes;
+    expect(shown.map((c) => [c.classId, c.runId])).toEqual([['lecture-042', '2-later']]);
+    const bucket = t.kv.classes;
+    const touched = api.filter((x) => x.includes(`$KV.${bucket}.class.`));
+    expect(touched.some((x) => x.startsWith(`$JS.API.STREAM.INFO.KV_${bucket} `) && x.includes(`$KV.${bucket}.${classRunsPrefix('lecture-042')}>`))).toBe(true);
+    for (const x of touched) expect(x).toContain(`$KV.${bucket}.${classRunsPrefix('lecture-042')}`);
+    expect(api.filter((x) => /^\$JS\.API\.CONSUMER\.(CREATE|DURABLE\.CREATE)\./.test(x))).toEqual([]);
+    const jsm = await jetstreamManager(client);
+    expect((await jsm.streams.info(`KV_${bucket}`)).state.consumer_count).toBe(0);
+  });
+
   it('cli - doctor names each broken part and exits 1', async () => {
     // A port nothing listens on (fetch itself refuses well-known ports such as 1).
     const closed = createServer().listen(0, '127.0.0.1');
@@ -144,5 +219,196 @@ describe('cli - trigger --wait, status and doctor on a running daemon', () => {
     const down = await flants(['doctor'], { ...env, NATS_URL: 'nats://127.0.0.1:1' });
     expect(down.code).toBe(1);
     expect(down.stdout).toMatch(/^NATS\s+FAIL\s+cannot reach NATS at nats:\/\/127\.0\.0\.1:1: connection refused/m);
+  });
+});
+
+/** A `flants demo` run as a shell job: its own process group, and its own TMPDIR to look into afterwards. */
+interface DemoRun {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  readonly tmp: string;
+  readonly out: { stdout: string; stderr: string };
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolves once stdout matches `pattern`. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<void>;
+}
+
+function startDemo(args: string[], env: Record<string, string>, command: string[] = [process.execPath, 'dist/cli.js', 'demo']): DemoRun {
+  const tmp = mkdtempSync(join(tmpdir(), 'flants-demo-test-'));
+  const [bin, ...rest] = command as [string, ...string[]];
+  const child = spawn(bin, [...rest, ...args], { env: { PATH: process.env.PATH ?? '', HOME: tmpdir(), TMPDIR: tmp, ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = { stdout: '', stderr: '' };
+  child.stdout?.on('data', (d: Buffer) => (out.stdout += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out.stderr += d.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  return {
+    child,
+    pid: child.pid as number,
+    tmp,
+    out,
+    exited,
+    waitFor: async (pattern, timeoutMs = 60_000) => {
+      for (const until = Date.now() + timeoutMs; !pattern.test(out.stdout); await new Promise((r) => setTimeout(r, 50))) {
+        if (Date.now() > until || child.exitCode !== null) throw new Error(`demo output never matched ${pattern}:\n${out.stdout}\n${out.stderr}`);
+      }
+    },
+  };
+}
+
+/** The processes whose parent is `pid`, from /proc: their pid and command line. */
+function childrenOf(pid: number): Array<{ pid: number; command: string }> {
+  const found: Array<{ pid: number; command: string }> = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) found.push({ pid: Number(entry), command: readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ').trim() });
+    } catch {
+      // it ended while being read
+    }
+  }
+  return found;
+}
+
+/** True while `p` runs (a zombie has ended) with the same command line (its pid was not reused). */
+function stillRunning(p: { pid: number; command: string }): boolean {
+  try {
+    const stat = readFileSync(`/proc/${p.pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2)[0];
+    return state !== 'Z' && readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim() === p.command;
+  } catch {
+    return false;
+  }
+}
+
+/** What a running demo has made: its child processes and temp dirs, seen while it runs. */
+function whatItMade(run: DemoRun): { children: Array<{ pid: number; command: string }>; dirs: string[] } {
+  return { children: childrenOf(run.pid), dirs: readdirSync(run.tmp).sort() };
+}
+
+/** After the demo exited: none of its children run, its temp dirs are gone, and its endpoints are closed. */
+async function expectNothingLeft(run: DemoRun, made: ReturnType<typeof whatItMade>): Promise<void> {
+  expect(made.children.filter(stillRunning).map((c) => c.command)).toEqual([]);
+  expect(readdirSync(run.tmp)).toEqual([]);
+  const endpoints = [...run.out.stdout.matchAll(/http:\/\/127\.0\.0\.1:\d+/g)].map((m) => m[0]);
+  expect(endpoints.length).toBeGreaterThanOrEqual(2);
+  for (const url of endpoints) await expect(fetch(url), url).rejects.toThrow();
+}
+
+/** Streams and KV buckets (every bucket is a stream) that a demo namespace left on `url`. */
+async function demoStreams(url: string): Promise<string[]> {
+  await using client = await natsClient(url);
+  const jsm = await jetstreamManager(client);
+  const names: string[] = [];
+  for await (const name of jsm.streams.names()) if (/^(KV_)?demo_/.test(name)) names.push(name);
+  return names;
+}
+
+describe('cli - the demo leaves nothing behind, however it ends', () => {
+  let shared: NatsServer;
+  const runs: DemoRun[] = [];
+  const demo = (...a: Parameters<typeof startDemo>) => {
+    const run = startDemo(...a);
+    runs.push(run);
+    return run;
+  };
+
+  beforeAll(async () => {
+    shared = await startNats();
+  });
+  afterAll(async () => {
+    // A failed test must not leave its demo running, nor the test its TMPDIRs.
+    for (const r of runs) if (r.child.exitCode === null && r.child.signalCode === null) process.kill(-r.pid, 'SIGKILL');
+    for (const r of runs) rmSync(r.tmp, { recursive: true, force: true });
+    await shared?.close();
+  });
+
+  const PRIVATE = { NATS_URL: 'nats://127.0.0.1:1' };
+  // Large enough that the transfer is still running when the signal lands.
+  const LONG = ['--segments', '200'];
+
+  it('cli - demo completes 4/4 on a shared NATS, prints plain lines into a pipe, and removes its namespace', async () => {
+    const run = demo([], { NATS_URL: shared.url });
+    await run.waitFor(/^Triggered /m);
+    const made = whatItMade(run);
+    expect(made.dirs.map((d) => d.replace(/-\w+$/, ''))).toEqual(['flants-s3', 'flants-s3']);
+    const { code } = await run.exited;
+    expect(run.out.stderr).toBe('');
+    expect(code).toBe(0);
+    expect(run.out.stdout).toMatch(/^Total {5}4\/4 classes complete, 376 files/m);
+    expect(run.out.stdout.match(/^ {2}OK {3}demo-class-\d+ /gm)).toHaveLength(4);
+    // A pipe gets no escape codes and no carriage returns, and no wall of repeated bars.
+    expect(run.out.stdout).not.toMatch(/[\x1b\r]/);
+    expect(run.out.stdout).not.toMatch(/\[[#.]+\]/);
+    await expectNothingLeft(run, made);
+    expect(await demoStreams(shared.url)).toEqual([]);
+  });
+
+  it('cli - demo on a terminal redraws its progress bars in place', async () => {
+    // `script` gives the demo a pseudo-terminal, as a person's shell would.
+    const run = demo([], { ...PRIVATE, COLUMNS: '120' }, ['script', '-qfec', 'node dist/cli.js demo --classes 2 --segments 150', '/dev/null']);
+    await run.waitFor(/Triggered /);
+    const { code } = await run.exited;
+    expect(code).toBe(0);
+    const screen = run.out.stdout;
+    expect(screen).toMatch(/Total {5}2\/2 classes complete/);
+    expect(screen).toMatch(/ {2}\[[#.]{20}\] +\d+% transferring +demo-class-000\d +\d+\/454 files/);
+    // Hidden cursor while drawing, the cursor moved back up to redraw, and given back at the end.
+    expect(screen).toContain('\x1b[?25l');
+    expect(screen).toMatch(/\x1b\[1A/);
+    expect(screen).toContain('\x1b[?25h');
+    expect(readdirSync(run.tmp)).toEqual([]);
+  });
+
+  it('cli - demo stopped by SIGTERM mid-run stops its nats-server and removes its temp dirs', async () => {
+    const run = demo(LONG, PRIVATE);
+    await run.waitFor(/^Triggered /m);
+    const made = whatItMade(run);
+    expect(made.children.map((c) => c.command)).toEqual([expect.stringMatching(/nats-server .*-sd .*flants-nats-/)]);
+    expect(made.dirs.map((d) => d.replace(/-\w+$/, ''))).toEqual(['flants-nats', 'flants-s3', 'flants-s3']);
+    process.kill(run.pid, 'SIGTERM');
+    const { code } = await run.exited;
+    expect(code).toBe(143);
+    expect(run.out.stdout).not.toMatch(/^Total /m);
+    expect(run.out.stderr).toMatch(/flants: demo interrupted by SIGTERM; removed everything it had started\n$/);
+    await expectNothingLeft(run, made);
+  });
+
+  it('cli - demo stopped by Ctrl-C (SIGINT to its whole process group) mid-run leaves nothing behind', async () => {
+    const run = demo(LONG, PRIVATE);
+    await run.waitFor(/^Triggered /m);
+    const made = whatItMade(run);
+    expect(made.children).toHaveLength(1);
+    process.kill(-run.pid, 'SIGINT');
+    const { code } = await run.exited;
+    expect(code).toBe(130);
+    expect(run.out.stderr).toMatch(/interrupted by SIGINT; removed everything it had started\n$/);
+    await expectNothingLeft(run, made);
+  });
+
+  it('cli - demo on a shared NATS stopped by SIGTERM mid-run removes its streams and buckets', async () => {
+    const run = demo(LONG, { NATS_URL: shared.url });
+    await run.waitFor(/^Triggered /m);
+    const made = whatItMade(run);
+    expect(await demoStreams(shared.url)).not.toEqual([]);
+    process.kill(run.pid, 'SIGTERM');
+    expect((await run.exited).code).toBe(143);
+    await expectNothingLeft(run, made);
+    expect(await demoStreams(shared.url)).toEqual([]);
+  });
+
+  it('cli - demo whose reader goes away (| head -3) leaves nothing behind', async () => {
+    const run = demo(LONG, PRIVATE);
+    await run.waitFor(/^Lambda /m);
+    const made = whatItMade(run);
+    expect(made.children).toHaveLength(1);
+    // As `head -3` does after its third line: the read end of the pipe closes.
+    run.child.stdout?.destroy();
+    const { code } = await run.exited;
+    expect(code).toBe(141);
+    expect(run.out.stderr).toMatch(/flants: demo output closed; removed everything it had started\n$/);
+    expect(run.out.stderr).not.toMatch(/EPIPE|\n\s+at /);
+    await expectNothingLeft(run, made);
   });
 });

@@ -5,7 +5,10 @@
  * the concurrency limit, as AWS answers them.
  */
 import { InvokeCommand, LambdaClient, TooManyRequestsException } from '@aws-sdk/client-lambda';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../dev/local/free-port.js';
 import { invokeWave } from '../lambda/invoke-wave.js';
 import { startLocalLambda, type LocalLambda } from '../lambda/local-endpoint.js';
 import type { WaveRequest } from '../lambda/wave.js';
@@ -75,5 +78,50 @@ describe('lambda - transfer handler via the local Lambda API', () => {
     await expect(refused).rejects.toBeInstanceOf(TooManyRequestsException);
     expect((await slow).results[0]).toMatchObject({ ok: true, bytes: 4 });
     expect(local.stats()).toMatchObject({ throttled: 1, peak: 1 });
+  });
+
+  it.each([[[]], [['--noop']]])('lambda - flants lambda-local %o answers a malformed payload with a FunctionError naming the problem, and keeps serving', async (mode) => {
+    const port = await freePort();
+    const child = spawn(process.execPath, ['dist/cli.js', 'lambda-local', '--port', String(port), ...mode], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        createInterface({ input: child.stdout }).on('line', (line) => /listening/.test(line) && resolve());
+        child.once('exit', (code) => reject(new Error(`lambda-local exited with ${code}`)));
+      });
+      const c = client(`http://127.0.0.1:${port}`);
+      const invoke = async (payload: string) => {
+        const out = await c.send(new InvokeCommand({ FunctionName: 'flants', Payload: Buffer.from(payload) }));
+        return { functionError: out.FunctionError, body: JSON.parse(Buffer.from(out.Payload ?? []).toString()) as unknown };
+      };
+
+      const empty = await invoke('{}');
+      expect(empty.functionError).toBe('Unhandled');
+      expect(empty.body).toEqual({
+        errorType: 'InvalidWaveRequest',
+        errorMessage: expect.stringMatching(/^the invocation payload is not a flants wave request: source: .+; dest: .+; jobs: .+; options: .+ \(send \{source, dest, jobs, options\} as the dispatcher does; see lambda\/wave\.ts\)$/),
+      });
+      expect(JSON.stringify(empty.body)).not.toMatch(/TypeError|Cannot read properties/);
+      // A field deep inside is named by its path.
+      const wrongType = await invoke(JSON.stringify({ ...request([{ src: 'a.ts', key: 'a.ts' }]), options: { ...request([]).options, fileConcurrency: 'four' } }));
+      expect(wrongType).toEqual({ functionError: 'Unhandled', body: { errorType: 'InvalidWaveRequest', errorMessage: expect.stringMatching(/: options\.fileConcurrency: /) } });
+      expect((await invoke('null')).body).toMatchObject({ errorType: 'InvalidWaveRequest', errorMessage: expect.stringMatching(/: payload: /) });
+      // A body that is not JSON at all is refused as AWS refuses it, before any function runs.
+      await expect(c.send(new InvokeCommand({ FunctionName: 'flants', Payload: Buffer.from('not json') }))).rejects.toMatchObject({
+        name: 'InvalidRequestContentException',
+        message: expect.stringMatching(/^Could not parse request body into json: /),
+      });
+
+      // The same process still serves a real wave.
+      const res = await invokeWave(c, 'flants', request([{ src: 'b.ts', key: `after-bad-payloads${mode.join('')}/b.ts` }]));
+      expect(res.results[0]).toMatchObject({ ok: true });
+      expect(child.exitCode).toBeNull();
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
   });
 });

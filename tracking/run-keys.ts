@@ -14,6 +14,11 @@ export function runPath(classId: string, runId: string): string {
   return `${enc(classId)}.${enc(runId)}`;
 }
 
+/** Prefix of the progress keys of every run of a class (list them under it). */
+export function classRunsPrefix(classId: string): string {
+  return `class.${enc(classId)}.`;
+}
+
 /** The run's progress. */
 export function runStateKey(classId: string, runId: string): string {
   return `class.${runPath(classId, runId)}`;

@@ -3,7 +3,10 @@
  * go to dev/bench/results/<date>.json. Sizes can be cut for a quick look:
  * `npm run bench -- --quick`.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { ensurePrograms, onPath } from '../system-programs.js';
+import { join } from 'node:path';
 import { auditBenchmark } from './audit-rate.js';
 import { dashboardRenderBenchmark } from './dashboard-render.js';
 import { ACTOR_NODE_OPTIONS } from '../../cli/daemon.js';
@@ -20,15 +23,38 @@ const results: Record<string, unknown> = { date: new Date().toISOString(), quick
 const rows: string[][] = [];
 const f = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 
+// The copy is measured against rclone on the same endpoints.
+if (want('e2e') || want('e2e-rgw')) ensurePrograms([{ what: 'rclone (the copy benchmark compares against it)', found: () => onPath('rclone'), pkg: 'rclone' }], 'npm run bench');
 for (const s3 of ['s3rver', 'rgw'] as const) {
   if (!want(s3 === 'rgw' ? 'e2e-rgw' : 'e2e')) continue;
-  // Three rounds each on the real S3 (who goes first alternates), two on s3rver.
-  const size = quick ? { classes: 4, renditions: 3, segments: 50, rounds: 1 } : { classes: 20, renditions: 3, segments: 100, rounds: s3 === 'rgw' ? 3 : 2 };
-  const r = await e2eBenchmark({ ...size, s3 });
+  // Three rounds each (who goes first alternates), fresh destination prefixes; `--profile` adds a profiled flants round.
+  const size = quick ? { classes: 4, renditions: 3, segments: 50, rounds: 1 } : { classes: 20, renditions: 3, segments: 100, rounds: 3 };
+  const profileDir = process.argv.includes('--profile') ? mkdtempSync(join(tmpdir(), `flants-prof-${s3}-`)) : undefined;
+  // For trying settings by hand: FLANTS_BENCH_E2E_ENV='{"FLANTS_WAVE_CONCURRENCY":"4"}', FLANTS_BENCH_LAMBDA_WORKERS=4.
+  const flantsEnv = process.env.FLANTS_BENCH_E2E_ENV ? (JSON.parse(process.env.FLANTS_BENCH_E2E_ENV) as Record<string, string>) : undefined;
+  const lambdaWorkers = process.env.FLANTS_BENCH_LAMBDA_WORKERS ? Number(process.env.FLANTS_BENCH_LAMBDA_WORKERS) : undefined;
+  const r = await e2eBenchmark({ ...size, s3, profileDir, flantsEnv, lambdaWorkers });
   results[s3 === 'rgw' ? 'e2eRgw' : 'e2e'] = r;
-  const per = (xs: number[]) => xs.map((x) => f(x)).join(', ');
-  rows.push([`S3→S3 on ${s3}, flants (best round)`, `${f(r.files)} files, ${f(r.bytes / 1e6)} MB`, `${f(r.flants.filesPerSecond)} files/s, ${f(r.flants.mbPerSecond, 1)} MB/s (rounds ${per(r.rounds.flants)})`, `${f(r.flants.copierCpuSeconds, 1)} CPU-s (daemon ${f(r.flants.daemonCpuSeconds, 1)}, Lambda ${f(r.flants.lambdaCpuSeconds, 1)}, NATS ${f(r.flants.natsCpuSeconds, 1)}), daemon ${f(r.flants.daemonPeakRssMb)} MB RSS; S3 servers ${f(r.flants.serverCpuSeconds, 1)} CPU-s`]);
-  rows.push([`S3→S3 on ${s3}, rclone (best round)`, '--transfers 32 --checkers 16 --fast-list', `${f(r.rclone.filesPerSecond)} files/s, ${f(r.rclone.mbPerSecond, 1)} MB/s (rounds ${per(r.rounds.rclone)})`, `${f(r.rclone.copierCpuSeconds, 1)} CPU-s, ${f(r.rclone.peakRssMb)} MB RSS; S3 servers ${f(r.rclone.serverCpuSeconds, 1)} CPU-s; ratio flants/rclone ${f(r.ratio, 2)} (goal ≥ 1.00)`]);
+  for (const fr of r.flantsRounds) {
+    const rr = r.rcloneRounds.find((x) => x.round === fr.round);
+    const pair = r.pairs.find((x) => x.round === fr.round);
+    rows.push([
+      `S3→S3 on ${s3}, round ${fr.round} (${fr.round % 2 === 1 ? 'rclone' : 'flants'} first)`,
+      `${f(r.files)} files, ${f(r.bytes / 1e6)} MB`,
+      `flants ${f(fr.filesPerSecond)} files/s, rclone ${f(rr?.filesPerSecond ?? NaN)} files/s: ratio ${f(pair?.ratio ?? NaN, 2)} (goal ≥ 1.2)`,
+      `CPU per file: flants ${f(fr.cpuMsPerFile, 2)} ms (daemon ${f(fr.daemonCpuSeconds, 1)} s, Lambda ${f(fr.lambdaCpuSeconds, 1)} s, NATS ${f(fr.natsCpuSeconds, 1)} s), ` +
+        `rclone ${f(rr?.cpuMsPerFile ?? NaN, 2)} ms: ratio ${f(pair?.cpuRatio ?? NaN, 2)} (goal ≤ 1); S3 servers ${f(fr.serverCpuSeconds, 1)} / ${f(rr?.serverCpuSeconds ?? NaN, 1)} CPU-s`,
+    ]);
+  }
+  rows.push([`S3→S3 on ${s3}: outside the rounds`, '', `worst ratio ${f(r.worstRatio, 2)}`, `daemon start-up ${f(r.flantsRounds[0]?.daemonStartCpuSeconds ?? NaN, 1)} CPU-s, local Lambda's ${r.lambdaWorkers} warm workers ${f(r.lambdaWarmupCpuSeconds, 1)} CPU-s (once each)`]);
+  if (r.profile) {
+    for (const [who, table] of [['daemon', r.profile.daemon], ['Lambda', r.profile.lambda]] as const) {
+      for (const [stage, ms, perFile, kinds] of table) rows.push([`  profile on ${s3}, ${who}: ${stage}`, ms ?? '', perFile ?? '', kinds ?? '']);
+    }
+    for (const [who, top] of [['daemon', r.profile.daemonTop], ['Lambda', r.profile.lambdaTop]] as const) {
+      rows.push([`  profile on ${s3}, ${who}: top self time`, '', '', top.map(([fn, , share]) => `${fn} ${share}`).join('; ')]);
+    }
+  }
 }
 if (want('control')) {
   // Actors run with the heap budget the README recommends; `control-default` measures V8's defaults too.
@@ -39,7 +65,7 @@ if (want('control')) {
 }
 if (want('library')) {
   // The seed's whole library through the control plane, triggered as a scan (the bulk lane), with one recording
-  // triggered halfway: `FLANTS_BENCH_LIBRARY=2000x8000` for the 16 M run (about 17 minutes here), smaller by default.
+  // triggered halfway: `FLANTS_BENCH_LIBRARY=2000x16x500` for the 16 M run (about 13 minutes here), smaller by default.
   // `CLASSESxSEGMENTS` (one media playlist each) or `CLASSESxRENDITIONSxSEGMENTS` (a master over renditions): 2000x16x500 is the seed's shape.
   const spec = (process.env.FLANTS_BENCH_LIBRARY ?? (quick ? '20x1000' : '200x8000')).split('x').map(Number);
   const [classes, renditions, segments] = spec.length === 3 ? spec : [spec[0], undefined, spec[1]];
@@ -123,13 +149,16 @@ if (want('dashboard')) {
 const file = `dev/bench/results/${new Date().toISOString().slice(0, 10)}${quick ? '-quick' : ''}.json`;
 const earlier = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
 const merged = { ...earlier, ...results } as {
-  e2e?: { files: number; bytes: number; flants: { lambdaCpuSeconds: number } };
+  e2e?: { files: number; bytes: number; flantsRounds?: Array<{ lambdaCpuSeconds: number }> };
   largeFile?: { bytes: number; split: { lambdaCpuSeconds?: number } };
   controlPlane?: { jobsPerSecond: number };
 };
-if (merged.e2e && merged.largeFile?.split.lambdaCpuSeconds && merged.controlPlane) {
+// The copier's cost per file is the median round's: one noisy round should not set the projection.
+const lambdaCpu = merged.e2e?.flantsRounds?.map((r) => r.lambdaCpuSeconds).sort((a, b) => a - b);
+const medianLambdaCpu = lambdaCpu?.[Math.floor(lambdaCpu.length / 2)];
+if (merged.e2e && medianLambdaCpu !== undefined && merged.largeFile?.split.lambdaCpuSeconds && merged.controlPlane) {
   const cost = copierCost(
-    { files: merged.e2e.files, bytes: merged.e2e.bytes, cpuSeconds: merged.e2e.flants.lambdaCpuSeconds },
+    { files: merged.e2e.files, bytes: merged.e2e.bytes, cpuSeconds: medianLambdaCpu },
     { bytes: merged.largeFile.bytes, cpuSeconds: merged.largeFile.split.lambdaCpuSeconds },
   );
   const base = { vcpusPerInvocation: 1, networkMBpsPerInvocation: 90, concurrency: 1_000, waveEfficiency: 0.95, controlPlaneFilesPerSecond: merged.controlPlane.jobsPerSecond };

@@ -47,8 +47,13 @@ async function waitForPort(port: number, child: ChildProcess, timeoutMs = 10_000
   throw new Error(`nats-server did not listen on ${port} within ${timeoutMs} ms`);
 }
 
-/** Starts a JetStream-enabled nats-server; throws with install advice when it is not installed. */
-export async function startNatsServer(o: { port?: number; storeDir?: string; args?: readonly string[] } = {}): Promise<NatsServer> {
+/**
+ * Starts a JetStream-enabled nats-server; throws with install advice when it is
+ * not installed. With `ownProcessGroup`, a terminal's Ctrl-C (sent to the whole
+ * foreground group) reaches only the parent, which then stops the server after
+ * whatever still talks to it (the demo's daemon).
+ */
+export async function startNatsServer(o: { port?: number; storeDir?: string; args?: readonly string[]; ownProcessGroup?: boolean } = {}): Promise<NatsServer> {
   const bin = findNatsServer();
   if (!bin) {
     throw new Error('nats-server is not installed. Install it (Debian: apt-get install nats-server) or set NATS_URL to a running server.');
@@ -58,7 +63,7 @@ export async function startNatsServer(o: { port?: number; storeDir?: string; arg
   let child: ChildProcess | undefined;
   const start = async () => {
     // Its own dir as cwd: the server may write files relative to it (meta files once landed in the repo).
-    child = spawn(bin, [...(o.args ?? []), '-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir], { stdio: 'ignore', cwd: storeDir });
+    child = spawn(bin, [...(o.args ?? []), '-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir], { stdio: 'ignore', cwd: storeDir, detached: o.ownProcessGroup === true });
     await waitForPort(port, child);
   };
   const kill = async (hard = false) => {

@@ -13,9 +13,11 @@ import type { AddressInfo } from 'node:net';
  * upstream's headers and the first chunk of its body, then close the socket.
  * `drop-upload`: read part of the request body, then close the socket.
  * `flip-byte`: answer in full, with the first byte of the body inverted
- * (length and headers, ETag included, unchanged).
+ * (length and headers, ETag included, unchanged). `stall-answer`: pass the
+ * request on (the upstream acts on it) and never answer, as a write that times
+ * out after it landed.
  */
-export type ProxyFault = 'reset' | 'reset-mid-body' | 'drop-upload' | 'flip-byte';
+export type ProxyFault = 'reset' | 'reset-mid-body' | 'drop-upload' | 'flip-byte' | 'stall-answer';
 
 /** A running proxy. */
 export interface FaultProxy {
@@ -39,6 +41,7 @@ export async function startFaultProxy(upstream: string, faultFor: (req: Incoming
       return;
     }
     const up = request(`${upstream}${req.url}`, { method: req.method, headers: req.headers }, (answer) => {
+      if (fault === 'stall-answer') return void answer.resume();
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       if (fault === 'flip-byte') {
         let first = true;
