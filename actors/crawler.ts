@@ -4,11 +4,13 @@
  * job, and dedupes jobs by Nats-Msg-Id so that a redelivered crawl never
  * enqueues a file twice.
  */
+import { createHash } from 'node:crypto';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { FlantsConfig } from '../config/load-config.js';
 import { crawlClass } from '../hls/crawl-class.js';
+import { fileGroupsOf } from '../hls/file-groups.js';
 import { describeError, isPermanent } from '../storage/errors.js';
 import type { SourceReader } from '../storage/source-reader.js';
 import type { SourceRoot } from '../storage/source-root.js';
@@ -151,10 +153,16 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
           }));
     // A recording given up on while still live keeps growing: it is enqueued in one turn.
     const bulk = job.lane === 'bulk' && live !== 'incomplete';
-    if (bulk && job.enqueueFrom > 0 && job.bulkTotal !== undefined && job.bulkTotal !== all.length) {
-      // File numbers are positions in the crawl: after an edit, later turns would skip or repeat files.
+    // File numbers are positions in the crawl: after an edit, later turns would skip or repeat files, and a
+    // playlist copied in an earlier turn would name files no turn copies. The class fails with the reason instead.
+    const digest = bulk ? keysDigest(all) : undefined;
+    const changed =
+      job.enqueueFrom > 0 &&
+      ((job.bulkTotal !== undefined && job.bulkTotal !== all.length) || (job.bulkDigest !== undefined && job.bulkDigest !== digest));
+    if (bulk && changed) {
+      const counts = job.bulkTotal !== all.length ? `${job.bulkTotal} files, now ${all.length}` : `${all.length} files, not the same ones`;
       return {
-        outcome: { kind: 'failed', retryable: false, reason: `the class's playlists changed while it was being enqueued (${job.bulkTotal} files, now ${all.length}); trigger it again` },
+        outcome: { kind: 'failed', retryable: false, reason: `the class's playlists changed while it was being enqueued (${counts}); trigger it again` },
         detail: job,
       };
     }
@@ -176,6 +184,8 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
         generation: job.generation,
         total: result.files.length,
         playlists: result.playlists,
+        // A repair run numbers only the files it repairs: no playlist's run of indexes holds there.
+        groups: job.only ? undefined : fileGroupsOf(result.runs),
         refused: result.refused.slice(0, SAMPLE),
         skipped: result.skipped.slice(0, SAMPLE),
         refusedCount: result.refusedCount,
@@ -189,7 +199,7 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
       await publishDurably(deps.js, subjects.crawled, JSON.stringify(crawled), { msgID: `crawled:${job.runId}:${job.generation}:${live}:${crawled.total}` });
       await publishJobs(jobs, bulk ? subjects.transferBulk : subjects.transfer);
       // The rest of a bulk class waits for its next turn, behind the other bulk classes.
-      if (rest) await deferBulk({ ...job, bulkTotal: all.length }, from + jobs.length, jobs.length === 0 ? 1_000 : 0);
+      if (rest) await deferBulk({ ...job, bulkTotal: all.length, bulkDigest: digest }, from + jobs.length, jobs.length === 0 ? 1_000 : 0);
       if (live === 'recrawl') {
         const next: CrawlJob = {
           ...job,
@@ -231,4 +241,11 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
   });
   void actor.closed.finally(() => publisher.close());
   return actor;
+}
+
+/** What identifies a bulk class's file list across turns: its destination keys, in order. */
+function keysDigest(jobs: readonly TransferJob[]): string {
+  const h = createHash('sha1');
+  for (const j of jobs) h.update(j.key).update('\n');
+  return h.digest('hex');
 }

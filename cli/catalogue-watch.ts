@@ -35,7 +35,9 @@ export async function startCatalogueWatch(
     }
     const manifest = x.manifest ?? manifestFor(config.manifestTemplate, x.classId);
     await js.publish(t.subjects.recorded, JSON.stringify({ classId: x.classId, manifest }), {
-      msgID: `scan:${x.classId}:${x.recordedAt?.toISOString() ?? manifest}`,
+      // Not the scan's id: a scan that reached this class first must not make the live trigger a duplicate,
+      // or the new recording would wait in the bulk lane.
+      msgID: `live:${x.classId}:${x.recordedAt?.toISOString() ?? manifest}`,
     });
     log.info({ classId: x.classId }, 'new class from the catalogue change stream queued');
   }, log);

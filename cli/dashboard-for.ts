@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { FlantsConfig } from '../config/load-config.js';
 import { startLiveState } from '../dashboard/live-state.js';
 import { startDashboard } from '../dashboard/server.js';
+import { destinationReports, runContextOf } from '../dashboard/run-context.js';
 import { Kvm } from '@nats-io/kv';
 import { auditsBucket } from '../audit/run-audit.js';
 import type { Topology } from '../streams/topology.js';
@@ -27,7 +28,7 @@ export async function startDashboardFor(o: {
   const auditsKv = await new Kvm(o.nc).create(auditsBucket(o.config.namespace), { history: 1, replicas: o.config.streamReplicas }).catch(() => undefined);
   const state = await startLiveState({ nc: o.nc, kv: o.kv, jsm: o.jsm, topology: o.topology, logger, auditsKv });
   try {
-    const d = await startDashboard({ ...o.config.dashboard, state, logger });
+    const d = await startDashboard({ ...o.config.dashboard, state, logger, run: runContextOf(o.config), reports: destinationReports(o.config) });
     return {
       url: d.url,
       close: async () => {

@@ -24,6 +24,7 @@ import { topology } from '../streams/topology.js';
 import { startDaemon } from './daemon.js';
 import { progressBars } from './progress-bars.js';
 import { Teardown } from './teardown.js';
+import { displayUrl } from './failures.js';
 
 /** Demo size, where it writes, and what interrupts it. */
 export interface DemoOptions {
@@ -107,9 +108,9 @@ export async function runDemo(o: DemoOptions): Promise<number> {
       say(`NATS      ${natsUrl} (reachable; using a private demo namespace)`);
     } else {
       if (!findNatsServer()) {
-        say(`NATS at ${natsUrl} is not reachable and nats-server is not installed.`);
-        say('Install it (Debian/Ubuntu: sudo apt-get install nats-server) or set NATS_URL to a running server.');
-        return 1;
+        // Exit 3, "cannot connect", with the one line every command gives.
+        process.stderr.write(`flants: cannot reach NATS at ${displayUrl(natsUrl)} and nats-server is not installed (install it: sudo apt-get install nats-server, or set NATS_URL to a running server)\n`);
+        return 3;
       }
       // Its own process group: a terminal's Ctrl-C reaches the demo, which stops the server last.
       const nats = await startNatsServer({ ownProcessGroup: true });

@@ -164,12 +164,17 @@ export async function destinationCheck(config: FlantsConfig, timeoutMs = PROBE_T
         return err;
       },
     );
-    const deleted = await withTimeout('destination', s3.send(new DeleteObjectCommand({ Bucket: config.dest.bucket, Key: key })), timeoutMs).then(
-      () => undefined,
-      (err: unknown) => err,
-    );
+    // A write the service answered with a refusal (403, NoSuchBucket) left nothing to delete; one that timed
+    // out or lost its connection may have landed, so its probe is deleted all the same.
+    const answered = (wrote as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode !== undefined;
+    const deleted = wrote && answered
+      ? undefined
+      : await withTimeout('destination', s3.send(new DeleteObjectCommand({ Bucket: config.dest.bucket, Key: key })), timeoutMs).then(
+          () => undefined,
+          (err: unknown) => err,
+        );
     if (!wrote && !deleted) return { check: 'destination write', result: 'ok', detail: `wrote and deleted ${where}` };
-    const cleanup = deleted ? `probe clean-up failed: ${why(deleted)}; delete ${where} by hand if it is there` : 'probe clean-up done';
+    const cleanup = deleted ? `probe clean-up failed: ${why(deleted)}; delete ${where} by hand if it is there` : answered ? 'nothing was written' : 'probe clean-up done';
     if (wrote) return { check: 'destination write', result: 'FAIL', detail: `write ${where}: ${why(wrote)}; ${cleanup} ${fix}` };
     return { check: 'destination write', result: 'FAIL', detail: `delete ${where}: ${why(deleted)}; the probe is left behind ${fix}` };
   } finally {

@@ -40,7 +40,8 @@ function terminalBars(out: NodeJS.WriteStream): ProgressBars {
       barCompleteChar: '#',
       barIncompleteChar: '.',
       barsize: 20,
-      hideCursor: true,
+      // A hidden cursor would stay hidden after a Ctrl-C that ends the process before stop().
+      hideCursor: false,
       clearOnComplete: true,
       autopadding: true,
       // Redrawn on every tick: a bar skipped as unchanged stayed blank after a finished class's line was printed above it.

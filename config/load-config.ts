@@ -406,6 +406,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FlantsConfig {
   if ((e.FLANTS_SOURCE_ACCESS_KEY_ID === undefined) !== (e.FLANTS_SOURCE_SECRET_ACCESS_KEY === undefined)) {
     fail('FLANTS_SOURCE_ACCESS_KEY_ID', 'and FLANTS_SOURCE_SECRET_ACCESS_KEY must be set together');
   }
+  if (e.FLANTS_STALL_TIMEOUT > 2 ** 31 - 1) fail('FLANTS_STALL_TIMEOUT', 'must be at most 24d (longer than a timer can wait)');
   if (e.FLANTS_PART_SIZE < 5 * 1024 * 1024) fail('FLANTS_PART_SIZE', 'must be at least 5MiB (the S3 minimum part size)');
   if (e.FLANTS_SPLIT_PART_SIZE < 5 * 1024 * 1024) fail('FLANTS_SPLIT_PART_SIZE', 'must be at least 5MiB (the S3 minimum part size)');
   if (e.FLANTS_SPLIT_THRESHOLD < e.FLANTS_SPLIT_PART_SIZE) fail('FLANTS_SPLIT_THRESHOLD', 'must be at least FLANTS_SPLIT_PART_SIZE');

@@ -2,6 +2,7 @@
  * The view of one class that the dashboard, its JSON API and `flants status`
  * show: counts, rate, ETA, failures, and the bit fields as hex strings.
  */
+import { MAX_FILE_GROUPS, type FileGroup } from '../streams/messages.js';
 import { hexBitSet } from '../tracking/bitfield.js';
 import type { ClassStateJson } from '../tracking/class-progress.js';
 
@@ -11,6 +12,8 @@ export interface ClassView {
   readonly runId: string;
   readonly status: string;
   readonly total: number | null;
+  /** The files grouped by the playlist (rendition) that brought them in; absent when the crawler sent none. */
+  readonly groups?: readonly FileGroup[];
   readonly done: number;
   readonly failed: number;
   readonly inFlight: number;
@@ -23,7 +26,13 @@ export interface ClassView {
   readonly startedAt: string;
   readonly finishedAt?: string;
   readonly reason?: string;
-  readonly failures: ReadonlyArray<{ key: string; reasons: string[]; final: boolean }>;
+  /** References found but not copied: refused (outside the source) and skipped (e.g. DRM key URIs). */
+  readonly refused: number;
+  readonly skipped: number;
+  /** True once the run's report is written to the destination. */
+  readonly reported: boolean;
+  /** A sample of files with failed attempts; `i` is the file's index (its bit). */
+  readonly failures: ReadonlyArray<{ i: number; key: string; reasons: string[]; final: boolean }>;
   /** Hex bit fields, bit i = file i: low bit of the first byte first. */
   readonly doneHex: string;
   readonly failedHex: string;
@@ -36,6 +45,23 @@ function hexOf(bits: ReadonlySet<number>): string {
   const bytes = new Uint8Array((max >> 3) + 1);
   for (const b of bits) bytes[b >> 3] = (bytes[b >> 3] ?? 0) | (1 << (b & 7));
   return Buffer.from(bytes).toString('hex');
+}
+
+/**
+ * The state's groups if they make sense for `total`: in order, apart, inside
+ * the class. The state bucket is writable by more than flants, and a page
+ * should never loop over a billion-file group.
+ */
+function groupsOf(s: ClassStateJson): readonly FileGroup[] | undefined {
+  const g = s.groups;
+  if (!Array.isArray(g) || g.length === 0 || g.length > MAX_FILE_GROUPS || s.total === null) return undefined;
+  let end = 0;
+  for (const x of g) {
+    const ok = typeof x?.name === 'string' && Number.isInteger(x.from) && Number.isInteger(x.count) && x.from >= end && x.count > 0;
+    if (!ok || x.from + x.count > s.total) return undefined;
+    end = x.from + x.count;
+  }
+  return g.map((x) => ({ name: x.name.slice(0, 200), from: x.from, count: x.count }));
 }
 
 /** Builds the view of `s`; `inFlight` holds the file indexes of waves under way. */
@@ -51,6 +77,7 @@ export function classView(s: ClassStateJson, inFlight: ReadonlySet<number> = new
     runId: s.runId,
     status: s.status,
     total: s.total,
+    groups: groupsOf(s),
     done: s.doneCount,
     failed: s.failedCount,
     inFlight: finished ? 0 : inFlight.size,
@@ -61,7 +88,10 @@ export function classView(s: ClassStateJson, inFlight: ReadonlySet<number> = new
     startedAt: s.startedAt,
     finishedAt: s.finishedAt,
     reason: s.reason,
-    failures: Object.entries(s.failures).map(([i, f]) => ({ key: f.key, reasons: f.reasons, final: hexBitSet(s.failed, Number(i)) })),
+    refused: s.refusedCount ?? s.refused?.length ?? 0,
+    skipped: s.skippedCount ?? s.skipped?.length ?? 0,
+    reported: !!s.reportKey,
+    failures: Object.entries(s.failures).map(([i, f]) => ({ i: Number(i), key: f.key, reasons: f.reasons, final: hexBitSet(s.failed, Number(i)) })),
     doneHex: s.done,
     failedHex: s.failed,
     inFlightHex: finished ? '' : hexOf(inFlight),

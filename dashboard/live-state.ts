@@ -19,7 +19,10 @@ import { classView, type ClassView } from './class-view.js';
 export interface Overall {
   readonly classes: number;
   readonly active: number;
+  /** Files done over every class's shown run. */
   readonly files: number;
+  /** Files failed for good over every class's shown run. */
+  readonly failed?: number;
   readonly bytes: number;
   readonly retries: number;
   readonly filesPerSecond: number;
@@ -78,12 +81,13 @@ export async function startLiveState(o: {
   let last = { files: 0, bytes: 0, at: Date.now() };
   // Running totals over every class's shown run, kept as states change: the
   // once-a-second sample and the overall figures never walk every class.
-  const totals = { files: 0, bytes: 0, retries: 0, active: 0 };
+  const totals = { files: 0, failed: 0, bytes: 0, retries: 0, active: 0 };
   const isActive = (x: ClassStateJson) => x.status === 'crawling' || x.status === 'transferring';
   // A malformed record counts as zero: one NaN would stick in the totals for good.
   const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
   const count = (x: ClassStateJson, sign: 1 | -1) => {
     totals.files += sign * n(x.doneCount);
+    totals.failed += sign * n(x.failedCount);
     totals.bytes += sign * n(x.bytes);
     totals.retries += sign * n(x.retries);
     totals.active += sign * (isActive(x) ? 1 : 0);
@@ -210,6 +214,7 @@ export async function startLiveState(o: {
         classes: states.size,
         active: totals.active,
         files: totals.files,
+        failed: totals.failed,
         bytes: totals.bytes,
         retries: totals.retries,
         filesPerSecond: Math.round(avg((h) => h.files)),

@@ -1,15 +1,19 @@
 /**
  * The dashboard's HTTP server: the page at `/`, live updates over server-sent
- * events at `/events` (only what changed, at most four times a second), and
- * the same data as JSON at `/api/classes` and `/api/classes/:id`. Binds
- * 127.0.0.1 unless configured otherwise; an optional bearer token guards all of it.
+ * events at `/events` (only what changed, at most four times a second), the
+ * same data as JSON at `/api/classes` and `/api/classes/:id`, and each class's
+ * report at `/report/:id`, read from the destination. Binds 127.0.0.1 unless
+ * configured otherwise; an optional bearer token guards all of it but the icon.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { classIdSchema } from '../streams/messages.js';
+import { FAVICON_SVG } from './favicon.js';
 import type { LiveState } from './live-state.js';
 import { DASHBOARD_PAGE } from './page.js';
+import type { ReportReader, RunContext } from './run-context.js';
 
 /** Dashboard options. */
 export interface DashboardOptions {
@@ -20,6 +24,10 @@ export interface DashboardOptions {
   readonly logger: Logger;
   /** Push interval; four pushes a second at most by default. */
   readonly pushMs?: number;
+  /** Source, destination and namespace for the header (see run-context.ts); none shown without it. */
+  readonly run?: RunContext;
+  /** Reads a class run's report (closed with the dashboard); without it `/report/:id` answers 404. */
+  readonly reports?: ReportReader;
 }
 
 /** A running dashboard. */
@@ -44,11 +52,55 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
+/** A run id as runIdFor makes them: it becomes part of an object key, so nothing else is let through. */
+const RUN_ID = /^[0-9A-Za-z-]{1,64}$/;
+
+/** Streams the shown run's report of class `raw` (still percent-encoded), or answers why not. */
+async function serveReport(res: ServerResponse, raw: string, o: DashboardOptions): Promise<void> {
+  let id: string;
+  try {
+    id = decodeURIComponent(raw);
+  } catch {
+    return json(res, 400, { error: 'the class id is not valid percent-encoding' });
+  }
+  if (!classIdSchema.safeParse(id).success) return json(res, 400, { error: 'not a class id' });
+  const c = o.state.get(id);
+  if (!c) return json(res, 404, { error: `no class ${JSON.stringify(id.slice(0, 200))}` });
+  if (!c.reported || !RUN_ID.test(c.runId)) return json(res, 404, { error: `class ${JSON.stringify(id.slice(0, 200))} has no report yet (${c.status})` });
+  if (!o.reports) return json(res, 404, { error: 'this dashboard was started without access to the destination' });
+  let report: Awaited<ReturnType<ReportReader['read']>>;
+  try {
+    report = await o.reports.read(id, c.runId);
+  } catch (err) {
+    o.logger.warn({ err, classId: id }, 'report not read');
+    return json(res, 502, { error: `the report could not be read from the destination: ${(err as Error)?.name ?? 'error'}` });
+  }
+  if (!report) return json(res, 404, { error: 'the report is not at the destination (deleted?)' });
+  res.writeHead(200, {
+    'content-type': 'application/json; charset=utf-8',
+    'cache-control': 'no-store',
+    // A report quotes untrusted text (keys, reasons): shown as data, never run.
+    'content-security-policy': "default-src 'none'",
+    'x-content-type-options': 'nosniff',
+    ...(report.length === undefined ? {} : { 'content-length': report.length }),
+  });
+  report.body.on('error', (err) => {
+    o.logger.warn({ err, classId: id }, 'report read cut short');
+    res.destroy();
+  });
+  report.body.pipe(res);
+}
+
 /** Starts the dashboard. */
 export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
   const clients = new Set<ServerResponse>();
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://dashboard');
+    // The icon says nothing about the data, and a browser asks for it without the page's token.
+    if (req.method === 'GET' && (url.pathname === '/favicon.svg' || url.pathname === '/favicon.ico')) {
+      res.writeHead(200, { 'content-type': 'image/svg+xml', 'cache-control': 'max-age=86400', 'x-content-type-options': 'nosniff' });
+      return res.end(FAVICON_SVG);
+    }
     if (!authorized(req, url, o.token)) return json(res, 401, { error: 'a bearer token is required (Authorization header or ?token=)' });
     if (req.method !== 'GET') return json(res, 405, { error: 'GET only' });
     if (url.pathname === '/') {
@@ -60,7 +112,14 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
       });
       return res.end(DASHBOARD_PAGE);
     }
-    if (url.pathname === '/api/classes') return json(res, 200, { overall: o.state.overall(), classes: o.state.classes() });
+    if (url.pathname === '/api/classes') return json(res, 200, { run: o.run, overall: o.state.overall(), classes: o.state.classes() });
+    if (url.pathname.startsWith('/report/')) {
+      return void serveReport(res, url.pathname.slice('/report/'.length), o).catch((err: unknown) => {
+        o.logger.warn({ err }, 'report not served');
+        if (res.headersSent) res.destroy();
+        else json(res, 500, { error: 'the report could not be served' });
+      });
+    }
     if (url.pathname.startsWith('/api/classes/')) {
       const id = decodeURIComponent(url.pathname.slice('/api/classes/'.length));
       const c = o.state.get(id);
@@ -68,7 +127,7 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     }
     if (url.pathname === '/events') {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
-      res.write(`event: snapshot\ndata: ${JSON.stringify({ overall: o.state.overall(), classes: o.state.classes() })}\n\n`);
+      res.write(`event: snapshot\ndata: ${JSON.stringify({ run: o.run, overall: o.state.overall(), classes: o.state.classes() })}\n\n`);
       clients.add(res);
       req.on('close', () => clients.delete(res));
       return;
@@ -98,6 +157,7 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
   o.logger.info({ url: `http://${host}:${addr.port}/`, auth: o.token ? 'bearer token' : 'none' }, 'dashboard listening');
   const close = async () => {
     clearInterval(push);
+    o.reports?.close();
     for (const c of clients) c.end();
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -51,9 +51,24 @@ export interface CrawledFile {
   readonly optional: boolean;
 }
 
+/**
+ * A run of consecutive file indexes that one playlist brought in (the
+ * playlist itself first, then the files it lists that no earlier playlist
+ * did). The runs tile `files` in order; a playlist whose files resume after a
+ * child playlist's has a second run.
+ */
+export interface PlaylistRun {
+  /** Root-relative path of the playlist, decoded, no query. */
+  readonly playlist: string;
+  readonly from: number;
+  count: number;
+}
+
 /** Everything one crawl found. */
 export interface CrawlResult {
   readonly files: readonly CrawledFile[];
+  /** Which playlist each file index came from, as runs (see PlaylistRun); for views, never for accounting. */
+  readonly runs: readonly PlaylistRun[];
   readonly playlists: number;
   /** One entry per distinct redacted URI (no query, credentials or data), with the first reason. */
   readonly refused: readonly Refusal[];
@@ -222,6 +237,7 @@ export async function crawlClass(
 
   // Deterministic order: depth-first from the entry, in playlist order.
   const files: CrawledFile[] = [];
+  const runs: PlaylistRun[] = [];
   const seen = new Map<string, number>();
   let live = false;
   const stack: Visited[] = [];
@@ -234,6 +250,10 @@ export async function crawlClass(
       return;
     }
     seen.set(file.key, files.length);
+    const playlist = (stack.at(-1) as Visited).ref.path;
+    const run = runs.at(-1);
+    if (run && run.playlist === playlist && run.from + run.count === files.length) run.count++;
+    else runs.push({ playlist, from: files.length, count: 1 });
     files.push(file);
   };
   const walk = (v: Visited) => {
@@ -255,6 +275,7 @@ export async function crawlClass(
   walk(visited.get(entry.ref) as Visited);
   return {
     files,
+    runs,
     playlists: visited.size,
     refused: [...refused.values()],
     refusedCount: refusedUris.size,

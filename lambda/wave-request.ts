@@ -19,10 +19,16 @@ export class InvalidWaveRequestError extends Error {
 }
 
 const natural = z.int().check(z.nonnegative());
-const positive = z.number().check(z.positive());
+const positive = z.int().check(z.positive());
+/** S3's smallest part (all but the last), as the configuration requires. */
+const partBytes = z.int().check(z.gte(5 * 1024 * 1024));
+/** Longer than a timer can wait: Node would fire it after 1 ms. */
+const timerMs = z.int().check(z.positive(), z.lte(2 ** 31 - 1));
 const nonEmpty = z.string().check(z.minLength(1));
 // Objects stay open: a newer dispatcher may send fields that this handler does not know yet.
-const s3Location = z.looseObject({ kind: z.literal('s3'), bucket: nonEmpty, prefix: z.string() });
+// A prefix with "." or ".." segments would write outside the configured one, which the configuration refuses too.
+const prefix = z.string().check(z.refine((p) => !p.split('/').some((seg) => seg === '.' || seg === '..'), 'must not contain "." or ".." segments'));
+const s3Location = z.looseObject({ kind: z.literal('s3'), bucket: nonEmpty, prefix });
 const httpLocation = z.looseObject({ kind: z.literal('http'), root: nonEmpty });
 const ends = { endpoint: z.optional(z.string()), region: nonEmpty, forcePathStyle: z.boolean() };
 
@@ -41,15 +47,15 @@ const waveRequestSchema = z.looseObject({
   ),
   options: z.looseObject({
     multipartThreshold: positive,
-    partSize: positive,
+    partSize: partBytes,
     fileConcurrency: z.int().check(z.positive()),
-    stallTimeoutMs: positive,
+    stallTimeoutMs: timerMs,
     skipIdentical: z.optional(z.boolean()),
     serverSideCopy: z.optional(z.boolean()),
     serverSideMinBytes: z.optional(natural),
     directIo: z.optional(z.boolean()),
     splitThreshold: z.optional(positive),
-    splitPartSize: z.optional(positive),
+    splitPartSize: z.optional(partBytes),
   }),
 });
 

@@ -58,6 +58,11 @@ export const crawlJobSchema = z.object({
   turn: z.number().int().nonnegative().optional(),
   /** The file count the first turn saw: later turns number files the same way only if it still holds. */
   bulkTotal: z.number().int().nonnegative().optional(),
+  /**
+   * SHA-1 of the first turn's ordered destination keys: an edit that keeps the
+   * count (a segment replaced) would otherwise go unnoticed between turns.
+   */
+  bulkDigest: z.string().max(64).optional(),
 });
 export type CrawlJob = z.infer<typeof crawlJobSchema>;
 
@@ -105,6 +110,22 @@ export interface Refusal {
   readonly reason: string;
 }
 
+/** Most file groups one `class crawled` message (and so one class state) carries. */
+export const MAX_FILE_GROUPS = 64;
+/** Longest group name kept; longer ones keep their end, which tells renditions apart. */
+export const MAX_GROUP_NAME_CHARS = 80;
+
+/**
+ * Which file indexes one playlist (a rendition, say) brought in, for live
+ * views: a rendition's files as one row. Playlist paths are untrusted text.
+ */
+export const fileGroupSchema = z.object({
+  name: z.string().max(MAX_GROUP_NAME_CHARS),
+  from: z.number().int().nonnegative().max(MAX_FILES_PER_CLASS),
+  count: z.number().int().positive().max(MAX_FILES_PER_CLASS),
+});
+export type FileGroup = z.infer<typeof fileGroupSchema>;
+
 /** Crawler → aggregator: how many files the class run has. Published before any of its jobs. */
 export const classCrawledSchema = z.object({
   classId: classIdSchema,
@@ -113,6 +134,12 @@ export const classCrawledSchema = z.object({
   generation: z.number().int().nonnegative().default(0),
   total: z.number().int().nonnegative().max(MAX_FILES_PER_CLASS),
   playlists: z.number().int().nonnegative(),
+  /**
+   * Optional (older crawlers send none): the files grouped by the playlist
+   * that brought them in, in index order. Only views read it, so a malformed
+   * list is dropped rather than failing the message that counts the class.
+   */
+  groups: z.array(fileGroupSchema).max(MAX_FILE_GROUPS).optional().catch(undefined),
   /** A sample (the first few); the whole list follows in `class details` messages. */
   refused: z.array(z.object({ uri: z.string(), reason: z.string() })).max(100).default([]),
   /** Files the class references but that are deliberately not fetched (e.g. skd: key URIs); a sample, as above. */

@@ -7,7 +7,7 @@
  * whatever the failure count: full details live in detail records
  * (tracking/run-details.ts) and end up in the report.
  */
-import type { ClassCrawled, ClassFailed, FileResult, Refusal } from '../streams/messages.js';
+import type { ClassCrawled, ClassFailed, FileGroup, FileResult, Refusal } from '../streams/messages.js';
 import { BitField } from './bitfield.js';
 
 /** Where a class run stands. `complete` and `failed` are final. */
@@ -40,6 +40,8 @@ export interface ClassStateJson {
   readonly status: ClassStatus;
   readonly total: number | null;
   readonly playlists: number;
+  /** Which file indexes each playlist brought in, for live views; absent in states written before it existed. */
+  readonly groups?: readonly FileGroup[];
   readonly done: string;
   readonly failed: string;
   readonly doneCount: number;
@@ -75,6 +77,7 @@ export class ClassProgress {
   status: ClassStatus = ClassStatus.crawling;
   total: number | null = null;
   playlists = 0;
+  groups?: readonly FileGroup[];
   done = new BitField();
   failed = new BitField();
   doneCount = 0;
@@ -112,6 +115,7 @@ export class ClassProgress {
       status: j.status,
       total: j.total,
       playlists: j.playlists,
+      groups: j.groups,
       done: BitField.fromHex(j.done),
       failed: BitField.fromHex(j.failed),
       doneCount: j.doneCount,
@@ -146,6 +150,7 @@ export class ClassProgress {
       status: this.status,
       total: this.total,
       playlists: this.playlists,
+      groups: this.groups,
       done: this.done.toHex(),
       failed: this.failed.toHex(),
       doneCount: this.doneCount,
@@ -203,6 +208,7 @@ export class ClassProgress {
     this.live = m.live;
     this.total = m.total;
     this.playlists = m.playlists;
+    this.groups = m.groups;
     this.refused = m.refused.slice(0, SAMPLE_FILES);
     this.skipped = m.skipped.slice(0, SAMPLE_FILES);
     this.refusedCount = m.refusedCount ?? m.refused.length;

@@ -74,9 +74,17 @@ export async function startNatsServer(o: { port?: number; storeDir?: string; arg
     await exited;
   };
   await start();
+  // In its own group, a terminal's second Ctrl-C (which exits at once, skipping clean-up) would
+  // never reach the server: an exit hook, which runs even on process.exit(), ends it and its store.
+  const onExit = () => {
+    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    rmSync(storeDir, { recursive: true, force: true });
+  };
+  if (o.ownProcessGroup) process.on('exit', onExit);
   const close = async () => {
     await kill();
     rmSync(storeDir, { recursive: true, force: true });
+    process.off('exit', onExit);
   };
   return {
     url: `nats://127.0.0.1:${port}`,

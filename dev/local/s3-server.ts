@@ -33,9 +33,13 @@ export async function startS3Server(buckets: readonly string[]): Promise<S3Serve
     configureBuckets: buckets.map((name) => ({ name, configs: [] })),
   });
   const info = (await server.run()) as { port: number };
+  // In-process: its folder goes with the process even when an exit skips close() (a second Ctrl-C).
+  const onExit = () => rmSync(directory, { recursive: true, force: true });
+  process.on('exit', onExit);
   const close = async () => {
     await server.close();
-    rmSync(directory, { recursive: true, force: true });
+    onExit();
+    process.off('exit', onExit);
   };
   return { endpoint: `http://127.0.0.1:${info.port}`, port: info.port, close, [Symbol.asyncDispose]: close };
 }

@@ -1,0 +1,71 @@
+/**
+ * A bulk class whose playlist changes between turns without changing its file
+ * count (a segment replaced). Later turns number files by the new crawl while
+ * earlier turns, and the playlist already copied, follow the old one: a review
+ * found such a class reported complete with a referenced segment never copied.
+ * The crawler now compares the ordered keys' digest, and fails the class.
+ */
+import { S3Client, ListObjectsCommand } from '@aws-sdk/client-s3';
+import { jetstream } from '@nats-io/jetstream';
+import { describe, expect, it } from 'vitest';
+import { startDaemon } from '../cli/daemon.js';
+import { startLocalLambda } from '../lambda/local-endpoint.js';
+import { topology } from '../streams/topology.js';
+import { startOrigin } from './helpers/origin.js';
+import { natsClient, startNats, startS3, pipelineConfig, testLogger, watchOutcomes, s3For } from './helpers/services.js';
+
+const media = (segs: string[]) => ['#EXTM3U', '#EXT-X-TARGETDURATION:4', ...segs.flatMap((s) => ['#EXTINF:4,', s]), '#EXT-X-ENDLIST', ''].join('\n');
+
+async function keysOf(s3: S3Client): Promise<string[]> {
+  const out = await s3.send(new ListObjectsCommand({ Bucket: 'dest-bucket' }));
+  return (out.Contents ?? []).map((o) => o.Key as string);
+}
+
+describe('flow control - a bulk class edited between its turns', () => {
+  it('flow control - a bulk class whose playlist changes between turns (same count) is not reported complete with a file missing', async () => {
+    await using nats = await startNats();
+    await using dst = await startS3('dest-bucket');
+    await using lambda = await startLocalLambda({ concurrency: 2, timeoutMs: 60_000, workers: 1 });
+    const segs = Array.from({ length: 40 }, (_, i) => `s${i}.ts`);
+    const files: Record<string, string> = { '/vod/c1/master.m3u8': media(segs) };
+    for (const s of segs) files[`/vod/c1/${s}`] = `c1-${s}`;
+    files['/vod/c1/z30.ts'] = 'c1-z30 (replacement of s30)';
+    await using origin = await startOrigin(files);
+    for (const s of segs) origin.delays.set(`/vod/c1/${s}`, 150);
+    const config = pipelineConfig({ nats, origin, dest: dst, lambda }, {
+      FLANTS_BATCH_SIZE: '5',
+      FLANTS_BATCH_WAIT: '20ms',
+      FLANTS_WAVE_CONCURRENCY: '1',
+      FLANTS_FILE_CONCURRENCY: '2',
+      FLANTS_MAX_QUEUED_JOBS: '10',
+      FLANTS_CLASS_SLICE: '10',
+    });
+    const t = topology(config.namespace);
+    await using _daemon = await startDaemon({ config, logger: testLogger() });
+    await using client = await natsClient(nats.url);
+    const outcomes = watchOutcomes(client, t.subjects.transferred);
+    const s3 = s3For(dst);
+
+    await jetstream(client).publish(t.subjects.recorded, JSON.stringify({ classId: 'c1', manifest: 'c1/master.m3u8', lane: 'bulk' }));
+    // Turn 1 copies the playlist (index 0, no delay) and a few segments; then the source is edited:
+    // segment 30 is replaced by z30.ts, the file count stays 41.
+    const until = Date.now() + 20_000;
+    while (!(await keysOf(s3)).some((k) => k.endsWith('c1/master.m3u8')) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    origin.files.set('/vod/c1/master.m3u8', Buffer.from(media(segs.map((s) => (s === 's30.ts' ? 'z30.ts' : s)))));
+
+    const [outcome] = await outcomes.of('c1', 1, 60_000);
+    const keys = await keysOf(s3);
+    const copiedPlaylist = keys.find((k) => k.endsWith('c1/master.m3u8')) as string;
+    const body = Buffer.from(
+      await ((await s3.send(new (await import('@aws-sdk/client-s3')).GetObjectCommand({ Bucket: 'dest-bucket', Key: copiedPlaylist }))).Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray(),
+    ).toString();
+    const referenced = body.split('\n').filter((l) => l.endsWith('.ts'));
+    const dir = copiedPlaylist.slice(0, -'master.m3u8'.length);
+    const missing = referenced.filter((r) => !keys.includes(dir + r));
+    console.log(`flow control edit: outcome ${outcome?.status} files=${outcome?.files}; destination playlist references ${referenced.length} segments, missing at destination: ${JSON.stringify(missing)}; extra: ${JSON.stringify(keys.filter((k) => k.endsWith('z30.ts')))}`);
+    // Either the run is not reported complete, or the copy it reports is whole.
+    if (outcome?.status === 'complete') expect(missing).toEqual([]);
+    else expect(outcome?.reason).toMatch(/changed while it was being enqueued \(41 files, not the same ones\)/);
+    outcomes.stop();
+  }, 120_000);
+});
