@@ -48,8 +48,8 @@ function hexOf(bits: ReadonlySet<number>): string {
 }
 
 /**
- * The state's groups if they make sense for `total`: in order, apart, inside
- * the class. The state bucket is writable by more than flants, and a page
+ * The state's groups if they make sense for `total`: in order, tiling the
+ * class exactly (a gap would hide its files from the grid). The state bucket is writable by more than flants, and a page
  * should never loop over a billion-file group.
  */
 function groupsOf(s: ClassStateJson): readonly FileGroup[] | undefined {
@@ -57,10 +57,11 @@ function groupsOf(s: ClassStateJson): readonly FileGroup[] | undefined {
   if (!Array.isArray(g) || g.length === 0 || g.length > MAX_FILE_GROUPS || s.total === null) return undefined;
   let end = 0;
   for (const x of g) {
-    const ok = typeof x?.name === 'string' && Number.isInteger(x.from) && Number.isInteger(x.count) && x.from >= end && x.count > 0;
+    const ok = typeof x?.name === 'string' && Number.isInteger(x.from) && Number.isInteger(x.count) && x.from === end && x.count > 0;
     if (!ok || x.from + x.count > s.total) return undefined;
     end = x.from + x.count;
   }
+  if (end !== s.total) return undefined;
   return g.map((x) => ({ name: x.name.slice(0, 200), from: x.from, count: x.count }));
 }
 

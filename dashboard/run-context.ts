@@ -24,7 +24,19 @@ export interface ReportReader {
   close(): void;
 }
 
-const at = (endpoint: string | undefined) => (endpoint ? ` at ${redactUri(endpoint)}` : '');
+/**
+ * An endpoint as scheme, host and path only: WHATWG URL parsing finds a user
+ * and password in forms (`https:user:pw@host`) that a look for "://" misses.
+ */
+function endpointShown(endpoint: string): string {
+  try {
+    const u = new URL(endpoint);
+    return `${u.protocol}//${u.host}${u.pathname === '/' ? '' : u.pathname}`;
+  } catch {
+    return '(endpoint not shown: not a URL)';
+  }
+}
+const at = (endpoint: string | undefined) => (endpoint ? ` at ${endpointShown(endpoint)}` : '');
 
 /** The run context of `config`. */
 export function runContextOf(config: FlantsConfig): RunContext {

@@ -8,6 +8,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { pipeline } from 'node:stream';
 import type { Logger } from 'pino';
 import { classIdSchema } from '../streams/messages.js';
 import { FAVICON_SVG } from './favicon.js';
@@ -52,6 +53,16 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
+/** Host names that mean this machine. */
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+
+/** The host name of a Host header, without its port. */
+function hostnameOf(header: string | undefined): string {
+  if (!header) return '';
+  if (header.startsWith('[')) return header.slice(0, header.indexOf(']') + 1);
+  return header.split(':')[0] ?? '';
+}
+
 /** A run id as runIdFor makes them: it becomes part of an object key, so nothing else is let through. */
 const RUN_ID = /^[0-9A-Za-z-]{1,64}$/;
 
@@ -84,22 +95,36 @@ async function serveReport(res: ServerResponse, raw: string, o: DashboardOptions
     'x-content-type-options': 'nosniff',
     ...(report.length === undefined ? {} : { 'content-length': report.length }),
   });
-  report.body.on('error', (err) => {
-    o.logger.warn({ err, classId: id }, 'report read cut short');
-    res.destroy();
+  // pipeline, not pipe: a browser that goes away must release the S3 connection too.
+  pipeline(report.body, res, (err) => {
+    if (err && err.code !== 'ERR_STREAM_PREMATURE_CLOSE') o.logger.warn({ err, classId: id }, 'report read cut short');
   });
-  report.body.pipe(res);
 }
 
 /** Starts the dashboard. */
 export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
   const clients = new Set<ServerResponse>();
   const server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://dashboard');
+    // A malformed request line or path must cost that request, never the daemon the dashboard runs in.
+    try {
+      handle(req, res);
+    } catch (err) {
+      o.logger.debug({ err }, 'dashboard request refused');
+      if (res.headersSent) res.destroy();
+      else json(res, 400, { error: 'malformed request' });
+    }
+  });
+  const loopbackOnly = LOOPBACK.has(o.host);
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const url = new URL(req.url?.startsWith('/') ? req.url : '/', 'http://dashboard');
+    // Without a token, a loopback dashboard answers only requests addressed to loopback: a web page whose
+    // name is rebound to 127.0.0.1 (DNS rebinding) would otherwise read the classes and their reports.
+    if (!o.token && loopbackOnly && !LOOPBACK.has(hostnameOf(req.headers.host))) return json(res, 403, { error: 'this dashboard answers only to 127.0.0.1 or localhost' });
     // The icon says nothing about the data, and a browser asks for it without the page's token.
     if (req.method === 'GET' && (url.pathname === '/favicon.svg' || url.pathname === '/favicon.ico')) {
       res.writeHead(200, { 'content-type': 'image/svg+xml', 'cache-control': 'max-age=86400', 'x-content-type-options': 'nosniff' });
-      return res.end(FAVICON_SVG);
+      res.end(FAVICON_SVG);
+      return;
     }
     if (!authorized(req, url, o.token)) return json(res, 401, { error: 'a bearer token is required (Authorization header or ?token=)' });
     if (req.method !== 'GET') return json(res, 405, { error: 'GET only' });
@@ -110,7 +135,8 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
         'content-security-policy': "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
         'x-content-type-options': 'nosniff',
       });
-      return res.end(DASHBOARD_PAGE);
+      res.end(DASHBOARD_PAGE);
+      return;
     }
     if (url.pathname === '/api/classes') return json(res, 200, { run: o.run, overall: o.state.overall(), classes: o.state.classes() });
     if (url.pathname.startsWith('/report/')) {
@@ -121,7 +147,12 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
       });
     }
     if (url.pathname.startsWith('/api/classes/')) {
-      const id = decodeURIComponent(url.pathname.slice('/api/classes/'.length));
+      let id: string;
+      try {
+        id = decodeURIComponent(url.pathname.slice('/api/classes/'.length));
+      } catch {
+        return json(res, 400, { error: 'the class id is not valid percent-encoding' });
+      }
       const c = o.state.get(id);
       return c ? json(res, 200, c) : json(res, 404, { error: `no class ${JSON.stringify(id.slice(0, 200))}` });
     }
@@ -133,7 +164,7 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
       return;
     }
     return json(res, 404, { error: 'not found' });
-  });
+  };
   const push = setInterval(() => {
     if (clients.size === 0) {
       o.state.takeChanges();

@@ -22,6 +22,7 @@ import { topology } from '../streams/topology.js';
 import { ClassProgress } from '../tracking/class-progress.js';
 import { classRunsPrefix, runStateKey } from '../tracking/run-keys.js';
 import { startFaultProxy } from './helpers/fault-proxy.js';
+import { childrenOf, stillRunning } from './helpers/processes.js';
 import { startOrigin, type Origin } from './helpers/origin.js';
 import { listKeys, natsClient, s3For, startLambda, startNats, startS3, testConfig, testLogger, uniqueName } from './helpers/services.js';
 
@@ -253,33 +254,6 @@ function startDemo(args: string[], env: Record<string, string>, command: string[
       }
     },
   };
-}
-
-/** The processes whose parent is `pid`, from /proc: their pid and command line. */
-function childrenOf(pid: number): Array<{ pid: number; command: string }> {
-  const found: Array<{ pid: number; command: string }> = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) found.push({ pid: Number(entry), command: readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ').trim() });
-    } catch {
-      // it ended while being read
-    }
-  }
-  return found;
-}
-
-/** True while `p` runs (a zombie has ended) with the same command line (its pid was not reused). */
-function stillRunning(p: { pid: number; command: string }): boolean {
-  try {
-    const stat = readFileSync(`/proc/${p.pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2)[0];
-    return state !== 'Z' && readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim() === p.command;
-  } catch {
-    return false;
-  }
 }
 
 /** What a running demo has made: its child processes and temp dirs, seen while it runs. */

@@ -10,6 +10,7 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
+import { connect } from 'node:net';
 import { jetstream } from '@nats-io/jetstream';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -322,7 +323,11 @@ describe('dashboard - live in a real browser', () => {
     }
     // An endpoint given with a user part or a signed query shows neither.
     const shownRun = runContextOf({ ...config, destS3: { ...config.destS3, endpoint: 'https://AKIAUSER:s3cr3t@s3.example.com/?X-Amz-Signature=abc123' } });
-    expect(shownRun.destination).toBe('s3://dest-bucket/ at https://s3.example.com/?…');
+    expect(shownRun.destination).toBe('s3://dest-bucket/ at https://s3.example.com');
+    // Forms a look for "://" misses, which URL parsers (the SDK's and the browser's) still read as a user part.
+    for (const endpoint of ['https:AKIAUSER:s3cr3t@s3.example.com:9000', 'https:/AKIAUSER:s3cr3t@s3.example.com:9000']) {
+      expect(runContextOf({ ...config, sourceS3: { ...config.sourceS3, endpoint }, destS3: { ...config.destS3, endpoint } }).destination).toBe('s3://dest-bucket/ at https://s3.example.com:9000');
+    }
     await page.locator('header').screenshot({ path: `${ARTIFACTS}/dashboard-header.png` });
   });
 
@@ -405,6 +410,26 @@ describe('dashboard - live in a real browser', () => {
     }
   });
 
+  it('dashboard - a malformed request costs that request, never the daemon; a rebound host name is refused', async () => {
+    const { port } = new URL(daemon.dashboardUrl as string);
+    const raw = (text: string) =>
+      new Promise<string>((resolve, reject) => {
+        const sock = connect(Number(port), '127.0.0.1', () => sock.end(text));
+        let got = '';
+        sock.on('data', (d: Buffer) => (got += d.toString()));
+        sock.on('close', () => resolve(got));
+        sock.on('error', reject);
+      });
+    // An absolute-form request line that is not a URL, and a path that is not percent-encoding: both once threw in the handler.
+    expect(await raw('GET http://[/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n')).toMatch(/^HTTP\/1\.1 (400|200)/);
+    expect((await fetch(`${daemon.dashboardUrl}/api/classes/%E0`)).status).toBe(400);
+    // DNS rebinding: a page under another name that resolves to 127.0.0.1 gets nothing (no token is set here).
+    expect(await raw('GET /api/classes HTTP/1.1\r\nHost: rebound.example:8787\r\nConnection: close\r\n\r\n')).toMatch(/^HTTP\/1\.1 403/);
+    expect(await raw('GET /api/classes HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n')).toMatch(/^HTTP\/1\.1 200/);
+    // Still serving.
+    expect((await fetch(`${daemon.dashboardUrl}/api/classes`)).status).toBe(200);
+  });
+
   it('dashboard - a class state without groups, or with nonsense ones, shows one grid', async () => {
     const kv = await openClassStateKv(client, topology(config.namespace), 1);
     const now = new Date().toISOString();
@@ -414,7 +439,9 @@ describe('dashboard - live in a real browser', () => {
     });
     await kv.put(runStateKey('legacy', '9-legacy'), state('legacy'));
     await kv.put(runStateKey('bogus', '9-legacy'), state('bogus', [{ name: 'a', from: 0, count: 4 }, { name: 'b', from: 2, count: 1e9 }]));
-    for (const id of ['legacy', 'bogus']) {
+    // A gap would hide files 2 from the grid.
+    await kv.put(runStateKey('gappy', '9-legacy'), state('gappy', [{ name: 'a', from: 0, count: 2 }, { name: 'b', from: 3, count: 2 }]));
+    for (const id of ['legacy', 'bogus', 'gappy']) {
       const drawn = await waitFor(`${id} drawn`, async () => {
         const c = await cells(id);
         return c.length === 5 ? c : undefined;

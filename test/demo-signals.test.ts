@@ -4,32 +4,11 @@
  * process group, and its temp folders, must still go.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-
-function childrenOf(pid: number): Array<{ pid: number; command: string }> {
-  const found: Array<{ pid: number; command: string }> = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) found.push({ pid: Number(entry), command: readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ').trim() });
-    } catch {
-      /* gone */
-    }
-  }
-  return found;
-}
-const alive = (p: { pid: number; command: string }) => {
-  try {
-    const stat = readFileSync(`/proc/${p.pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z' && readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim() === p.command;
-  } catch {
-    return false;
-  }
-};
+import { childrenOf, stillRunning } from './helpers/processes.js';
 
 it('cli - demo stopped by Ctrl-C twice leaves no nats-server and no temp folder behind', async () => {
   const tmp = mkdtempSync(join(tmpdir(), 'flants-demo-signals-'));
@@ -53,13 +32,13 @@ it('cli - demo stopped by Ctrl-C twice leaves no nats-server and no temp folder 
     process.kill(-(child.pid as number), 'SIGINT');
     const code = await exited;
     await new Promise((r) => setTimeout(r, 500));
-    orphans = made.filter(alive);
+    orphans = made.filter(stillRunning);
     console.log({ code, stderr: err, orphans, leftInTmp: readdirSync(tmp) });
     expect(orphans.map((o) => o.command)).toEqual([]);
     expect(readdirSync(tmp)).toEqual([]);
   } finally {
     if (child.exitCode === null) process.kill(-(child.pid as number), 'SIGKILL');
-    for (const o of orphans) if (alive(o)) process.kill(o.pid, 'SIGKILL');
+    for (const o of orphans) if (stillRunning(o)) process.kill(o.pid, 'SIGKILL');
     rmSync(tmp, { recursive: true, force: true });
   }
 }, 120_000);
