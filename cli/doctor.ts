@@ -143,10 +143,10 @@ async function sourceCheck(config: FlantsConfig): Promise<DoctorCheck> {
 
 /**
  * Writes a probe object under the destination prefix and deletes it. The
- * delete is attempted whatever the write did: a write that timed out or lost
- * its connection may still have landed (it once left its probe behind), and a
- * delete of a key that is not there succeeds. A failed clean-up is reported
- * with the key, so that a person can remove it.
+ * delete is attempted unless the service refused the write: a write that
+ * timed out or lost its connection may still have landed (it once left its
+ * probe behind), and a delete of a key that is not there succeeds. A failed
+ * clean-up is reported with the key, so that a person can remove it.
  */
 export async function destinationCheck(config: FlantsConfig, timeoutMs = PROBE_TIMEOUT_MS): Promise<DoctorCheck> {
   const [{ PutObjectCommand, DeleteObjectCommand }, { makeS3Client }] = await Promise.all([import('@aws-sdk/client-s3'), import('../storage/s3-client.js')]);

@@ -6,6 +6,7 @@
  * internal error`, and looked like a flants bug.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
+import { endpointShown } from '../storage/source-root.js';
 
 /** Which of the two ends a client reaches, and the setting that points it there. */
 export type S3Role = 'source' | 'destination';
@@ -18,16 +19,6 @@ export interface S3FailureLabel {
 }
 
 const LABEL = Symbol('flants.s3-failure-label');
-
-/** The endpoint without credentials or path, or AWS's name for it. */
-function endpointName(endpoint: string | undefined): string {
-  if (!endpoint) return 'AWS S3';
-  try {
-    return new URL(endpoint).origin;
-  } catch {
-    return 'the configured endpoint';
-  }
-}
 
 /** Adds the label to every error that `client`'s requests throw; returns the client. */
 export function labelS3Failures(client: S3Client, role: S3Role, endpoint: string | undefined): S3Client {
@@ -42,7 +33,7 @@ export function labelS3Failures(client: S3Client, role: S3Role, endpoint: string
             role,
             (context.commandName ?? 'request').replace(/Command$/, ''),
             input.Bucket ? `of s3://${input.Bucket}/${input.Key ?? input.Prefix ?? ''}` : '',
-            `at ${endpointName(endpoint)}`,
+            `at ${endpoint ? endpointShown(endpoint) : 'AWS S3'}`,
           ].filter(Boolean).join(' ');
           const label: S3FailureLabel = { operation, setting: role === 'source' ? 'FLANTS_SOURCE_ENDPOINT' : 'FLANTS_DEST_ENDPOINT' };
           Object.defineProperty(err, LABEL, { value: label });

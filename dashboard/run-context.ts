@@ -7,7 +7,7 @@
 import type { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { FlantsConfig } from '../config/load-config.js';
-import { redactUri } from '../storage/source-root.js';
+import { endpointShown, redactUri } from '../storage/source-root.js';
 import { reportKeyFor } from '../tracking/class-report.js';
 
 /** The header's facts about this deployment, already safe to show. */
@@ -24,18 +24,6 @@ export interface ReportReader {
   close(): void;
 }
 
-/**
- * An endpoint as scheme, host and path only: WHATWG URL parsing finds a user
- * and password in forms (`https:user:pw@host`) that a look for "://" misses.
- */
-function endpointShown(endpoint: string): string {
-  try {
-    const u = new URL(endpoint);
-    return `${u.protocol}//${u.host}${u.pathname === '/' ? '' : u.pathname}`;
-  } catch {
-    return '(endpoint not shown: not a URL)';
-  }
-}
 const at = (endpoint: string | undefined) => (endpoint ? ` at ${endpointShown(endpoint)}` : '');
 
 /** The run context of `config`. */

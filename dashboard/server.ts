@@ -63,17 +63,24 @@ function hostnameOf(header: string | undefined): string {
   return header.split(':')[0] ?? '';
 }
 
+/** A class id from a still percent-encoded path segment, or undefined when it is not valid encoding. */
+function decodedId(raw: string): string | undefined {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return undefined;
+  }
+}
+
+const BAD_ENCODING = { error: 'the class id is not valid percent-encoding' };
+
 /** A run id as runIdFor makes them: it becomes part of an object key, so nothing else is let through. */
 const RUN_ID = /^[0-9A-Za-z-]{1,64}$/;
 
 /** Streams the shown run's report of class `raw` (still percent-encoded), or answers why not. */
 async function serveReport(res: ServerResponse, raw: string, o: DashboardOptions): Promise<void> {
-  let id: string;
-  try {
-    id = decodeURIComponent(raw);
-  } catch {
-    return json(res, 400, { error: 'the class id is not valid percent-encoding' });
-  }
+  const id = decodedId(raw);
+  if (id === undefined) return json(res, 400, BAD_ENCODING);
   if (!classIdSchema.safeParse(id).success) return json(res, 400, { error: 'not a class id' });
   const c = o.state.get(id);
   if (!c) return json(res, 404, { error: `no class ${JSON.stringify(id.slice(0, 200))}` });
@@ -115,6 +122,8 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     }
   });
   const loopbackOnly = LOOPBACK.has(o.host);
+  // What the page loads first and the JSON API serves: one shape for both.
+  const snapshot = () => ({ run: o.run, overall: o.state.overall(), classes: o.state.classes() });
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const url = new URL(req.url?.startsWith('/') ? req.url : '/', 'http://dashboard');
     // Without a token, a loopback dashboard answers only requests addressed to loopback: a web page whose
@@ -138,7 +147,7 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
       res.end(DASHBOARD_PAGE);
       return;
     }
-    if (url.pathname === '/api/classes') return json(res, 200, { run: o.run, overall: o.state.overall(), classes: o.state.classes() });
+    if (url.pathname === '/api/classes') return json(res, 200, snapshot());
     if (url.pathname.startsWith('/report/')) {
       return void serveReport(res, url.pathname.slice('/report/'.length), o).catch((err: unknown) => {
         o.logger.warn({ err }, 'report not served');
@@ -147,18 +156,14 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
       });
     }
     if (url.pathname.startsWith('/api/classes/')) {
-      let id: string;
-      try {
-        id = decodeURIComponent(url.pathname.slice('/api/classes/'.length));
-      } catch {
-        return json(res, 400, { error: 'the class id is not valid percent-encoding' });
-      }
+      const id = decodedId(url.pathname.slice('/api/classes/'.length));
+      if (id === undefined) return json(res, 400, BAD_ENCODING);
       const c = o.state.get(id);
       return c ? json(res, 200, c) : json(res, 404, { error: `no class ${JSON.stringify(id.slice(0, 200))}` });
     }
     if (url.pathname === '/events') {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
-      res.write(`event: snapshot\ndata: ${JSON.stringify({ run: o.run, overall: o.state.overall(), classes: o.state.classes() })}\n\n`);
+      res.write(`event: snapshot\ndata: ${JSON.stringify(snapshot())}\n\n`);
       clients.add(res);
       req.on('close', () => clients.delete(res));
       return;

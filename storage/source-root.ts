@@ -120,6 +120,20 @@ export function truncate(s: string, n = 200): string {
 }
 
 /**
+ * A service endpoint as scheme, host and path only, for messages and pages:
+ * WHATWG URL parsing (the SDK's, a browser's) finds a user and password in
+ * forms (`https:user:pw@host`) that a look for "://" misses.
+ */
+export function endpointShown(endpoint: string): string {
+  try {
+    const u = new URL(endpoint);
+    return `${u.protocol}//${u.host}${u.pathname === '/' ? '' : u.pathname}`;
+  } catch {
+    return '(endpoint not shown: not a URL)';
+  }
+}
+
+/**
  * Removes what often holds secrets, for logs and reports: the query string and
  * fragment (signed-URL tokens), user information (credentials), and the
  * payload of a data: URI (which may be the key itself).
