@@ -76,32 +76,63 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
     await window.drain();
   };
 
-  // The bulk lane's backlog, read at most twice a second: it bounds what bulk crawls may add.
-  let backlog = { jobs: 0, at: 0 };
-  const bulkBacklog = async (): Promise<number> => {
-    if (Date.now() - backlog.at > 500) {
-      const ci = await deps.jsm.consumers.info(deps.topology.streams.work, deps.topology.consumers.dispatcherBulk);
-      backlog = { jobs: ci.num_pending + ci.num_ack_pending, at: Date.now() };
-    }
-    return backlog.jobs;
-  };
+  type Lane = CrawlJob['lane'];
+  const laneSubjects = (lane: Lane) =>
+    lane === 'bulk' ? { crawl: subjects.crawlBulk, transfer: subjects.transferBulk } : { crawl: subjects.crawl, transfer: subjects.transfer };
 
-  /** Queues a bulk crawl's next turn, from file `from`; a redelivered turn publishes the same message (deduplicated). */
-  const deferBulk = async (job: CrawlJob, from: number, delayMs: number) => {
+  // Each lane's transfer backlog, read at most twice a second: it bounds what that lane's crawls may add.
+  const backlogs = { live: { jobs: 0, at: 0 }, bulk: { jobs: 0, at: 0 } };
+  const laneBacklog = async (lane: Lane): Promise<{ jobs: number }> => {
+    const b = backlogs[lane];
+    if (Date.now() - b.at > 500) {
+      const { consumers, streams } = deps.topology;
+      const ci = await deps.jsm.consumers.info(streams.work, lane === 'bulk' ? consumers.dispatcherBulk : consumers.dispatcher);
+      b.jobs = ci.num_pending + ci.num_ack_pending;
+      b.at = Date.now();
+    }
+    return b;
+  };
+  // A lane with no room looks again after this; the live lane's new recordings should not wait long.
+  const noRoomDelayMs = (lane: Lane) => (lane === 'bulk' ? 1_000 : 250);
+
+  /** Queues a crawl's next turn, from file `from`, behind its lane's other classes; a redelivered turn publishes the same message (deduplicated). */
+  const deferTurn = async (job: CrawlJob, from: number, delayMs: number) => {
     const next: CrawlJob = { ...job, enqueueFrom: from, turn: (job.turn ?? 0) + 1, notBefore: new Date(Date.now() + delayMs).toISOString() };
-    await deps.js.publish(subjects.crawlBulk, JSON.stringify(next), { msgID: `crawl:${job.runId}:g${job.generation}:t${next.turn}` });
+    await deps.js.publish(laneSubjects(job.lane).crawl, JSON.stringify(next), { msgID: `crawl:${job.runId}:g${job.generation}:t${next.turn}` });
   };
 
   /**
-   * How many of a bulk class's files this turn may enqueue: what fits under
-   * FLANTS_MAX_QUEUED_JOBS, at most FLANTS_CLASS_SLICE. The rest waits for a
-   * later turn, behind the other classes (round robin), so that the backlog,
-   * and nats-server's memory and disk with it, stay bounded.
+   * How far a turn may fill its lane's backlog, and the room it needs before
+   * reading the playlists at all. In the bulk lane a class not started yet
+   * waits for room for a whole slice: classes are finished rather than all
+   * started (the aggregator holds every started run), and no crawl is spent on
+   * a turn that would enqueue a handful of files. In the live lane the
+   * opposite: a class already under way leaves a slice of room free, so that
+   * a recording triggered after a huge one starts at once instead of queueing
+   * behind every one of its turns.
    */
-  const bulkTurn = async (remaining: number): Promise<number> => {
-    const room = cfg.flow.maxQueuedJobs - (await bulkBacklog());
-    const n = Math.max(0, Math.min(room, cfg.flow.classSlice, remaining));
-    backlog.jobs += n;
+  const limitsOf = (job: CrawlJob): { limit: number; needed: number } => {
+    const { maxQueuedJobs: max, classSlice } = cfg.flow;
+    const first = job.enqueueFrom === 0;
+    if (job.lane === 'bulk') return { limit: max, needed: first ? Math.min(classSlice, max) : 1 };
+    return { limit: first ? max : max - Math.min(classSlice, Math.floor(max / 2)), needed: 1 };
+  };
+
+  const roomFor = async (job: CrawlJob): Promise<boolean> => {
+    const { limit, needed } = limitsOf(job);
+    return (await laneBacklog(job.lane)).jobs <= limit - needed;
+  };
+
+  /**
+   * How many of a class's files this turn may enqueue: what fits under its
+   * lane's FLANTS_MAX_QUEUED_JOBS, at most FLANTS_CLASS_SLICE. The rest waits
+   * for a later turn, behind the lane's other classes (round robin), so that
+   * the backlog, and nats-server's memory and disk with it, stay bounded.
+   */
+  const turnSize = async (job: CrawlJob, remaining: number): Promise<number> => {
+    const b = await laneBacklog(job.lane);
+    const n = Math.max(0, Math.min(limitsOf(job).limit - b.jobs, cfg.flow.classSlice, remaining));
+    b.jobs += n;
     return n;
   };
 
@@ -116,9 +147,9 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
     const log = logger.child({ classId: job.classId, runId: job.runId, generation: job.generation });
     const wait = job.notBefore ? Date.parse(job.notBefore) - Date.now() : 0;
     if (wait > 0) return { outcome: { kind: 'later', delayMs: wait } }; // a live re-crawl that is not due yet
-    if (job.lane === 'bulk' && (await bulkBacklog()) >= cfg.flow.maxQueuedJobs) {
+    if (!(await roomFor(job))) {
       // No room: not even worth reading the playlists. Its turn comes round again, behind the others.
-      await deferBulk(job, job.enqueueFrom, 1_000);
+      await deferTurn(job, job.enqueueFrom, noRoomDelayMs(job.lane));
       return { outcome: { kind: 'ok' }, detail: job };
     }
     let result;
@@ -151,15 +182,17 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
             key: f.key,
             optional: f.optional || undefined,
           }));
-    // A recording given up on while still live keeps growing: it is enqueued in one turn.
-    const bulk = job.lane === 'bulk' && live !== 'incomplete';
+    // A recording given up on while still live keeps growing, so no numbering holds across turns: it is
+    // enqueued in one turn, the one exception to the lane's bound (README, Known limits).
+    const sliced = live !== 'incomplete';
+    const lane = laneSubjects(job.lane);
     // File numbers are positions in the crawl: after an edit, later turns would skip or repeat files, and a
     // playlist copied in an earlier turn would name files no turn copies. The class fails with the reason instead.
-    const digest = bulk ? keysDigest(all) : undefined;
+    const digest = sliced ? keysDigest(all) : undefined;
     const changed =
       job.enqueueFrom > 0 &&
       ((job.bulkTotal !== undefined && job.bulkTotal !== all.length) || (job.bulkDigest !== undefined && job.bulkDigest !== digest));
-    if (bulk && changed) {
+    if (sliced && changed) {
       const counts = job.bulkTotal !== all.length ? `${job.bulkTotal} files, now ${all.length}` : `${all.length} files, not the same ones`;
       return {
         outcome: { kind: 'failed', retryable: false, reason: `the class's playlists changed while it was being enqueued (${counts}); trigger it again` },
@@ -167,7 +200,7 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
       };
     }
     const from = Math.min(job.enqueueFrom, all.length);
-    const jobs = bulk ? all.slice(from, from + (await bulkTurn(all.length - from))) : all;
+    const jobs = sliced ? all.slice(from, from + (await turnSize(job, all.length - from))) : all;
     const rest = from + jobs.length < all.length;
     try {
       // Long lists go in pieces first, so that no message outgrows NATS max_payload.
@@ -197,16 +230,16 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
       // Named by what it says: a retried attempt that finds the recording ended (or a
       // different count) is a new message, never dropped as a duplicate of the first.
       await publishDurably(deps.js, subjects.crawled, JSON.stringify(crawled), { msgID: `crawled:${job.runId}:${job.generation}:${live}:${crawled.total}` });
-      await publishJobs(jobs, bulk ? subjects.transferBulk : subjects.transfer);
-      // The rest of a bulk class waits for its next turn, behind the other bulk classes.
-      if (rest) await deferBulk({ ...job, bulkTotal: all.length, bulkDigest: digest }, from + jobs.length, jobs.length === 0 ? 1_000 : 0);
+      await publishJobs(jobs, lane.transfer);
+      // The rest of the class waits for its next turn, behind its lane's other classes.
+      if (rest) await deferTurn({ ...job, bulkTotal: all.length, bulkDigest: digest }, from + jobs.length, jobs.length === 0 ? noRoomDelayMs(job.lane) : 0);
       if (live === 'recrawl') {
         const next: CrawlJob = {
           ...job,
           generation: job.generation + 1,
           notBefore: new Date(Date.now() + cfg.live.recrawlIntervalMs).toISOString(),
         };
-        await deps.js.publish(bulk ? subjects.crawlBulk : subjects.crawl, JSON.stringify(next), { msgID: `crawl:${job.runId}:g${next.generation}` });
+        await deps.js.publish(lane.crawl, JSON.stringify(next), { msgID: `crawl:${job.runId}:g${next.generation}` });
       }
     } catch (err) {
       // A refused or unanswered publish: this attempt enqueued only part of the class, so it is not done.

@@ -1,5 +1,5 @@
 /**
- * Scanner: turns `class.recorded` triggers into crawl jobs. It validates the
+ * Scanner: turns `class.recorded` triggers (and a scan's, on `class.recorded.bulk`) into crawl jobs. It validates the
  * payload (poison messages are dead-lettered), checks that the entry playlist
  * exists, and reports a class that cannot start as failed, so that every
  * announced class ends with an outcome.
@@ -40,7 +40,9 @@ export async function startScanner(deps: ScannerDeps): Promise<RuntimeHandle> {
   const logger = deps.logger.child({ actor: 'scanner' });
   const { subjects } = deps.topology;
 
-  const jobFor = (data: Uint8Array, runId: string, startedAt: string): CrawlJob => {
+  // A scan's triggers come on their own subject, scanned only while new recordings have none waiting;
+  // `lane` in the payload is how scans before that subject said it.
+  const jobFor = (subject: string, data: Uint8Array, runId: string, startedAt: string): CrawlJob => {
     const trigger = parseClassRecorded(data);
     return {
       classId: trigger.classId,
@@ -50,7 +52,7 @@ export async function startScanner(deps: ScannerDeps): Promise<RuntimeHandle> {
       generation: 0,
       known: 0,
       only: trigger.files,
-      lane: trigger.lane ?? 'live',
+      lane: subject === subjects.recordedBulk ? 'bulk' : (trigger.lane ?? 'live'),
       enqueueFrom: 0,
     };
   };
@@ -58,7 +60,7 @@ export async function startScanner(deps: ScannerDeps): Promise<RuntimeHandle> {
   const handleOne = async ({ msg }: Delivery): Promise<Handled<CrawlJob>> => {
     let job: CrawlJob;
     try {
-      job = jobFor(msg.data, runIdOf(msg), new Date(msg.info.timestampNanos / 1e6).toISOString());
+      job = jobFor(msg.subject, msg.data, runIdOf(msg), new Date(msg.info.timestampNanos / 1e6).toISOString());
     } catch (err) {
       if (err instanceof PoisonMessageError) return { outcome: { kind: 'poison', reason: err.message } };
       throw err;
@@ -87,6 +89,7 @@ export async function startScanner(deps: ScannerDeps): Promise<RuntimeHandle> {
     serverVersion: deps.serverVersion,
     stream: deps.topology.streams.classes,
     consumer: deps.topology.consumers.scanner,
+    lowPriorityConsumer: deps.topology.consumers.scannerBulk,
     logger,
     policy: policyOf(deps.config),
     concurrency: 16,
@@ -96,7 +99,7 @@ export async function startScanner(deps: ScannerDeps): Promise<RuntimeHandle> {
     exhausted: async (m) => {
       let job: CrawlJob;
       try {
-        job = jobFor(m.data, runIdFor(m.seq, m.time.getTime()), m.time.toISOString());
+        job = jobFor(m.subject, m.data, runIdFor(m.seq, m.time.getTime()), m.time.toISOString());
       } catch (err) {
         if (err instanceof PoisonMessageError) return; // never a class: nothing to report
         throw err;

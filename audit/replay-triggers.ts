@@ -1,6 +1,7 @@
 /**
- * Replays the `class.recorded` history kept in JetStream, from a start time or
- * sequence, through a short-lived ephemeral consumer. Returns the distinct
+ * Replays the `class.recorded` history kept in JetStream (new recordings and
+ * scans' `class.recorded.bulk` alike), from a start time or sequence, through a
+ * short-lived ephemeral consumer. Returns the distinct
  * classes announced, each with its latest manifest.
  */
 import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
@@ -36,9 +37,11 @@ export async function replayTriggers(
     : from.since
       ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: from.since.toISOString() }
       : { deliver_policy: DeliverPolicy.All };
+  // No filter: the stream also keeps `class.transferred`, skipped below. One filter cannot take in both trigger
+  // subjects, and several (`filter_subjects`) need nats-server 2.10.
+  const triggers = new Set([t.subjects.recorded, t.subjects.recordedBulk]);
   await jsm.consumers.add(t.streams.classes, {
     name,
-    filter_subject: t.subjects.recorded,
     ack_policy: AckPolicy.None,
     inactive_threshold: 60_000_000_000,
     ...policy,
@@ -55,9 +58,10 @@ export async function replayTriggers(
       let got = 0;
       for await (const m of batch) {
         got++;
-        messages++;
         lastSeq = m.seq;
         pending = m.info.pending;
+        if (!triggers.has(m.subject)) continue;
+        messages++;
         try {
           const trig = parseClassRecorded(m.data);
           byClass.set(trig.classId, { classId: trig.classId, manifest: trig.manifest, seq: m.seq, at: new Date(m.info.timestampNanos / 1e6).toISOString() });

@@ -11,7 +11,7 @@ import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { FlantsConfig } from '../config/load-config.js';
 import { formatDuration } from '../config/durations.js';
-import { consumerDifferences } from '../streams/ensure-topology.js';
+import { consumerDifferences, subjectCovers } from '../streams/ensure-topology.js';
 import { exhaustedConsumerName } from '../streams/exhausted-messages.js';
 import { redeliveryCap } from '../streams/outcome-policy.js';
 import { topology, type Topology } from '../streams/topology.js';
@@ -48,6 +48,7 @@ function wantedConsumers(t: Topology, config: FlantsConfig): Array<{ stream: str
   const cap = redeliveryCap(config.maxAttempts);
   return [
     { stream: t.streams.classes, name: t.consumers.scanner, want: { ack_wait: ackWait, max_deliver: cap, filter_subject: t.subjects.recorded } },
+    { stream: t.streams.classes, name: t.consumers.scannerBulk, want: { ack_wait: ackWait, max_deliver: cap, filter_subject: t.subjects.recordedBulk } },
     { stream: t.streams.work, name: t.consumers.crawler, want: { ack_wait: ackWait, max_deliver: cap, filter_subject: t.subjects.crawl } },
     { stream: t.streams.work, name: t.consumers.crawlerBulk, want: { ack_wait: ackWait, max_deliver: cap, filter_subject: t.subjects.crawlBulk } },
     { stream: t.streams.work, name: t.consumers.dispatcher, want: { ack_wait: ackWait, max_deliver: cap, filter_subject: t.subjects.transfer } },
@@ -84,6 +85,12 @@ async function natsChecks(config: FlantsConfig, rows: DoctorCheck[]): Promise<Na
     : { check: 'streams', result: 'ok', detail: Object.values(t.streams).join(', ') });
   const problems: string[] = [];
   const absent: string[] = [];
+  // A classes stream from before the bulk trigger subject: scans would find no stream to publish to.
+  const classes = missing.includes(t.streams.classes) ? undefined : await jsm.streams.info(t.streams.classes).catch(() => undefined);
+  const subjects = classes?.config.subjects ?? [];
+  if (classes && !subjects.some((s) => subjectCovers(s, t.subjects.recordedBulk))) {
+    problems.push(`${t.streams.classes} lacks ${t.subjects.recordedBulk} (set up by an older flants; run this version's \`flants setup\` once)`);
+  }
   for (const c of wantedConsumers(t, config)) {
     if (missing.includes(c.stream)) continue;
     const have = await jsm.consumers.info(c.stream, c.name).catch(() => undefined);
@@ -95,7 +102,8 @@ async function natsChecks(config: FlantsConfig, rows: DoctorCheck[]): Promise<Na
   }
   // The exhausted-message consumers are checked for presence only: their settings are fixed.
   if (!missing.includes(t.streams.advisories)) {
-    for (const c of [t.consumers.scanner, t.consumers.crawler, t.consumers.dispatcher]) {
+    const { scanner, scannerBulk, crawler, crawlerBulk, dispatcher, dispatcherBulk } = t.consumers;
+    for (const c of [scanner, scannerBulk, crawler, crawlerBulk, dispatcher, dispatcherBulk]) {
       const name = exhaustedConsumerName(c);
       if (!(await jsm.consumers.info(t.streams.advisories, name).then(() => true, () => false))) absent.push(`${t.streams.advisories}/${name}`);
     }

@@ -2,7 +2,8 @@
  * `flants scan`: one discovery pass. Classes come from the MongoDB catalogue
  * when one is configured, else from listing the source (S3) or its index file
  * (HTTP). Each valid class not already complete and unchanged is queued on
- * `class.recorded`, the same subject every other path uses.
+ * `class.recorded.bulk`: the same trigger as `class.recorded`, in the bulk lane,
+ * so that new recordings never wait behind a scan.
  */
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
@@ -143,7 +144,7 @@ export async function runScan(deps: ScanDeps, o: ScanOptions): Promise<ScanSumma
     if (o.dryRun) continue;
     // The same class from the same listing is queued once, even if two scans overlap.
     // A library scan is the bulk lane: it yields to new recordings, re-triggers and repairs.
-    const p = js.publish(t.subjects.recorded, JSON.stringify({ classId: x.classId, manifest, lane: 'bulk' }), {
+    const p = js.publish(t.subjects.recordedBulk, JSON.stringify({ classId: x.classId, manifest }), {
       msgID: o.force ? undefined : `scan:${x.classId}:${x.recordedAt?.toISOString() ?? manifest}`,
     });
     await window.add(p);

@@ -38,7 +38,7 @@ function streamConfigs(t: Topology, o: TopologyOptions): Array<Partial<StreamCon
       // Limits retention keeps the trigger history for replay audits; class.transferred
       // shares it so that its Nats-Msg-Id dedupe makes the outcome event exactly-once.
       name: t.streams.classes,
-      subjects: [t.subjects.recorded, t.subjects.transferred],
+      subjects: [t.subjects.recorded, t.subjects.recordedBulk, t.subjects.transferred],
       retention: RetentionPolicy.Limits,
       storage: StorageType.File,
       num_replicas: o.replicas,
@@ -107,6 +107,11 @@ function consumerConfigs(t: Topology, o: TopologyOptions): ConsumerSpec[] {
       config: { ...base, durable_name: t.consumers.scanner, filter_subject: t.subjects.recorded, max_deliver: backstop, max_ack_pending: 256 },
     },
     {
+      stream: t.streams.classes,
+      owner: t.consumers.scanner,
+      config: { ...base, durable_name: t.consumers.scannerBulk, filter_subject: t.subjects.recordedBulk, max_deliver: backstop, max_ack_pending: 256 },
+    },
+    {
       stream: t.streams.work,
       config: { ...base, durable_name: t.consumers.crawler, filter_subject: t.subjects.crawl, max_deliver: backstop, max_ack_pending: 64 },
     },
@@ -143,6 +148,7 @@ function consumerConfigs(t: Topology, o: TopologyOptions): ConsumerSpec[] {
     ...(
       [
         [t.streams.classes, t.consumers.scanner, t.consumers.scanner],
+        [t.streams.classes, t.consumers.scannerBulk, t.consumers.scanner],
         [t.streams.work, t.consumers.crawler, t.consumers.crawler],
         [t.streams.work, t.consumers.dispatcher, t.consumers.dispatcher],
         [t.streams.work, t.consumers.crawlerBulk, t.consumers.crawler],
@@ -177,7 +183,8 @@ async function orExisting(what: string, err: unknown, exists: () => Promise<unkn
   const lookup = await exists().then(() => undefined, (e: unknown) => e as Error);
   if (!lookup) return;
   throw new Error(
-    `${what} could not be created (${(err as Error).message}) nor found (${lookup.message}); run \`flants setup\` as a user allowed to create it`,
+    `${what} could not be created (${(err as Error).message}) nor found (${lookup.message}); run \`flants setup\` as a user allowed to create it ` +
+      "(after an upgrade, once: the new version's setup adds what it needs, such as the bulk lane's consumers)",
     { cause: err },
   );
 }
@@ -191,11 +198,45 @@ async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & 
   try {
     await jsm.streams.add(cfg);
   } catch (err) {
-    if (!isAlreadyExists(err)) return orExisting(`stream ${cfg.name}`, err, () => jsm.streams.info(cfg.name));
-    if (!reconfigure) return; // `flants setup` owns its settings
+    if (!isAlreadyExists(err)) {
+      await orExisting(`stream ${cfg.name}`, err, () => jsm.streams.info(cfg.name));
+      return addMissingSubjects(jsm, cfg);
+    }
+    if (!reconfigure) return addMissingSubjects(jsm, cfg); // `flants setup` owns its other settings
     const { name, storage: _storage, retention: _retention, ...rest } = cfg;
     await jsm.streams.update(name, rest).catch((e: unknown) => orExisting(`stream ${name}`, e, () => jsm.streams.info(name)));
   }
+}
+
+/**
+ * A stream set up by an older flants lacks the subjects added since (the bulk
+ * trigger subject): without them, a scan's publishes find no stream. Adding a
+ * subject changes nothing anyone else relies on, so any daemon may do it; one
+ * not allowed to is told to run the new `flants setup` once.
+ */
+async function addMissingSubjects(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }): Promise<void> {
+  const info = await jsm.streams.info(cfg.name);
+  const have = info.config.subjects ?? [];
+  const missing = (cfg.subjects ?? []).filter((s) => !have.some((h) => subjectCovers(h, s)));
+  if (missing.length === 0) return;
+  await jsm.streams.update(cfg.name, { subjects: [...have, ...missing] }).catch((err: unknown) => {
+    throw new Error(
+      `stream ${cfg.name} was set up by an older flants and lacks ${missing.join(', ')}, which this version publishes on, ` +
+        `and this user may not add it (${(err as Error).message}); run this version's \`flants setup\` once as the admin user`,
+      { cause: err },
+    );
+  });
+}
+
+/** True when the subject filter `pattern` (with NATS's `*` and `>` wildcards) takes in `subject`. */
+export function subjectCovers(pattern: string, subject: string): boolean {
+  const p = pattern.split('.');
+  const s = subject.split('.');
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === '>') return s.length > i;
+    if (i >= s.length || (p[i] !== '*' && p[i] !== s[i])) return false;
+  }
+  return p.length === s.length;
 }
 
 /** The consumer settings every daemon must agree on, with the setting a person changes for each. */

@@ -50,13 +50,13 @@ export const crawlJobSchema = z.object({
   notBefore: z.string().optional(),
   /** Repair runs: only these source paths are transferred. */
   only: z.array(z.string()).optional(),
-  /** The bulk lane waits for room in the transfer backlog; the live lane never waits. */
+  /** Each lane waits for room in its own transfer backlog; the live lane is served first at every stage. */
   lane: z.enum(['live', 'bulk']).default('live'),
-  /** A bulk crawl enqueues a slice of its files at a time: this one starts at this file. */
+  /** A crawl enqueues a slice of its files at a time: this one starts at this file. */
   enqueueFrom: z.number().int().nonnegative().default(0),
-  /** How many turns this bulk crawl has had (names each continuation, so a redelivered one is deduplicated). */
+  /** How many turns this crawl has had (names each continuation, so a redelivered one is deduplicated). */
   turn: z.number().int().nonnegative().optional(),
-  /** The file count the first turn saw: later turns number files the same way only if it still holds. */
+  /** The file count the first turn saw: later turns number files the same way only if it still holds. (Named when only bulk crawls had turns.) */
   bulkTotal: z.number().int().nonnegative().optional(),
   /**
    * SHA-1 of the first turn's ordered destination keys: an edit that keeps the

@@ -9,6 +9,8 @@ export interface Topology {
   readonly subjects: {
     /** Trigger: a class was recorded and should be transferred. Kept for replay audits. */
     readonly recorded: string;
+    /** The bulk lane's trigger (library scans): scanned only while `recorded` has nothing waiting. */
+    readonly recordedBulk: string;
     /** Outcome: one per class run, complete or failed. */
     readonly transferred: string;
     readonly crawl: string;
@@ -37,6 +39,7 @@ export interface Topology {
   };
   readonly consumers: {
     readonly scanner: string;
+    readonly scannerBulk: string;
     readonly crawler: string;
     readonly dispatcher: string;
     readonly crawlerBulk: string;
@@ -56,12 +59,13 @@ export interface Topology {
 }
 
 /** A stage of the pipeline, as backlog views name it; the bulk lane's stages are shown on their own. */
-export type Stage = 'scanner' | 'crawler' | 'crawler-bulk' | 'dispatcher' | 'dispatcher-bulk' | 'aggregator';
+export type Stage = 'scanner' | 'scanner-bulk' | 'crawler' | 'crawler-bulk' | 'dispatcher' | 'dispatcher-bulk' | 'aggregator';
 
 /** Each stage's stream and durable consumer, in pipeline order: for backlog views (dashboard, status, metrics). */
 export function stages(t: Topology): ReadonlyArray<readonly [stage: Stage, stream: string, consumer: string]> {
   return [
     ['scanner', t.streams.classes, t.consumers.scanner],
+    ['scanner-bulk', t.streams.classes, t.consumers.scannerBulk],
     ['crawler', t.streams.work, t.consumers.crawler],
     ['crawler-bulk', t.streams.work, t.consumers.crawlerBulk],
     ['dispatcher', t.streams.work, t.consumers.dispatcher],
@@ -77,6 +81,7 @@ export function topology(namespace = ''): Topology {
   return {
     subjects: {
       recorded: `${dot}class.recorded`,
+      recordedBulk: `${dot}class.recorded.bulk`,
       transferred: `${dot}class.transferred`,
       crawl: `${dot}flants.crawl`,
       transfer: `${dot}flants.transfer`,
@@ -99,6 +104,7 @@ export function topology(namespace = ''): Topology {
     },
     consumers: {
       scanner: 'scanner',
+      scannerBulk: 'scanner_bulk',
       crawler: 'crawler',
       dispatcher: 'dispatcher',
       crawlerBulk: 'crawler_bulk',

@@ -92,7 +92,8 @@ describe('audit - replay, find drift, repair', () => {
     const jsm = await jetstreamManager(client);
     seqMark = (await jsm.streams.info(t.streams.classes)).state.last_seq + 1;
     await js.publish(t.subjects.recorded, c2);
-    await js.publish(t.subjects.recorded, c3);
+    // As `flants scan` queues a class: the replay must read the bulk trigger subject too.
+    await js.publish(t.subjects.recordedBulk, c3);
     await waitOutcomes(4);
   }, 120_000);
 

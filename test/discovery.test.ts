@@ -96,11 +96,14 @@ describe('scanner - bucket and index discovery, end to end', () => {
     );
     return { summary, lines };
   };
+  /** Triggers a scan queued: on the bulk subject, and none on the live one (new recordings must not wait behind a scan). */
   const recordedCount = async (config: FlantsConfig) => {
     const t = topology(config.namespace);
     const jsm = await jetstreamManager(client);
     const info = await jsm.streams.info(t.streams.classes, { subjects_filter: t.subjects.recorded }).catch(() => undefined);
-    return info?.state.subjects?.[t.subjects.recorded] ?? 0;
+    expect(info?.state.subjects?.[t.subjects.recorded] ?? 0).toBe(0);
+    const bulk = await jsm.streams.info(t.streams.classes, { subjects_filter: t.subjects.recordedBulk }).catch(() => undefined);
+    return bulk?.state.subjects?.[t.subjects.recordedBulk] ?? 0;
   };
 
   beforeAll(async () => {

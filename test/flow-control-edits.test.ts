@@ -46,6 +46,7 @@ describe('flow control - a bulk class edited between its turns', () => {
     const outcomes = watchOutcomes(client, t.subjects.transferred);
     const s3 = s3For(dst);
 
+    // The older form of a bulk trigger (scans before class.recorded.bulk): still the bulk lane from the crawler on.
     await jetstream(client).publish(t.subjects.recorded, JSON.stringify({ classId: 'c1', manifest: 'c1/master.m3u8', lane: 'bulk' }));
     // Turn 1 copies the playlist (index 0, no delay) and a few segments; then the source is edited:
     // segment 30 is replaced by z30.ts, the file count stays 41.

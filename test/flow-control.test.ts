@@ -10,7 +10,7 @@ import { startLocalLambda } from '../lambda/local-endpoint.js';
 import type { ClassTransferred } from '../streams/messages.js';
 import { topology } from '../streams/topology.js';
 import { startOrigin } from './helpers/origin.js';
-import { natsClient, startNats, startS3, pipelineConfig, testLogger } from './helpers/services.js';
+import { natsClient, startNats, startS3, pipelineConfig, testLogger, watchOutcomes } from './helpers/services.js';
 
 const media = (segs: string[]) => ['#EXTM3U', '#EXT-X-TARGETDURATION:4', ...segs.flatMap((s) => ['#EXTINF:4,', s]), '#EXT-X-ENDLIST', ''].join('\n');
 
@@ -51,7 +51,7 @@ describe('flow control - bounded backlog and a priority lane', () => {
     })();
 
     const bulkStart = Date.now();
-    for (const c of bulk) await js.publish(t.subjects.recorded, JSON.stringify({ classId: c, manifest: `${c}/master.m3u8`, lane: 'bulk' }));
+    for (const c of bulk) await js.publish(t.subjects.recordedBulk, JSON.stringify({ classId: c, manifest: `${c}/master.m3u8` }));
     let peakBacklog = 0;
     const sampler = setInterval(() => {
       void jsm.consumers.info(t.streams.work, t.consumers.dispatcherBulk).then(
@@ -81,4 +81,92 @@ describe('flow control - bounded backlog and a priority lane', () => {
     console.log(`flow control: first class of the scan done at ${Math.round((100 * first) / last)} % of the scan`);
     expect(first).toBeGreaterThan(last * 0.1);
   }, 240_000);
+
+  it('flow control - a recording triggered behind thousands of queued scan triggers is scanned first', async () => {
+    await using nats = await startNats();
+    await using dst = await startS3('dest-bucket');
+    await using lambda = await startLocalLambda({ concurrency: 4, timeoutMs: 60_000, workers: 1 });
+    const files: Record<string, string> = {};
+    const bulk = Array.from({ length: 600 }, (_, c) => `bulk${c}`);
+    for (const c of ['fresh', ...bulk]) {
+      files[`/vod/${c}/master.m3u8`] = media(['s0.ts']);
+      files[`/vod/${c}/s0.ts`] = c;
+    }
+    await using origin = await startOrigin(files);
+    // A slow source answers each entry-playlist check in 150 ms: the scanner (16 at once) needs ~6 s for the scan's triggers.
+    for (const c of bulk) origin.delays.set(`/vod/${c}/master.m3u8`, 150);
+    const config = pipelineConfig({ nats, origin, dest: dst, lambda }, { FLANTS_BATCH_SIZE: '25', FLANTS_BATCH_WAIT: '50ms' });
+    const t = topology(config.namespace);
+    await using _daemon = await startDaemon({ config, logger: testLogger() });
+    await using client = await natsClient(nats.url);
+    const js = jetstream(client);
+    const jsm = await jetstreamManager(client);
+    const outcomes = watchOutcomes(client, t.subjects.transferred);
+
+    // The scan's triggers, on the bulk subject that `flants scan` uses.
+    for (const c of bulk) await js.publish(t.subjects.recordedBulk, JSON.stringify({ classId: c, manifest: `${c}/master.m3u8` }));
+    await new Promise((r) => setTimeout(r, 500));
+    const triggered = Date.now();
+    await js.publish(t.subjects.recorded, JSON.stringify({ classId: 'fresh', manifest: 'fresh/master.m3u8' }));
+    const [fresh] = await outcomes.of('fresh', 1, 60_000);
+    const freshMs = Date.now() - triggered;
+    const ci = await jsm.consumers.info(t.streams.classes, t.consumers.scannerBulk);
+    console.log(`flow control: fresh class done ${freshMs} ms after its trigger, with ${ci.num_pending} scan triggers still waiting for the scanner`);
+    expect(fresh?.status).toBe('complete');
+    // Scanned in trigger order it would wait behind several hundred 150 ms checks (about 5 s).
+    expect(ci.num_pending).toBeGreaterThan(200);
+    await outcomes.of('bulk599', 1, 60_000);
+  }, 120_000);
+
+  it('flow control - a live class larger than the bound is enqueued in slices, and a recording triggered after it is not stuck behind it', async () => {
+    await using nats = await startNats();
+    await using dst = await startS3('dest-bucket');
+    await using lambda = await startLocalLambda({ concurrency: 4, timeoutMs: 60_000, workers: 1 });
+    const files: Record<string, string> = {};
+    const big = Array.from({ length: 400 }, (_, i) => `s${i}.ts`);
+    files['/vod/big/master.m3u8'] = media(big);
+    for (const s of big) files[`/vod/big/${s}`] = `big-${s}`;
+    files['/vod/small/master.m3u8'] = media(['a.ts', 'b.ts']);
+    files['/vod/small/a.ts'] = 'a';
+    files['/vod/small/b.ts'] = 'b';
+    await using origin = await startOrigin(files);
+    for (const s of big) origin.delays.set(`/vod/big/${s}`, 30);
+    const config = pipelineConfig({ nats, origin, dest: dst, lambda }, {
+      FLANTS_BATCH_SIZE: '10',
+      FLANTS_BATCH_WAIT: '20ms',
+      FLANTS_WAVE_CONCURRENCY: '2',
+      FLANTS_FILE_CONCURRENCY: '4',
+      FLANTS_MAX_QUEUED_JOBS: '40',
+      FLANTS_CLASS_SLICE: '20',
+    });
+    const t = topology(config.namespace);
+    await using _daemon = await startDaemon({ config, logger: testLogger() });
+    await using client = await natsClient(nats.url);
+    const js = jetstream(client);
+    const jsm = await jetstreamManager(client);
+    const outcomes = watchOutcomes(client, t.subjects.transferred);
+    let peakBacklog = 0;
+    const sampler = setInterval(() => {
+      void jsm.consumers.info(t.streams.work, t.consumers.dispatcher).then(
+        (ci) => (peakBacklog = Math.max(peakBacklog, ci.num_pending + ci.num_ack_pending)),
+        () => undefined,
+      );
+    }, 50);
+
+    await js.publish(t.subjects.recorded, JSON.stringify({ classId: 'big', manifest: 'big/master.m3u8' }));
+    await new Promise((r) => setTimeout(r, 1_000));
+    await js.publish(t.subjects.recorded, JSON.stringify({ classId: 'small', manifest: 'small/master.m3u8' }));
+    const [small] = await outcomes.of('small', 1, 60_000);
+    const smallAt = Date.now();
+    const [bigOutcome] = await outcomes.of('big', 1, 120_000);
+    const bigAt = Date.now();
+    clearInterval(sampler);
+    console.log(`flow control: live lane peak backlog ${peakBacklog} jobs; small class done ${bigAt - smallAt} ms before the big one`);
+    expect(small?.status).toBe('complete');
+    expect(bigOutcome?.status).toBe('complete');
+    expect(bigOutcome?.files).toBe(401);
+    expect(smallAt).toBeLessThan(bigAt - 1_000);
+    // Bound: FLANTS_MAX_QUEUED_JOBS plus one slice per crawl in flight (4).
+    expect(peakBacklog).toBeLessThanOrEqual(40 + 4 * 20);
+  }, 180_000);
 });

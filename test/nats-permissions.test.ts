@@ -79,6 +79,26 @@ describe('nats - least-privilege users per actor', () => {
     await expect(connectNats({ url: nats.url, user: 'crawler', password: 'wrong' }, 'wrong')).rejects.toThrow(/Authorization/i);
   });
 
+  it('nats - a stream set up by an older flants: an actor user is told to run the new setup, which adds the bulk trigger subject', async () => {
+    const admin = configFor('admin', passwords.FLANTS_ADMIN_PASSWORD);
+    const nc = await connectNats(admin.nats, 'test-upgrade');
+    try {
+      const t = topology('');
+      const jsm = await jetstreamManager(nc);
+      // What `flants setup` made before the bulk trigger subject existed.
+      await ensureTopology(jsm, t, topologyOptions(admin));
+      await jsm.streams.update(t.streams.classes, { subjects: [t.subjects.recorded, t.subjects.transferred] });
+      const scanner = configFor('scanner', passwords.FLANTS_SCANNER_PASSWORD);
+      await expect(startDaemon({ config: scanner, logger: testLogger(), actors: ['scanner'] })).rejects.toThrow(
+        /FLANTS_CLASSES was set up by an older flants and lacks class\.recorded\.bulk.*run this version's `flants setup` once/,
+      );
+      await ensureTopology(jsm, t, topologyOptions(admin));
+      expect((await jsm.streams.info(t.streams.classes)).config.subjects).toEqual([t.subjects.recorded, t.subjects.transferred, t.subjects.recordedBulk]);
+    } finally {
+      await nc.close();
+    }
+  });
+
   it('nats - each actor as its own least-privilege user transfers a class end to end', async () => {
     const admin = configFor('admin', passwords.FLANTS_ADMIN_PASSWORD);
     const nc = await connectNats(admin.nats, 'test-admin');
@@ -97,6 +117,15 @@ describe('nats - least-privilege users per actor', () => {
       await jetstream(nc).publish(t.subjects.recorded, 'perm');
       const e = await Promise.race([done, new Promise<never>((_, rej) => setTimeout(() => rej(new Error('no outcome in 60 s')), 60_000))]);
       expect(e).toMatchObject({ classId: 'perm', status: 'complete', files: 4 });
+      // A scan's trigger, in the bulk lane: the scanner's, crawler's and dispatcher's bulk consumers.
+      const again = new Promise<ClassTransferred>((resolve) => {
+        const sub = nc.subscribe(t.subjects.transferred, { callback: (_e, m) => (sub.unsubscribe(), resolve(m.json<ClassTransferred>())) });
+      });
+      const scanner = await connectNats(configFor('scanner', passwords.FLANTS_SCANNER_PASSWORD).nats, 'test-scan');
+      await jetstream(scanner).publish(t.subjects.recordedBulk, JSON.stringify({ classId: 'perm' }));
+      await scanner.close();
+      const bulk = await Promise.race([again, new Promise<never>((_, rej) => setTimeout(() => rej(new Error('no outcome in 60 s')), 60_000))]);
+      expect(bulk).toMatchObject({ classId: 'perm', status: 'complete', files: 4 });
       // Each actor user may keep its presence record: the fleet view lists all four processes.
       const fleet = await readFleet(nc, await jetstreamManager(nc), t);
       expect(fleet.flatMap((m) => Object.keys(m.actors)).sort()).toEqual(['aggregator', 'crawler', 'dispatcher', 'scanner']);

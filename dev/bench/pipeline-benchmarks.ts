@@ -132,14 +132,14 @@ async function transfer(
     },
   });
   const js = jetstream(nc);
-  const payload = (id: string) => (o.lane ? JSON.stringify({ classId: id, lane: o.lane }) : id);
+  const subject = o.lane === 'bulk' ? t.subjects.recordedBulk : t.subjects.recorded;
   for (let i = 0; i < 200; i++) {
-    if (await js.publish(t.subjects.recorded, payload(classIds[0] as string)).then(() => true, () => false)) break;
+    if (await js.publish(subject, classIds[0] as string).then(() => true, () => false)) break;
     await sleep(100); // the daemons are still creating their streams
   }
   const started = Date.now();
   o.onStarted?.();
-  for (const id of classIds.slice(1)) await js.publish(t.subjects.recorded, payload(id));
+  for (const id of classIds.slice(1)) await js.publish(subject, id);
   while (outcomes.length < classIds.length || (lateAt !== undefined && lateSeconds === undefined)) {
     if (o.late && lateAt === undefined && outcomes.length >= classIds.length / 2) {
       lateAt = Date.now();
