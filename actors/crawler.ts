@@ -5,7 +5,7 @@
  * enqueues a file twice.
  */
 import { createHash } from 'node:crypto';
-import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import { JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { FlantsConfig } from '../config/load-config.js';
@@ -47,6 +47,9 @@ export interface CrawlerDeps {
   readonly root: SourceRoot;
 }
 
+/** JetStream's error code for a consumer that does not exist. */
+const CONSUMER_NOT_FOUND = 10014;
+
 /** Publishes acknowledged by JetStream may be outstanding at once; bounds memory on huge classes. */
 const PUBLISH_WINDOW = 128;
 
@@ -81,14 +84,22 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
     lane === 'bulk' ? { crawl: subjects.crawlBulk, transfer: subjects.transferBulk } : { crawl: subjects.crawl, transfer: subjects.transfer };
 
   // Each lane's transfer backlog, read at most twice a second: it bounds what that lane's crawls may add.
-  const backlogs = { live: { jobs: 0, at: 0 }, bulk: { jobs: 0, at: 0 } };
-  const laneBacklog = async (lane: Lane): Promise<{ jobs: number }> => {
+  // `reading` counts the reads, so that room reserved against one reading is not released from the next.
+  const backlogs = { live: { jobs: 0, at: 0, reading: 0 }, bulk: { jobs: 0, at: 0, reading: 0 } };
+  const laneBacklog = async (lane: Lane): Promise<{ jobs: number; reading: number }> => {
     const b = backlogs[lane];
     if (Date.now() - b.at > 500) {
       const { consumers, streams } = deps.topology;
-      const ci = await deps.jsm.consumers.info(streams.work, lane === 'bulk' ? consumers.dispatcherBulk : consumers.dispatcher);
+      const ci = await deps.jsm.consumers.info(streams.work, lane === 'bulk' ? consumers.dispatcherBulk : consumers.dispatcher).catch(async (err: unknown) => {
+        if (!(err instanceof JetStreamApiError && err.code === CONSUMER_NOT_FOUND)) throw err;
+        // No dispatcher has made its consumer yet: the lane's jobs wait in the stream, and are counted there.
+        const subject = laneSubjects(lane).transfer;
+        const si = await deps.jsm.streams.info(streams.work, { subjects_filter: subject });
+        return { num_pending: si.state.subjects?.[subject] ?? 0, num_ack_pending: 0 };
+      });
       b.jobs = ci.num_pending + ci.num_ack_pending;
       b.at = Date.now();
+      b.reading++;
     }
     return b;
   };
@@ -102,36 +113,32 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
   };
 
   /**
-   * How far a turn may fill its lane's backlog, and the room it needs before
-   * reading the playlists at all. In the bulk lane a class not started yet
-   * waits for room for a whole slice: classes are finished rather than all
-   * started (the aggregator holds every started run), and no crawl is spent on
-   * a turn that would enqueue a handful of files. In the live lane the
-   * opposite: a class already under way leaves a slice of room free, so that
-   * a recording triggered after a huge one starts at once instead of queueing
-   * behind every one of its turns.
+   * Whether a turn may read the playlists at all. A bulk class not started
+   * yet waits for room for a whole slice, and reserves it: classes are
+   * finished rather than all started (the aggregator holds every started run),
+   * and no crawl is spent on a turn that would enqueue a handful of files.
+   * Returns the room reserved, or undefined when there is none.
    */
-  const limitsOf = (job: CrawlJob): { limit: number; needed: number } => {
+  const reserve = async (job: CrawlJob): Promise<{ held: number; reading: number } | undefined> => {
     const { maxQueuedJobs: max, classSlice } = cfg.flow;
-    const first = job.enqueueFrom === 0;
-    if (job.lane === 'bulk') return { limit: max, needed: first ? Math.min(classSlice, max) : 1 };
-    return { limit: first ? max : max - Math.min(classSlice, Math.floor(max / 2)), needed: 1 };
-  };
-
-  const roomFor = async (job: CrawlJob): Promise<boolean> => {
-    const { limit, needed } = limitsOf(job);
-    return (await laneBacklog(job.lane)).jobs <= limit - needed;
+    const b = await laneBacklog(job.lane);
+    const needed = job.lane === 'bulk' && job.enqueueFrom === 0 ? Math.min(classSlice, max) : 1;
+    if (b.jobs > max - needed) return undefined;
+    const held = needed > 1 ? needed : 0;
+    b.jobs += held;
+    return { held, reading: b.reading };
   };
 
   /**
    * How many of a class's files this turn may enqueue: what fits under its
    * lane's FLANTS_MAX_QUEUED_JOBS, at most FLANTS_CLASS_SLICE. The rest waits
-   * for a later turn, behind the lane's other classes (round robin), so that
-   * the backlog, and nats-server's memory and disk with it, stay bounded.
+   * for a later turn, behind the other classes (round robin), so that the
+   * backlog, and nats-server's memory and disk with it, stay bounded.
    */
-  const turnSize = async (job: CrawlJob, remaining: number): Promise<number> => {
+  const turnSize = async (job: CrawlJob, remaining: number, reserved: { held: number; reading: number }): Promise<number> => {
     const b = await laneBacklog(job.lane);
-    const n = Math.max(0, Math.min(limitsOf(job).limit - b.jobs, cfg.flow.classSlice, remaining));
+    if (b.reading === reserved.reading) b.jobs -= reserved.held;
+    const n = Math.max(0, Math.min(cfg.flow.maxQueuedJobs - b.jobs, cfg.flow.classSlice, remaining));
     b.jobs += n;
     return n;
   };
@@ -147,7 +154,8 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
     const log = logger.child({ classId: job.classId, runId: job.runId, generation: job.generation });
     const wait = job.notBefore ? Date.parse(job.notBefore) - Date.now() : 0;
     if (wait > 0) return { outcome: { kind: 'later', delayMs: wait } }; // a live re-crawl that is not due yet
-    if (!(await roomFor(job))) {
+    const reserved = await reserve(job);
+    if (!reserved) {
       // No room: not even worth reading the playlists. Its turn comes round again, behind the others.
       await deferTurn(job, job.enqueueFrom, noRoomDelayMs(job.lane));
       return { outcome: { kind: 'ok' }, detail: job };
@@ -200,8 +208,13 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
       };
     }
     const from = Math.min(job.enqueueFrom, all.length);
-    const jobs = sliced ? all.slice(from, from + (await turnSize(job, all.length - from))) : all;
+    const jobs = sliced ? all.slice(from, from + (await turnSize(job, all.length - from, reserved))) : all;
     const rest = from + jobs.length < all.length;
+    if (sliced && from === 0 && jobs.length === 0 && all.length > 0) {
+      // Another crawl took the room meanwhile: not started yet, so nothing is announced (the aggregator would hold the run).
+      await deferTurn(job, 0, noRoomDelayMs(job.lane));
+      return { outcome: { kind: 'ok' }, detail: job };
+    }
     try {
       // Long lists go in pieces first, so that no message outgrows NATS max_payload.
       for (const [kind, list] of [['refused', result.refused], ['skipped', result.skipped]] as const) {
@@ -231,8 +244,12 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
       // different count) is a new message, never dropped as a duplicate of the first.
       await publishDurably(deps.js, subjects.crawled, JSON.stringify(crawled), { msgID: `crawled:${job.runId}:${job.generation}:${live}:${crawled.total}` });
       await publishJobs(jobs, lane.transfer);
-      // The rest of the class waits for its next turn, behind its lane's other classes.
-      if (rest) await deferTurn({ ...job, bulkTotal: all.length, bulkDigest: digest }, from + jobs.length, jobs.length === 0 ? noRoomDelayMs(job.lane) : 0);
+      // The rest of the class waits for its next turn, behind the bulk lane's classes: a live class's first
+      // slice goes ahead of everything, and the rest of a very large one must not hold up the next recording.
+      if (rest) {
+        const next: CrawlJob = { ...job, lane: 'bulk', bulkTotal: all.length, bulkDigest: digest };
+        await deferTurn(next, from + jobs.length, jobs.length === 0 ? noRoomDelayMs('bulk') : 0);
+      }
       if (live === 'recrawl') {
         const next: CrawlJob = {
           ...job,
@@ -250,6 +267,19 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
     return { outcome: { kind: 'ok' }, detail: job };
   };
 
+  // Every turn reads its lane's backlog. A user not allowed to (permissions from before both lanes were
+  // bounded) is told here, by name, rather than failing every crawl after start.
+  for (const lane of ['live', 'bulk'] as const) {
+    await laneBacklog(lane).catch((err: unknown) => {
+      const { streams, consumers } = deps.topology;
+      const name = lane === 'bulk' ? consumers.dispatcherBulk : consumers.dispatcher;
+      throw new Error(
+        `the crawler cannot read the ${lane} lane's transfer backlog (consumer ${streams.work}/${name}): ${describeError(err)}; ` +
+          `allow it $JS.API.CONSUMER.INFO.${streams.work}.${name} (deploy/nats/flants.conf)`,
+        { cause: err },
+      );
+    });
+  }
   const fail = (job: CrawlJob, reason: string) => publishClassFailed(deps.js, subjects.classFailed, job, reason);
   const publisher = new AckedPublisher(deps.nc);
   const actor = await startActor<CrawlJob>({

@@ -118,26 +118,26 @@ describe('flow control - bounded backlog and a priority lane', () => {
     await outcomes.of('bulk599', 1, 60_000);
   }, 120_000);
 
-  it('flow control - a live class larger than the bound is enqueued in slices, and a recording triggered after it is not stuck behind it', async () => {
+  it('flow control - a live class larger than a slice: its first slice is live, the rest goes in the bulk lane, and a recording triggered after it is not stuck behind it', async () => {
     await using nats = await startNats();
     await using dst = await startS3('dest-bucket');
-    await using lambda = await startLocalLambda({ concurrency: 4, timeoutMs: 60_000, workers: 1 });
+    await using lambda = await startLocalLambda({ concurrency: 2, timeoutMs: 60_000, workers: 1 });
     const files: Record<string, string> = {};
-    const big = Array.from({ length: 400 }, (_, i) => `s${i}.ts`);
+    const big = Array.from({ length: 1200 }, (_, i) => `s${i}.ts`);
     files['/vod/big/master.m3u8'] = media(big);
     for (const s of big) files[`/vod/big/${s}`] = `big-${s}`;
     files['/vod/small/master.m3u8'] = media(['a.ts', 'b.ts']);
     files['/vod/small/a.ts'] = 'a';
     files['/vod/small/b.ts'] = 'b';
     await using origin = await startOrigin(files);
-    for (const s of big) origin.delays.set(`/vod/big/${s}`, 30);
+    for (const s of big) origin.delays.set(`/vod/big/${s}`, 20);
     const config = pipelineConfig({ nats, origin, dest: dst, lambda }, {
       FLANTS_BATCH_SIZE: '10',
       FLANTS_BATCH_WAIT: '20ms',
       FLANTS_WAVE_CONCURRENCY: '2',
-      FLANTS_FILE_CONCURRENCY: '4',
-      FLANTS_MAX_QUEUED_JOBS: '40',
-      FLANTS_CLASS_SLICE: '20',
+      FLANTS_FILE_CONCURRENCY: '2',
+      FLANTS_MAX_QUEUED_JOBS: '300',
+      FLANTS_CLASS_SLICE: '100',
     });
     const t = topology(config.namespace);
     await using _daemon = await startDaemon({ config, logger: testLogger() });
@@ -145,28 +145,36 @@ describe('flow control - bounded backlog and a priority lane', () => {
     const js = jetstream(client);
     const jsm = await jetstreamManager(client);
     const outcomes = watchOutcomes(client, t.subjects.transferred);
-    let peakBacklog = 0;
+    const peak = { live: 0, bulk: 0 };
     const sampler = setInterval(() => {
-      void jsm.consumers.info(t.streams.work, t.consumers.dispatcher).then(
-        (ci) => (peakBacklog = Math.max(peakBacklog, ci.num_pending + ci.num_ack_pending)),
-        () => undefined,
-      );
+      for (const [lane, c] of [['live', t.consumers.dispatcher], ['bulk', t.consumers.dispatcherBulk]] as const) {
+        void jsm.consumers.info(t.streams.work, c).then(
+          (ci) => (peak[lane] = Math.max(peak[lane], ci.num_pending + ci.num_ack_pending)),
+          () => undefined,
+        );
+      }
     }, 50);
 
     await js.publish(t.subjects.recorded, JSON.stringify({ classId: 'big', manifest: 'big/master.m3u8' }));
-    await new Promise((r) => setTimeout(r, 1_000));
+    await new Promise((r) => setTimeout(r, 3_000));
+    const triggered = Date.now();
     await js.publish(t.subjects.recorded, JSON.stringify({ classId: 'small', manifest: 'small/master.m3u8' }));
     const [small] = await outcomes.of('small', 1, 60_000);
-    const smallAt = Date.now();
+    const firstCopy = origin.requestTimes[origin.requests.findIndex((r) => r.endsWith('/vod/small/a.ts') || r.endsWith('/vod/small/b.ts'))] as number;
+    const bigBefore = origin.requests.filter((r, i) => r.startsWith('GET /vod/big/s') && (origin.requestTimes[i] as number) > triggered && (origin.requestTimes[i] as number) < firstCopy).length;
     const [bigOutcome] = await outcomes.of('big', 1, 120_000);
-    const bigAt = Date.now();
     clearInterval(sampler);
-    console.log(`flow control: live lane peak backlog ${peakBacklog} jobs; small class done ${bigAt - smallAt} ms before the big one`);
+    console.log(
+      `flow control: small class's first segment fetched ${firstCopy - triggered} ms after its trigger, after ${bigBefore} of the big class's; ` +
+        `peak backlog live ${peak.live}, bulk ${peak.bulk} jobs`,
+    );
     expect(small?.status).toBe('complete');
-    expect(bigOutcome?.status).toBe('complete');
-    expect(bigOutcome?.files).toBe(401);
-    expect(smallAt).toBeLessThan(bigAt - 1_000);
-    // Bound: FLANTS_MAX_QUEUED_JOBS plus one slice per crawl in flight (4).
-    expect(peakBacklog).toBeLessThanOrEqual(40 + 4 * 20);
-  }, 180_000);
+    expect(bigOutcome).toMatchObject({ status: 'complete', files: 1201 });
+    // Only what was in flight goes first (2 waves of 10): not the big class's queued slices.
+    expect(bigBefore).toBeLessThan(50);
+    // Bound per lane: FLANTS_MAX_QUEUED_JOBS plus one slice per crawl in flight (4).
+    expect(Math.max(peak.live, peak.bulk)).toBeLessThanOrEqual(300 + 4 * 100);
+    // The live lane only ever holds first slices: the big class's and the small one's.
+    expect(peak.live).toBeLessThanOrEqual(100 + 2);
+  }, 240_000);
 });
