@@ -47,6 +47,12 @@ export interface CrawlerDeps {
   readonly root: SourceRoot;
 }
 
+/** Room a turn holds in its lane's backlog while it reads its playlists. */
+interface Hold {
+  readonly lane: CrawlJob['lane'];
+  held: number;
+}
+
 /** JetStream's error code for a consumer that does not exist. */
 const CONSUMER_NOT_FOUND = 10014;
 
@@ -84,9 +90,10 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
     lane === 'bulk' ? { crawl: subjects.crawlBulk, transfer: subjects.transferBulk } : { crawl: subjects.crawl, transfer: subjects.transfer };
 
   // Each lane's transfer backlog, read at most twice a second: it bounds what that lane's crawls may add.
-  // `reading` counts the reads, so that room reserved against one reading is not released from the next.
-  const backlogs = { live: { jobs: 0, at: 0, reading: 0 }, bulk: { jobs: 0, at: 0, reading: 0 } };
-  const laneBacklog = async (lane: Lane): Promise<{ jobs: number; reading: number }> => {
+  // `reserved` is room held by first turns still reading their playlists: kept apart from the reading, so
+  // that a newer reading never drops it (a review found every slow crawl's room taken by the next one).
+  const backlogs = { live: { jobs: 0, at: 0, reserved: 0 }, bulk: { jobs: 0, at: 0, reserved: 0 } };
+  const laneBacklog = async (lane: Lane): Promise<{ jobs: number; reserved: number }> => {
     const b = backlogs[lane];
     if (Date.now() - b.at > 500) {
       const { consumers, streams } = deps.topology;
@@ -99,12 +106,12 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
       });
       b.jobs = ci.num_pending + ci.num_ack_pending;
       b.at = Date.now();
-      b.reading++;
     }
     return b;
   };
-  // A lane with no room looks again after this; the live lane's new recordings should not wait long.
-  const noRoomDelayMs = (lane: Lane) => (lane === 'bulk' ? 1_000 : 250);
+  // A bulk class not started yet looks less often: a scan leaves thousands waiting, and each look is a
+  // publish, two deliveries and an ack; one under way looks sooner, so that started classes finish first.
+  const noRoomDelayMs = (job: CrawlJob) => (job.lane === 'live' ? 250 : job.enqueueFrom === 0 ? 3_000 : 1_000);
 
   /** Queues a crawl's next turn, from file `from`, behind its lane's other classes; a redelivered turn publishes the same message (deduplicated). */
   const deferTurn = async (job: CrawlJob, from: number, delayMs: number) => {
@@ -117,16 +124,21 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
    * yet waits for room for a whole slice, and reserves it: classes are
    * finished rather than all started (the aggregator holds every started run),
    * and no crawl is spent on a turn that would enqueue a handful of files.
-   * Returns the room reserved, or undefined when there is none.
+   * Returns the room held, or undefined when there is none.
    */
-  const reserve = async (job: CrawlJob): Promise<{ held: number; reading: number } | undefined> => {
+  const reserve = async (job: CrawlJob): Promise<Hold | undefined> => {
     const { maxQueuedJobs: max, classSlice } = cfg.flow;
     const b = await laneBacklog(job.lane);
     const needed = job.lane === 'bulk' && job.enqueueFrom === 0 ? Math.min(classSlice, max) : 1;
-    if (b.jobs > max - needed) return undefined;
+    if (b.jobs + b.reserved > max - needed) return undefined;
     const held = needed > 1 ? needed : 0;
-    b.jobs += held;
-    return { held, reading: b.reading };
+    b.reserved += held;
+    return { lane: job.lane, held };
+  };
+  /** Gives back what a turn still holds (once: a hold is spent by turnSize or released when the turn ends). */
+  const release = (hold: Hold) => {
+    backlogs[hold.lane].reserved -= hold.held;
+    hold.held = 0;
   };
 
   /**
@@ -135,10 +147,10 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
    * for a later turn, behind the other classes (round robin), so that the
    * backlog, and nats-server's memory and disk with it, stay bounded.
    */
-  const turnSize = async (job: CrawlJob, remaining: number, reserved: { held: number; reading: number }): Promise<number> => {
+  const turnSize = async (job: CrawlJob, remaining: number, hold: Hold): Promise<number> => {
     const b = await laneBacklog(job.lane);
-    if (b.reading === reserved.reading) b.jobs -= reserved.held;
-    const n = Math.max(0, Math.min(cfg.flow.maxQueuedJobs - b.jobs, cfg.flow.classSlice, remaining));
+    release(hold);
+    const n = Math.max(0, Math.min(cfg.flow.maxQueuedJobs - b.jobs - b.reserved, cfg.flow.classSlice, remaining));
     b.jobs += n;
     return n;
   };
@@ -154,12 +166,20 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
     const log = logger.child({ classId: job.classId, runId: job.runId, generation: job.generation });
     const wait = job.notBefore ? Date.parse(job.notBefore) - Date.now() : 0;
     if (wait > 0) return { outcome: { kind: 'later', delayMs: wait } }; // a live re-crawl that is not due yet
-    const reserved = await reserve(job);
-    if (!reserved) {
+    const hold = await reserve(job);
+    if (!hold) {
       // No room: not even worth reading the playlists. Its turn comes round again, behind the others.
-      await deferTurn(job, job.enqueueFrom, noRoomDelayMs(job.lane));
+      await deferTurn(job, job.enqueueFrom, noRoomDelayMs(job));
       return { outcome: { kind: 'ok' }, detail: job };
     }
+    try {
+      return await crawlTurn(job, attempt, hold, log);
+    } finally {
+      release(hold); // a turn that failed before taking its room
+    }
+  };
+
+  const crawlTurn = async (job: CrawlJob, attempt: number, hold: Hold, log: Logger): Promise<Handled<CrawlJob>> => {
     let result;
     try {
       const entry = deps.root.fromRef(job.manifest);
@@ -208,11 +228,11 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
       };
     }
     const from = Math.min(job.enqueueFrom, all.length);
-    const jobs = sliced ? all.slice(from, from + (await turnSize(job, all.length - from, reserved))) : all;
+    const jobs = sliced ? all.slice(from, from + (await turnSize(job, all.length - from, hold))) : all;
     const rest = from + jobs.length < all.length;
     if (sliced && from === 0 && jobs.length === 0 && all.length > 0) {
       // Another crawl took the room meanwhile: not started yet, so nothing is announced (the aggregator would hold the run).
-      await deferTurn(job, 0, noRoomDelayMs(job.lane));
+      await deferTurn(job, 0, noRoomDelayMs(job));
       return { outcome: { kind: 'ok' }, detail: job };
     }
     try {
@@ -243,12 +263,15 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
       // Named by what it says: a retried attempt that finds the recording ended (or a
       // different count) is a new message, never dropped as a duplicate of the first.
       await publishDurably(deps.js, subjects.crawled, JSON.stringify(crawled), { msgID: `crawled:${job.runId}:${job.generation}:${live}:${crawled.total}` });
-      await publishJobs(jobs, lane.transfer);
+      // A recording given up on goes in one turn, but here too only its first slice is live.
+      const liveCount = job.lane === 'live' && !sliced ? cfg.flow.classSlice : jobs.length;
+      await publishJobs(jobs.slice(0, liveCount), lane.transfer);
+      await publishJobs(jobs.slice(liveCount), subjects.transferBulk);
       // The rest of the class waits for its next turn, behind the bulk lane's classes: a live class's first
       // slice goes ahead of everything, and the rest of a very large one must not hold up the next recording.
       if (rest) {
         const next: CrawlJob = { ...job, lane: 'bulk', bulkTotal: all.length, bulkDigest: digest };
-        await deferTurn(next, from + jobs.length, jobs.length === 0 ? noRoomDelayMs('bulk') : 0);
+        await deferTurn(next, from + jobs.length, jobs.length === 0 ? noRoomDelayMs(next) : 0);
       }
       if (live === 'recrawl') {
         const next: CrawlJob = {

@@ -8,16 +8,16 @@
  * reserves its slice, and one left with nothing announces nothing. Counted
  * here: classes announced while none of their files was enqueued.
  */
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
 import { startDaemon } from '../cli/daemon.js';
 import { startLocalLambda } from '../lambda/local-endpoint.js';
 import type { ClassTransferred } from '../streams/messages.js';
 import { topology } from '../streams/topology.js';
+import { addClass } from './helpers/hls-fixtures.js';
 import { startOrigin } from './helpers/origin.js';
-import { natsClient, startNats, startS3, pipelineConfig, testLogger } from './helpers/services.js';
+import { natsClient, startNats, startS3, pipelineConfig, testLogger, watchOutcomes } from './helpers/services.js';
 
-const media = (segs: string[]) => ['#EXTM3U', '#EXT-X-TARGETDURATION:4', ...segs.flatMap((s) => ['#EXTINF:4,', s]), '#EXT-X-ENDLIST', ''].join('\n');
 
 describe('flow control - a bulk class starts with a whole slice', () => {
   it('flow control - no bulk class is started (crawled published) with none of its files enqueued', async () => {
@@ -27,9 +27,7 @@ describe('flow control - a bulk class starts with a whole slice', () => {
     const files: Record<string, string> = {};
     const bulk = Array.from({ length: 16 }, (_, c) => `bulk${c}`);
     for (const c of bulk) {
-      const segs = Array.from({ length: 45 }, (_, i) => `s${i}.ts`);
-      files[`/vod/${c}/master.m3u8`] = media(segs);
-      for (const s of segs) files[`/vod/${c}/${s}`] = `${c}${s}`;
+      addClass(files, c, 45);
     }
     await using origin = await startOrigin(files);
     for (const p of Object.keys(files)) if (p.endsWith('.ts')) origin.delays.set(p, 30);
@@ -76,4 +74,75 @@ describe('flow control - a bulk class starts with a whole slice', () => {
     console.log(`flow control: ${startedEmpty.length}/${bulk.length} bulk classes started with 0 files enqueued (${gaps.join(', ')}); peak started runs ${peakStarted}`);
     expect(startedEmpty).toEqual([]);
   }, 200_000);
+
+  it('flow control - a bulk class that takes 2 s to crawl keeps the room it reserved: the fast classes behind it do not take it', async () => {
+    // A second review found the held room dropped at the next backlog reading (500 ms): a slow crawl lost
+    // its room to every faster first turn and started last.
+    await using nats = await startNats();
+    await using dst = await startS3('dest-bucket');
+    await using lambda = await startLocalLambda({ concurrency: 2, timeoutMs: 60_000, workers: 1 });
+    const files: Record<string, string> = {};
+    const fast = Array.from({ length: 12 }, (_, c) => `fast${c}`);
+    for (const c of ['slow', ...fast]) {
+      addClass(files, c, 29);
+    }
+    await using origin = await startOrigin(files);
+    origin.delays.set('/vod/slow/master.m3u8', 2_000);
+    for (const p of Object.keys(files)) if (p.endsWith('.ts')) origin.delays.set(p, 20);
+    const config = pipelineConfig({ nats, origin, dest: dst, lambda }, {
+      FLANTS_BATCH_SIZE: '10', FLANTS_BATCH_WAIT: '20ms', FLANTS_MAX_QUEUED_JOBS: '30', FLANTS_CLASS_SLICE: '30',
+    });
+    const t = topology(config.namespace);
+    await using _daemon = await startDaemon({ config, logger: testLogger() });
+    await using client = await natsClient(nats.url);
+    const js = jetstream(client);
+    const outcomes = watchOutcomes(client, t.subjects.transferred);
+    const announced: string[] = [];
+    client.subscribe(t.subjects.crawled, {
+      callback: (_e, m) => {
+        const c = m.json<{ classId: string }>().classId;
+        if (!announced.includes(c)) announced.push(c);
+      },
+    });
+    const slowReads = () => origin.requests.filter((r) => r.includes('/vod/slow/master.m3u8')).length;
+
+    await js.publish(t.subjects.recordedBulk, JSON.stringify({ classId: 'slow', manifest: 'slow/master.m3u8' }));
+    // The scanner's check and the crawl's read: the slow class's first turn holds its room.
+    for (const until = Date.now() + 20_000; slowReads() < 2 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 700));
+    for (const c of fast) await js.publish(t.subjects.recordedBulk, JSON.stringify({ classId: c, manifest: `${c}/master.m3u8` }));
+    for (const c of ['slow', ...fast]) expect((await outcomes.of(c, 1, 180_000))[0]?.status).toBe('complete');
+    console.log(`flow control: the slow class was announced ${announced.indexOf('slow') + 1}th of ${fast.length + 1}; its playlist read ${slowReads()} times`);
+    expect(announced.indexOf('slow')).toBe(0);
+  }, 240_000);
+
+  it('flow control - a crawler started before any dispatcher counts each lane from the stream and keeps both bounded', async () => {
+    await using nats = await startNats();
+    await using dst = await startS3('dest-bucket');
+    const files: Record<string, string> = {};
+    for (const c of ['live0', 'live1', 'bulk0', 'bulk1']) {
+      addClass(files, c, 60);
+    }
+    await using origin = await startOrigin(files);
+    const config = pipelineConfig({ nats, origin, dest: dst }, { FLANTS_MAX_QUEUED_JOBS: '20', FLANTS_CLASS_SLICE: '10' });
+    const t = topology(config.namespace);
+    await using _daemon = await startDaemon({ config, logger: testLogger(), actors: ['scanner', 'crawler'] });
+    await using client = await natsClient(nats.url);
+    const js = jetstream(client);
+    const jsm = await jetstreamManager(client);
+    const consumers = (await jsm.consumers.list(t.streams.work).next()).map((c) => c.name).sort();
+    for (const c of ['live0', 'live1']) await js.publish(t.subjects.recorded, JSON.stringify({ classId: c, manifest: `${c}/master.m3u8` }));
+    for (const c of ['bulk0', 'bulk1']) await js.publish(t.subjects.recordedBulk, JSON.stringify({ classId: c, manifest: `${c}/master.m3u8` }));
+    const count = async (subject: string) => (await jsm.streams.info(t.streams.work, { subjects_filter: subject })).state.subjects?.[subject] ?? 0;
+    for (const until = Date.now() + 20_000; (await count(t.subjects.transferBulk)) < 20 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 3_000)); // nothing drains: any more would break the bound
+    const live = await count(t.subjects.transfer);
+    const bulk = await count(t.subjects.transferBulk);
+    console.log(`flow control: with no dispatcher, queued live ${live}, bulk ${bulk} (bound 20 + 4 x 10 per lane)`);
+    expect(consumers).not.toContain(t.consumers.dispatcher);
+    // Only first slices are live: one slice of each live class.
+    expect(live).toBe(20);
+    expect(bulk).toBeGreaterThanOrEqual(20);
+    expect(bulk).toBeLessThanOrEqual(20 + 4 * 10);
+  }, 60_000);
 });

@@ -8,10 +8,10 @@ import { describe, expect, it } from 'vitest';
 import { startDaemon } from '../cli/daemon.js';
 import { startLocalLambda } from '../lambda/local-endpoint.js';
 import { topology } from '../streams/topology.js';
+import { addClass } from './helpers/hls-fixtures.js';
 import { startOrigin } from './helpers/origin.js';
 import { natsClient, startNats, startS3, pipelineConfig, testLogger, watchOutcomes } from './helpers/services.js';
 
-const media = (segs: string[]) => ['#EXTM3U', '#EXT-X-TARGETDURATION:4', ...segs.flatMap((s) => ['#EXTINF:4,', s]), '#EXT-X-ENDLIST', ''].join('\n');
 
 describe('flow control - tiny flow settings', () => {
   for (const [max, slice] of [['1', '1'], ['3', '50']] as const) {
@@ -22,9 +22,7 @@ describe('flow control - tiny flow settings', () => {
       const files: Record<string, string> = {};
       const classes = ['l0', 'l1', 'b0', 'b1'];
       for (const c of classes) {
-        const segs = Array.from({ length: 7 }, (_, i) => `s${i}.ts`);
-        files[`/vod/${c}/master.m3u8`] = media(segs);
-        for (const s of segs) files[`/vod/${c}/${s}`] = `${c}${s}`;
+        addClass(files, c, 7);
       }
       await using origin = await startOrigin(files);
       const config = pipelineConfig({ nats, origin, dest: dst, lambda }, {

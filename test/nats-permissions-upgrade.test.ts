@@ -15,16 +15,9 @@ import { startNatsServer } from '../dev/local/nats-server.js';
 import { connectNats } from '../streams/connect-nats.js';
 import { ensureTopology, topologyOptions } from '../streams/ensure-topology.js';
 import { topology } from '../streams/topology.js';
+import { natsPasswords as passwords } from './helpers/nats-passwords.js';
 import { testConfig, testLogger } from './helpers/services.js';
 
-// nats-server reads every user's password from its environment.
-const passwords = {
-  FLANTS_ADMIN_PASSWORD: 'admin-pw-0123456789',
-  FLANTS_SCANNER_PASSWORD: 'scanner-pw-0123456789',
-  FLANTS_CRAWLER_PASSWORD: 'crawler-pw-0123456789',
-  FLANTS_DISPATCHER_PASSWORD: 'dispatcher-pw-0123456789',
-  FLANTS_AGGREGATOR_PASSWORD: 'aggregator-pw-0123456789',
-};
 
 describe('nats - an upgrade without the new permissions', () => {
   it('nats - a crawler not allowed to read the live dispatcher backlog refuses to start, naming the permission', async () => {

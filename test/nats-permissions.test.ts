@@ -17,17 +17,11 @@ import { ensureTopology, openClassStateKv, openFleetKv, topologyOptions } from '
 import type { ClassTransferred } from '../streams/messages.js';
 import { topology } from '../streams/topology.js';
 import { readFleet } from '../observability/fleet-presence.js';
+import { natsPasswords as passwords } from './helpers/nats-passwords.js';
 import { startOrigin, type Origin } from './helpers/origin.js';
 import { startLambda, startS3, testConfig, testLogger } from './helpers/services.js';
 import { jetstreamManager } from '@nats-io/jetstream';
 
-const passwords = {
-  FLANTS_ADMIN_PASSWORD: 'admin-pw-0123456789',
-  FLANTS_SCANNER_PASSWORD: 'scanner-pw-0123456789',
-  FLANTS_CRAWLER_PASSWORD: 'crawler-pw-0123456789',
-  FLANTS_DISPATCHER_PASSWORD: 'dispatcher-pw-0123456789',
-  FLANTS_AGGREGATOR_PASSWORD: 'aggregator-pw-0123456789',
-};
 
 describe('nats - least-privilege users per actor', () => {
   let nats: NatsServer;
