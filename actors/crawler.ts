@@ -215,12 +215,13 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
     const sliced = live !== 'incomplete';
     const lane = laneSubjects(job.lane);
     // File numbers are positions in the crawl: after an edit, later turns would skip or repeat files, and a
-    // playlist copied in an earlier turn would name files no turn copies. The class fails with the reason instead.
-    const digest = sliced ? keysDigest(all) : undefined;
+    // playlist copied in an earlier turn would name files no turn copies. The class fails with the reason instead,
+    // also when a later turn finds the recording live again (it would enqueue from 0 over numbers already used).
+    const digest = keysDigest(all);
     const changed =
       job.enqueueFrom > 0 &&
       ((job.bulkTotal !== undefined && job.bulkTotal !== all.length) || (job.bulkDigest !== undefined && job.bulkDigest !== digest));
-    if (sliced && changed) {
+    if (changed) {
       const counts = job.bulkTotal !== all.length ? `${job.bulkTotal} files, now ${all.length}` : `${all.length} files, not the same ones`;
       return {
         outcome: { kind: 'failed', retryable: false, reason: `the class's playlists changed while it was being enqueued (${counts}); trigger it again` },
@@ -270,8 +271,8 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
       // The rest of the class waits for its next turn, behind the bulk lane's classes: a live class's first
       // slice goes ahead of everything, and the rest of a very large one must not hold up the next recording.
       if (rest) {
-        const next: CrawlJob = { ...job, lane: 'bulk', bulkTotal: all.length, bulkDigest: digest };
-        await deferTurn(next, from + jobs.length, jobs.length === 0 ? noRoomDelayMs(next) : 0);
+        const next: CrawlJob = { ...job, lane: 'bulk', enqueueFrom: from + jobs.length, bulkTotal: all.length, bulkDigest: digest };
+        await deferTurn(next, next.enqueueFrom, jobs.length === 0 ? noRoomDelayMs(next) : 0);
       }
       if (live === 'recrawl') {
         const next: CrawlJob = {

@@ -69,4 +69,46 @@ describe('flow control - a bulk class edited between its turns', () => {
     else expect(outcome?.reason).toMatch(/changed while it was being enqueued \(41 files, not the same ones\)/);
     outcomes.stop();
   }, 120_000);
+
+  it('flow control - a class found live again by a later turn (and given up on) fails with the reason instead of reusing file numbers', async () => {
+    // A third review: such a turn enqueued from file 0 over numbers earlier turns had used, and
+    // deduplication by number dropped the files that had moved.
+    await using nats = await startNats();
+    await using dst = await startS3('dest-bucket');
+    await using lambda = await startLocalLambda({ concurrency: 2, timeoutMs: 60_000, workers: 1 });
+    const segs = Array.from({ length: 40 }, (_, i) => `s${i}.ts`);
+    const files: Record<string, string> = { '/vod/c2/master.m3u8': media(segs) };
+    for (const s of segs) files[`/vod/c2/${s}`] = `c2-${s}`;
+    files['/vod/c2/new.ts'] = 'c2-new';
+    await using origin = await startOrigin(files);
+    for (const s of segs) origin.delays.set(`/vod/c2/${s}`, 150);
+    const config = pipelineConfig({ nats, origin, dest: dst, lambda }, {
+      FLANTS_BATCH_SIZE: '5',
+      FLANTS_BATCH_WAIT: '20ms',
+      FLANTS_WAVE_CONCURRENCY: '1',
+      FLANTS_FILE_CONCURRENCY: '2',
+      FLANTS_MAX_QUEUED_JOBS: '10',
+      FLANTS_CLASS_SLICE: '10',
+      // Any recording still live is given up on at once: its files are enqueued in one turn.
+      FLANTS_LIVE_MAX_WAIT: '1ms',
+    });
+    const t = topology(config.namespace);
+    await using _daemon = await startDaemon({ config, logger: testLogger() });
+    await using client = await natsClient(nats.url);
+    const outcomes = watchOutcomes(client, t.subjects.transferred);
+    const s3 = s3For(dst);
+
+    await jetstream(client).publish(t.subjects.recordedBulk, JSON.stringify({ classId: 'c2', manifest: 'c2/master.m3u8' }));
+    const until = Date.now() + 20_000;
+    while (!(await keysOf(s3)).some((k) => k.endsWith('c2/master.m3u8')) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    // The playlist loses its end tag and gains a segment in the middle: live again, and every later number moved.
+    const live = [...segs.slice(0, 20), 'new.ts', ...segs.slice(20)];
+    origin.files.set('/vod/c2/master.m3u8', Buffer.from(media(live).replace('#EXT-X-ENDLIST\n', '')));
+
+    const [outcome] = await outcomes.of('c2', 1, 60_000);
+    console.log(`flow control edit: live again: outcome ${outcome?.status}: ${outcome?.reason}`);
+    expect(outcome?.status).toBe('failed');
+    expect(outcome?.reason).toMatch(/changed while it was being enqueued \(41 files, now 42\)/);
+    outcomes.stop();
+  }, 120_000);
 });
