@@ -3,7 +3,8 @@
  * count (a segment replaced). Later turns number files by the new crawl while
  * earlier turns, and the playlist already copied, follow the old one: a review
  * found such a class reported complete with a referenced segment never copied.
- * The crawler now compares the ordered keys' digest, and fails the class.
+ * The crawler now compares the ordered keys' digest, and fails the class; as
+ * it does a class that a later turn finds live again.
  */
 import { S3Client, ListObjectsCommand } from '@aws-sdk/client-s3';
 import { jetstream } from '@nats-io/jetstream';
@@ -21,37 +22,58 @@ async function keysOf(s3: S3Client): Promise<string[]> {
   return (out.Contents ?? []).map((o) => o.Key as string);
 }
 
+/**
+ * One 40-segment class `id` (150 ms per segment, slices of 10), a daemon copying it, and a way to wait until its
+ * playlist (file 0, first of turn 1) is at the destination, when the test edits the source.
+ */
+async function editedClass(id: string, extra: Record<string, string>, env: Record<string, string> = {}) {
+  const nats = await startNats();
+  const dst = await startS3('dest-bucket');
+  const lambda = await startLocalLambda({ concurrency: 2, timeoutMs: 60_000, workers: 1 });
+  const segs = Array.from({ length: 40 }, (_, i) => `s${i}.ts`);
+  const files: Record<string, string> = { [`/vod/${id}/master.m3u8`]: media(segs), ...extra };
+  for (const s of segs) files[`/vod/${id}/${s}`] = `${id}-${s}`;
+  const origin = await startOrigin(files);
+  for (const s of segs) origin.delays.set(`/vod/${id}/${s}`, 150);
+  const config = pipelineConfig({ nats, origin, dest: dst, lambda }, {
+    FLANTS_BATCH_SIZE: '5',
+    FLANTS_BATCH_WAIT: '20ms',
+    FLANTS_WAVE_CONCURRENCY: '1',
+    FLANTS_FILE_CONCURRENCY: '2',
+    FLANTS_MAX_QUEUED_JOBS: '10',
+    FLANTS_CLASS_SLICE: '10',
+    ...env,
+  });
+  const t = topology(config.namespace);
+  const daemon = await startDaemon({ config, logger: testLogger() });
+  const client = await natsClient(nats.url);
+  const outcomes = watchOutcomes(client, t.subjects.transferred);
+  const s3 = s3For(dst);
+  const playlistCopied = async () => {
+    const until = Date.now() + 20_000;
+    while (!(await keysOf(s3)).some((k) => k.endsWith(`${id}/master.m3u8`)) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  };
+  return {
+    segs, origin, s3, outcomes, t, js: jetstream(client), playlistCopied,
+    async [Symbol.asyncDispose]() {
+      outcomes.stop();
+      await daemon.stop();
+      await client.close();
+      await Promise.all([origin.close(), lambda.close(), dst.close(), nats.close()]);
+    },
+  };
+}
+
 describe('flow control - a bulk class edited between its turns', () => {
   it('flow control - a bulk class whose playlist changes between turns (same count) is not reported complete with a file missing', async () => {
-    await using nats = await startNats();
-    await using dst = await startS3('dest-bucket');
-    await using lambda = await startLocalLambda({ concurrency: 2, timeoutMs: 60_000, workers: 1 });
-    const segs = Array.from({ length: 40 }, (_, i) => `s${i}.ts`);
-    const files: Record<string, string> = { '/vod/c1/master.m3u8': media(segs) };
-    for (const s of segs) files[`/vod/c1/${s}`] = `c1-${s}`;
-    files['/vod/c1/z30.ts'] = 'c1-z30 (replacement of s30)';
-    await using origin = await startOrigin(files);
-    for (const s of segs) origin.delays.set(`/vod/c1/${s}`, 150);
-    const config = pipelineConfig({ nats, origin, dest: dst, lambda }, {
-      FLANTS_BATCH_SIZE: '5',
-      FLANTS_BATCH_WAIT: '20ms',
-      FLANTS_WAVE_CONCURRENCY: '1',
-      FLANTS_FILE_CONCURRENCY: '2',
-      FLANTS_MAX_QUEUED_JOBS: '10',
-      FLANTS_CLASS_SLICE: '10',
-    });
-    const t = topology(config.namespace);
-    await using _daemon = await startDaemon({ config, logger: testLogger() });
-    await using client = await natsClient(nats.url);
-    const outcomes = watchOutcomes(client, t.subjects.transferred);
-    const s3 = s3For(dst);
+    await using c = await editedClass('c1', { '/vod/c1/z30.ts': 'c1-z30 (replacement of s30)' });
+    const { segs, origin, s3, outcomes, t, js } = c;
 
     // The older form of a bulk trigger (scans before class.recorded.bulk): still the bulk lane from the crawler on.
-    await jetstream(client).publish(t.subjects.recorded, JSON.stringify({ classId: 'c1', manifest: 'c1/master.m3u8', lane: 'bulk' }));
+    await js.publish(t.subjects.recorded, JSON.stringify({ classId: 'c1', manifest: 'c1/master.m3u8', lane: 'bulk' }));
     // Turn 1 copies the playlist (index 0, no delay) and a few segments; then the source is edited:
     // segment 30 is replaced by z30.ts, the file count stays 41.
-    const until = Date.now() + 20_000;
-    while (!(await keysOf(s3)).some((k) => k.endsWith('c1/master.m3u8')) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    await c.playlistCopied();
     origin.files.set('/vod/c1/master.m3u8', Buffer.from(media(segs.map((s) => (s === 's30.ts' ? 'z30.ts' : s)))));
 
     const [outcome] = await outcomes.of('c1', 1, 60_000);
@@ -67,40 +89,17 @@ describe('flow control - a bulk class edited between its turns', () => {
     // Either the run is not reported complete, or the copy it reports is whole.
     if (outcome?.status === 'complete') expect(missing).toEqual([]);
     else expect(outcome?.reason).toMatch(/changed while it was being enqueued \(41 files, not the same ones\)/);
-    outcomes.stop();
   }, 120_000);
 
   it('flow control - a class found live again by a later turn (and given up on) fails with the reason instead of reusing file numbers', async () => {
     // A third review: such a turn enqueued from file 0 over numbers earlier turns had used, and
-    // deduplication by number dropped the files that had moved.
-    await using nats = await startNats();
-    await using dst = await startS3('dest-bucket');
-    await using lambda = await startLocalLambda({ concurrency: 2, timeoutMs: 60_000, workers: 1 });
-    const segs = Array.from({ length: 40 }, (_, i) => `s${i}.ts`);
-    const files: Record<string, string> = { '/vod/c2/master.m3u8': media(segs) };
-    for (const s of segs) files[`/vod/c2/${s}`] = `c2-${s}`;
-    files['/vod/c2/new.ts'] = 'c2-new';
-    await using origin = await startOrigin(files);
-    for (const s of segs) origin.delays.set(`/vod/c2/${s}`, 150);
-    const config = pipelineConfig({ nats, origin, dest: dst, lambda }, {
-      FLANTS_BATCH_SIZE: '5',
-      FLANTS_BATCH_WAIT: '20ms',
-      FLANTS_WAVE_CONCURRENCY: '1',
-      FLANTS_FILE_CONCURRENCY: '2',
-      FLANTS_MAX_QUEUED_JOBS: '10',
-      FLANTS_CLASS_SLICE: '10',
-      // Any recording still live is given up on at once: its files are enqueued in one turn.
-      FLANTS_LIVE_MAX_WAIT: '1ms',
-    });
-    const t = topology(config.namespace);
-    await using _daemon = await startDaemon({ config, logger: testLogger() });
-    await using client = await natsClient(nats.url);
-    const outcomes = watchOutcomes(client, t.subjects.transferred);
-    const s3 = s3For(dst);
+    // deduplication by number dropped the files that had moved. Any recording still live is given up on
+    // at once here, so that turn enqueues its files in one go.
+    await using c = await editedClass('c2', { '/vod/c2/new.ts': 'c2-new' }, { FLANTS_LIVE_MAX_WAIT: '1ms' });
+    const { segs, origin, outcomes, t, js } = c;
 
-    await jetstream(client).publish(t.subjects.recordedBulk, JSON.stringify({ classId: 'c2', manifest: 'c2/master.m3u8' }));
-    const until = Date.now() + 20_000;
-    while (!(await keysOf(s3)).some((k) => k.endsWith('c2/master.m3u8')) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    await js.publish(t.subjects.recordedBulk, JSON.stringify({ classId: 'c2', manifest: 'c2/master.m3u8' }));
+    await c.playlistCopied();
     // The playlist loses its end tag and gains a segment in the middle: live again, and every later number moved.
     const live = [...segs.slice(0, 20), 'new.ts', ...segs.slice(20)];
     origin.files.set('/vod/c2/master.m3u8', Buffer.from(media(live).replace('#EXT-X-ENDLIST\n', '')));
@@ -109,6 +108,5 @@ describe('flow control - a bulk class edited between its turns', () => {
     console.log(`flow control edit: live again: outcome ${outcome?.status}: ${outcome?.reason}`);
     expect(outcome?.status).toBe('failed');
     expect(outcome?.reason).toMatch(/changed while it was being enqueued \(41 files, now 42\)/);
-    outcomes.stop();
   }, 120_000);
 });
