@@ -86,8 +86,13 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
   };
 
   type Lane = CrawlJob['lane'];
-  const laneSubjects = (lane: Lane) =>
-    lane === 'bulk' ? { crawl: subjects.crawlBulk, transfer: subjects.transferBulk } : { crawl: subjects.crawl, transfer: subjects.transfer };
+  /** A lane's subjects, and the dispatcher consumer whose backlog bounds it. */
+  const laneOf = (lane: Lane) => {
+    const { consumers } = deps.topology;
+    return lane === 'bulk'
+      ? { crawl: subjects.crawlBulk, transfer: subjects.transferBulk, dispatcher: consumers.dispatcherBulk }
+      : { crawl: subjects.crawl, transfer: subjects.transfer, dispatcher: consumers.dispatcher };
+  };
 
   // Each lane's transfer backlog, read at most twice a second: it bounds what that lane's crawls may add.
   // `reserved` is room held by first turns still reading their playlists: kept apart from the reading, so
@@ -96,12 +101,12 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
   const laneBacklog = async (lane: Lane): Promise<{ jobs: number; reserved: number }> => {
     const b = backlogs[lane];
     if (Date.now() - b.at > 500) {
-      const { consumers, streams } = deps.topology;
-      const ci = await deps.jsm.consumers.info(streams.work, lane === 'bulk' ? consumers.dispatcherBulk : consumers.dispatcher).catch(async (err: unknown) => {
+      const { work } = deps.topology.streams;
+      const { dispatcher, transfer: subject } = laneOf(lane);
+      const ci = await deps.jsm.consumers.info(work, dispatcher).catch(async (err: unknown) => {
         if (!(err instanceof JetStreamApiError && err.code === CONSUMER_NOT_FOUND)) throw err;
         // No dispatcher has made its consumer yet: the lane's jobs wait in the stream, and are counted there.
-        const subject = laneSubjects(lane).transfer;
-        const si = await deps.jsm.streams.info(streams.work, { subjects_filter: subject });
+        const si = await deps.jsm.streams.info(work, { subjects_filter: subject });
         return { num_pending: si.state.subjects?.[subject] ?? 0, num_ack_pending: 0 };
       });
       b.jobs = ci.num_pending + ci.num_ack_pending;
@@ -116,7 +121,7 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
   /** Queues a crawl's next turn, from file `from`, behind its lane's other classes; a redelivered turn publishes the same message (deduplicated). */
   const deferTurn = async (job: CrawlJob, from: number, delayMs: number) => {
     const next: CrawlJob = { ...job, enqueueFrom: from, turn: (job.turn ?? 0) + 1, notBefore: new Date(Date.now() + delayMs).toISOString() };
-    await deps.js.publish(laneSubjects(job.lane).crawl, JSON.stringify(next), { msgID: `crawl:${job.runId}:g${job.generation}:t${next.turn}` });
+    await deps.js.publish(laneOf(job.lane).crawl, JSON.stringify(next), { msgID: `crawl:${job.runId}:g${job.generation}:t${next.turn}` });
   };
 
   /**
@@ -213,7 +218,7 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
     // A recording given up on while still live keeps growing, so no numbering holds across turns: it is
     // enqueued in one turn, the one exception to the lane's bound (README, Known limits).
     const sliced = live !== 'incomplete';
-    const lane = laneSubjects(job.lane);
+    const lane = laneOf(job.lane);
     // File numbers are positions in the crawl: after an edit, later turns would skip or repeat files, and a
     // playlist copied in an earlier turn would name files no turn copies. The class fails with the reason instead,
     // also when a later turn finds the recording live again (it would enqueue from 0 over numbers already used).
@@ -264,10 +269,10 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
       // Named by what it says: a retried attempt that finds the recording ended (or a
       // different count) is a new message, never dropped as a duplicate of the first.
       await publishDurably(deps.js, subjects.crawled, JSON.stringify(crawled), { msgID: `crawled:${job.runId}:${job.generation}:${live}:${crawled.total}` });
-      // A recording given up on goes in one turn, but here too only its first slice is live.
-      const liveCount = job.lane === 'live' && !sliced ? cfg.flow.classSlice : jobs.length;
-      await publishJobs(jobs.slice(0, liveCount), lane.transfer);
-      await publishJobs(jobs.slice(liveCount), subjects.transferBulk);
+      // Only a first slice is ever live: the rest of a recording given up on (one turn) goes in the bulk lane.
+      const inLane = job.lane === 'live' ? cfg.flow.classSlice : jobs.length;
+      await publishJobs(jobs.slice(0, inLane), lane.transfer);
+      await publishJobs(jobs.slice(inLane), subjects.transferBulk);
       // The rest of the class waits for its next turn, behind the bulk lane's classes: a live class's first
       // slice goes ahead of everything, and the rest of a very large one must not hold up the next recording.
       if (rest) {
@@ -295,11 +300,11 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
   // bounded) is told here, by name, rather than failing every crawl after start.
   for (const lane of ['live', 'bulk'] as const) {
     await laneBacklog(lane).catch((err: unknown) => {
-      const { streams, consumers } = deps.topology;
-      const name = lane === 'bulk' ? consumers.dispatcherBulk : consumers.dispatcher;
+      const { work } = deps.topology.streams;
+      const { dispatcher } = laneOf(lane);
       throw new Error(
-        `the crawler cannot read the ${lane} lane's transfer backlog (consumer ${streams.work}/${name}): ${describeError(err)}; ` +
-          `allow it $JS.API.CONSUMER.INFO.${streams.work}.${name} (deploy/nats/flants.conf)`,
+        `the crawler cannot read the ${lane} lane's transfer backlog (consumer ${work}/${dispatcher}): ${describeError(err)}; ` +
+          `allow it $JS.API.CONSUMER.INFO.${work}.${dispatcher} (deploy/nats/flants.conf)`,
         { cause: err },
       );
     });

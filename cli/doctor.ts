@@ -77,8 +77,11 @@ async function natsChecks(config: FlantsConfig, rows: DoctorCheck[]): Promise<Na
   }
   const t = topology(config.namespace);
   const missing: string[] = [];
+  const found = new Map<string, Awaited<ReturnType<JetStreamManager['streams']['info']>>>();
   for (const name of Object.values(t.streams)) {
-    if (!(await jsm.streams.info(name).then(() => true, () => false))) missing.push(name);
+    const info = await jsm.streams.info(name).catch(() => undefined);
+    if (info) found.set(name, info);
+    else missing.push(name);
   }
   rows.push(missing.length
     ? { check: 'streams', result: 'FAIL', detail: `missing ${missing.join(', ')} (run \`flants setup\`, or start \`flants daemon\`; FLANTS_NAMESPACE=${config.namespace || '(empty)'})` }
@@ -86,7 +89,7 @@ async function natsChecks(config: FlantsConfig, rows: DoctorCheck[]): Promise<Na
   const problems: string[] = [];
   const absent: string[] = [];
   // A classes stream from before the bulk trigger subject: scans would find no stream to publish to.
-  const classes = missing.includes(t.streams.classes) ? undefined : await jsm.streams.info(t.streams.classes).catch(() => undefined);
+  const classes = found.get(t.streams.classes);
   const subjects = classes?.config.subjects ?? [];
   if (classes && !subjects.some((s) => subjectCovers(s, t.subjects.recordedBulk))) {
     problems.push(`${t.streams.classes} lacks ${t.subjects.recordedBulk} (set up by an older flants; run this version's \`flants setup\` once)`);

@@ -7,15 +7,9 @@
  * it does a class that a later turn finds live again.
  */
 import { S3Client, ListObjectsCommand } from '@aws-sdk/client-s3';
-import { jetstream } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
-import { startDaemon } from '../cli/daemon.js';
-import { startLocalLambda } from '../lambda/local-endpoint.js';
-import { topology } from '../streams/topology.js';
-import { startOrigin } from './helpers/origin.js';
-import { natsClient, startNats, startS3, pipelineConfig, testLogger, watchOutcomes, s3For } from './helpers/services.js';
-
-const media = (segs: string[]) => ['#EXTM3U', '#EXT-X-TARGETDURATION:4', ...segs.flatMap((s) => ['#EXTINF:4,', s]), '#EXT-X-ENDLIST', ''].join('\n');
+import { mediaPlaylist as media } from './helpers/hls-fixtures.js';
+import { startPipeline } from './helpers/pipeline.js';
 
 async function keysOf(s3: S3Client): Promise<string[]> {
   const out = await s3.send(new ListObjectsCommand({ Bucket: 'dest-bucket' }));
@@ -27,15 +21,10 @@ async function keysOf(s3: S3Client): Promise<string[]> {
  * playlist (file 0, first of turn 1) is at the destination, when the test edits the source.
  */
 async function editedClass(id: string, extra: Record<string, string>, env: Record<string, string> = {}) {
-  const nats = await startNats();
-  const dst = await startS3('dest-bucket');
-  const lambda = await startLocalLambda({ concurrency: 2, timeoutMs: 60_000, workers: 1 });
   const segs = Array.from({ length: 40 }, (_, i) => `s${i}.ts`);
   const files: Record<string, string> = { [`/vod/${id}/master.m3u8`]: media(segs), ...extra };
   for (const s of segs) files[`/vod/${id}/${s}`] = `${id}-${s}`;
-  const origin = await startOrigin(files);
-  for (const s of segs) origin.delays.set(`/vod/${id}/${s}`, 150);
-  const config = pipelineConfig({ nats, origin, dest: dst, lambda }, {
+  const p = await startPipeline(files, {
     FLANTS_BATCH_SIZE: '5',
     FLANTS_BATCH_WAIT: '20ms',
     FLANTS_WAVE_CONCURRENCY: '1',
@@ -44,24 +33,12 @@ async function editedClass(id: string, extra: Record<string, string>, env: Recor
     FLANTS_CLASS_SLICE: '10',
     ...env,
   });
-  const t = topology(config.namespace);
-  const daemon = await startDaemon({ config, logger: testLogger() });
-  const client = await natsClient(nats.url);
-  const outcomes = watchOutcomes(client, t.subjects.transferred);
-  const s3 = s3For(dst);
+  for (const s of segs) p.origin.delays.set(`/vod/${id}/${s}`, 150);
   const playlistCopied = async () => {
     const until = Date.now() + 20_000;
-    while (!(await keysOf(s3)).some((k) => k.endsWith(`${id}/master.m3u8`)) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    while (!(await keysOf(p.s3)).some((k) => k.endsWith(`${id}/master.m3u8`)) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
   };
-  return {
-    segs, origin, s3, outcomes, t, js: jetstream(client), playlistCopied,
-    async [Symbol.asyncDispose]() {
-      outcomes.stop();
-      await daemon.stop();
-      await client.close();
-      await Promise.all([origin.close(), lambda.close(), dst.close(), nats.close()]);
-    },
-  };
+  return Object.assign(p, { segs, playlistCopied });
 }
 
 describe('flow control - a bulk class edited between its turns', () => {

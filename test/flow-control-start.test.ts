@@ -8,30 +8,18 @@
  * reserves its slice, and one left with nothing announces nothing. Counted
  * here: classes announced while none of their files was enqueued.
  */
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
-import { startDaemon } from '../cli/daemon.js';
-import { startLocalLambda } from '../lambda/local-endpoint.js';
 import type { ClassTransferred } from '../streams/messages.js';
-import { topology } from '../streams/topology.js';
 import { addClass } from './helpers/hls-fixtures.js';
-import { startOrigin } from './helpers/origin.js';
-import { natsClient, startNats, startS3, pipelineConfig, testLogger, watchOutcomes } from './helpers/services.js';
+import { startPipeline } from './helpers/pipeline.js';
 
 
 describe('flow control - a bulk class starts with a whole slice', () => {
   it('flow control - no bulk class is started (crawled published) with none of its files enqueued', async () => {
-    await using nats = await startNats();
-    await using dst = await startS3('dest-bucket');
-    await using lambda = await startLocalLambda({ concurrency: 2, timeoutMs: 60_000, workers: 1 });
     const files: Record<string, string> = {};
     const bulk = Array.from({ length: 16 }, (_, c) => `bulk${c}`);
-    for (const c of bulk) {
-      addClass(files, c, 45);
-    }
-    await using origin = await startOrigin(files);
-    for (const p of Object.keys(files)) if (p.endsWith('.ts')) origin.delays.set(p, 30);
-    const config = pipelineConfig({ nats, origin, dest: dst, lambda }, {
+    for (const c of bulk) addClass(files, c, 45);
+    await using p = await startPipeline(files, {
       FLANTS_BATCH_SIZE: '10',
       FLANTS_BATCH_WAIT: '20ms',
       FLANTS_WAVE_CONCURRENCY: '2',
@@ -39,10 +27,8 @@ describe('flow control - a bulk class starts with a whole slice', () => {
       FLANTS_MAX_QUEUED_JOBS: '30',
       FLANTS_CLASS_SLICE: '30',
     });
-    const t = topology(config.namespace);
-    await using _daemon = await startDaemon({ config, logger: testLogger() });
-    await using client = await natsClient(nats.url);
-    const js = jetstream(client);
+    const { origin, t, client, js } = p;
+    for (const path of Object.keys(files)) if (path.endsWith('.ts')) origin.delays.set(path, 30);
 
     const crawledAt = new Map<string, number>();
     const firstJobAt = new Map<string, number>();
@@ -62,7 +48,7 @@ describe('flow control - a bulk class starts with a whole slice', () => {
         if (!firstJobAt.has(c)) firstJobAt.set(c, Date.now());
       },
     });
-    client.subscribe(t.subjects.transferred, { callback: (_e, m) => doneAt.set(m.json<ClassTransferred>().classId, Date.now()) });
+    client.subscribe(t.subjects.transferred, { callback: (_e, m) => void doneAt.set(m.json<ClassTransferred>().classId, Date.now()) });
 
     for (const c of bulk) await js.publish(t.subjects.recordedBulk, JSON.stringify({ classId: c, manifest: `${c}/master.m3u8` }));
     for (const until = Date.now() + 150_000; doneAt.size < bulk.length && Date.now() < until; ) await new Promise((r) => setTimeout(r, 100));
@@ -78,25 +64,15 @@ describe('flow control - a bulk class starts with a whole slice', () => {
   it('flow control - a bulk class that takes 2 s to crawl keeps the room it reserved: the fast classes behind it do not take it', async () => {
     // A second review found the held room dropped at the next backlog reading (500 ms): a slow crawl lost
     // its room to every faster first turn and started last.
-    await using nats = await startNats();
-    await using dst = await startS3('dest-bucket');
-    await using lambda = await startLocalLambda({ concurrency: 2, timeoutMs: 60_000, workers: 1 });
     const files: Record<string, string> = {};
     const fast = Array.from({ length: 12 }, (_, c) => `fast${c}`);
-    for (const c of ['slow', ...fast]) {
-      addClass(files, c, 29);
-    }
-    await using origin = await startOrigin(files);
-    origin.delays.set('/vod/slow/master.m3u8', 2_000);
-    for (const p of Object.keys(files)) if (p.endsWith('.ts')) origin.delays.set(p, 20);
-    const config = pipelineConfig({ nats, origin, dest: dst, lambda }, {
+    for (const c of ['slow', ...fast]) addClass(files, c, 29);
+    await using p = await startPipeline(files, {
       FLANTS_BATCH_SIZE: '10', FLANTS_BATCH_WAIT: '20ms', FLANTS_MAX_QUEUED_JOBS: '30', FLANTS_CLASS_SLICE: '30',
     });
-    const t = topology(config.namespace);
-    await using _daemon = await startDaemon({ config, logger: testLogger() });
-    await using client = await natsClient(nats.url);
-    const js = jetstream(client);
-    const outcomes = watchOutcomes(client, t.subjects.transferred);
+    const { origin, t, client, js, outcomes } = p;
+    origin.delays.set('/vod/slow/master.m3u8', 2_000);
+    for (const path of Object.keys(files)) if (path.endsWith('.ts')) origin.delays.set(path, 20);
     const announced: string[] = [];
     client.subscribe(t.subjects.crawled, {
       callback: (_e, m) => {
@@ -117,19 +93,10 @@ describe('flow control - a bulk class starts with a whole slice', () => {
   }, 240_000);
 
   it('flow control - a crawler started before any dispatcher counts each lane from the stream and keeps both bounded', async () => {
-    await using nats = await startNats();
-    await using dst = await startS3('dest-bucket');
     const files: Record<string, string> = {};
-    for (const c of ['live0', 'live1', 'bulk0', 'bulk1']) {
-      addClass(files, c, 60);
-    }
-    await using origin = await startOrigin(files);
-    const config = pipelineConfig({ nats, origin, dest: dst }, { FLANTS_MAX_QUEUED_JOBS: '20', FLANTS_CLASS_SLICE: '10' });
-    const t = topology(config.namespace);
-    await using _daemon = await startDaemon({ config, logger: testLogger(), actors: ['scanner', 'crawler'] });
-    await using client = await natsClient(nats.url);
-    const js = jetstream(client);
-    const jsm = await jetstreamManager(client);
+    for (const c of ['live0', 'live1', 'bulk0', 'bulk1']) addClass(files, c, 60);
+    await using p = await startPipeline(files, { FLANTS_MAX_QUEUED_JOBS: '20', FLANTS_CLASS_SLICE: '10' }, { lambda: false, actors: ['scanner', 'crawler'] });
+    const { t, js, jsm } = p;
     const consumers = (await jsm.consumers.list(t.streams.work).next()).map((c) => c.name).sort();
     for (const c of ['live0', 'live1']) await js.publish(t.subjects.recorded, JSON.stringify({ classId: c, manifest: `${c}/master.m3u8` }));
     for (const c of ['bulk0', 'bulk1']) await js.publish(t.subjects.recordedBulk, JSON.stringify({ classId: c, manifest: `${c}/master.m3u8` }));

@@ -3,45 +3,33 @@
  * keeps a bounded backlog, classes progress side by side, and a recording
  * triggered behind it starts copying at once instead of waiting for the scan.
  */
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
-import { startDaemon } from '../cli/daemon.js';
-import { startLocalLambda } from '../lambda/local-endpoint.js';
 import type { ClassTransferred } from '../streams/messages.js';
-import { topology } from '../streams/topology.js';
 import { addClass, mediaPlaylist } from './helpers/hls-fixtures.js';
-import { startOrigin } from './helpers/origin.js';
-import { natsClient, startNats, startS3, pipelineConfig, testLogger, watchOutcomes } from './helpers/services.js';
-
+import { startPipeline } from './helpers/pipeline.js';
 
 describe('flow control - bounded backlog and a priority lane', () => {
   it('flow control - a recording triggered behind a bulk scan finishes long before the scan, and the bulk backlog stays bounded', async () => {
-    await using nats = await startNats();
-    await using dst = await startS3('dest-bucket');
-    // A small Lambda: the bulk work takes a while.
-    await using lambda = await startLocalLambda({ concurrency: 4, timeoutMs: 60_000, workers: 2 });
     const files: Record<string, string> = {};
     const bulk = Array.from({ length: 24 }, (_, c) => `bulk${c}`);
-    for (const c of bulk) {
-      addClass(files, c, 100);
-    }
+    for (const c of bulk) addClass(files, c, 100);
     files['/vod/fresh/master.m3u8'] = mediaPlaylist(Array.from({ length: 10 }, (_, i) => `f${i}.ts`));
     for (let i = 0; i < 10; i++) files[`/vod/fresh/f${i}.ts`] = `fresh${i}`;
-    await using origin = await startOrigin(files);
+    // A small Lambda: the bulk work takes a while.
+    await using p = await startPipeline(
+      files,
+      {
+        FLANTS_BATCH_SIZE: '25',
+        FLANTS_BATCH_WAIT: '50ms',
+        FLANTS_WAVE_CONCURRENCY: '2',
+        FLANTS_FILE_CONCURRENCY: '4',
+        FLANTS_MAX_QUEUED_JOBS: '200',
+        FLANTS_CLASS_SLICE: '50',
+      },
+      { lambda: { concurrency: 4, workers: 2 } },
+    );
+    const { origin, t, client, js, jsm } = p;
     for (const path of Object.keys(files)) if (path.endsWith('.ts')) origin.delays.set(path, 40);
-    const config = pipelineConfig({ nats, origin, dest: dst, lambda }, {
-      FLANTS_BATCH_SIZE: '25',
-      FLANTS_BATCH_WAIT: '50ms',
-      FLANTS_WAVE_CONCURRENCY: '2',
-      FLANTS_FILE_CONCURRENCY: '4',
-      FLANTS_MAX_QUEUED_JOBS: '200',
-      FLANTS_CLASS_SLICE: '50',
-    });
-    const t = topology(config.namespace);
-    await using _daemon = await startDaemon({ config, logger: testLogger() });
-    await using client = await natsClient(nats.url);
-    const js = jetstream(client);
-    const jsm = await jetstreamManager(client);
     const done = new Map<string, number>();
     const sub = client.subscribe(t.subjects.transferred);
     void (async () => {
@@ -91,25 +79,16 @@ describe('flow control - bounded backlog and a priority lane', () => {
   }, 240_000);
 
   it('flow control - a recording triggered behind thousands of queued scan triggers is scanned first', async () => {
-    await using nats = await startNats();
-    await using dst = await startS3('dest-bucket');
-    await using lambda = await startLocalLambda({ concurrency: 4, timeoutMs: 60_000, workers: 1 });
     const files: Record<string, string> = {};
     const bulk = Array.from({ length: 600 }, (_, c) => `bulk${c}`);
     for (const c of ['fresh', ...bulk]) {
       files[`/vod/${c}/master.m3u8`] = mediaPlaylist(['s0.ts']);
       files[`/vod/${c}/s0.ts`] = c;
     }
-    await using origin = await startOrigin(files);
+    await using p = await startPipeline(files, { FLANTS_BATCH_SIZE: '25', FLANTS_BATCH_WAIT: '50ms' }, { lambda: { concurrency: 4, workers: 1 } });
+    const { origin, t, js, jsm, outcomes } = p;
     // A slow source answers each entry-playlist check in 150 ms: the scanner (16 at once) needs ~6 s for the scan's triggers.
     for (const c of bulk) origin.delays.set(`/vod/${c}/master.m3u8`, 150);
-    const config = pipelineConfig({ nats, origin, dest: dst, lambda }, { FLANTS_BATCH_SIZE: '25', FLANTS_BATCH_WAIT: '50ms' });
-    const t = topology(config.namespace);
-    await using _daemon = await startDaemon({ config, logger: testLogger() });
-    await using client = await natsClient(nats.url);
-    const js = jetstream(client);
-    const jsm = await jetstreamManager(client);
-    const outcomes = watchOutcomes(client, t.subjects.transferred);
 
     // The scan's triggers, on the bulk subject that `flants scan` uses.
     for (const c of bulk) await js.publish(t.subjects.recordedBulk, JSON.stringify({ classId: c, manifest: `${c}/master.m3u8` }));
@@ -127,17 +106,12 @@ describe('flow control - bounded backlog and a priority lane', () => {
   }, 120_000);
 
   it('flow control - a live class larger than a slice: its first slice is live, the rest goes in the bulk lane, and a recording triggered after it is not stuck behind it', async () => {
-    await using nats = await startNats();
-    await using dst = await startS3('dest-bucket');
-    await using lambda = await startLocalLambda({ concurrency: 2, timeoutMs: 60_000, workers: 1 });
     const files: Record<string, string> = {};
     const big = addClass(files, 'big', 1200);
     files['/vod/small/master.m3u8'] = mediaPlaylist(['a.ts', 'b.ts']);
     files['/vod/small/a.ts'] = 'a';
     files['/vod/small/b.ts'] = 'b';
-    await using origin = await startOrigin(files);
-    for (const p of big) origin.delays.set(p, 20);
-    const config = pipelineConfig({ nats, origin, dest: dst, lambda }, {
+    await using p = await startPipeline(files, {
       FLANTS_BATCH_SIZE: '10',
       FLANTS_BATCH_WAIT: '20ms',
       FLANTS_WAVE_CONCURRENCY: '2',
@@ -145,12 +119,8 @@ describe('flow control - bounded backlog and a priority lane', () => {
       FLANTS_MAX_QUEUED_JOBS: '300',
       FLANTS_CLASS_SLICE: '100',
     });
-    const t = topology(config.namespace);
-    await using _daemon = await startDaemon({ config, logger: testLogger() });
-    await using client = await natsClient(nats.url);
-    const js = jetstream(client);
-    const jsm = await jetstreamManager(client);
-    const outcomes = watchOutcomes(client, t.subjects.transferred);
+    const { origin, t, js, jsm, outcomes } = p;
+    for (const path of big) origin.delays.set(path, 20);
     const peak = { live: 0, bulk: 0 };
     const sampler = setInterval(() => {
       for (const [lane, c] of [['live', t.consumers.dispatcher], ['bulk', t.consumers.dispatcherBulk]] as const) {
