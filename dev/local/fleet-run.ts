@@ -227,11 +227,24 @@ export async function runFleet(o: FleetOptions): Promise<FleetReport> {
     const elapsedMs = Number.parseFloat(events.find((e) => e.includes('every class reported'))?.split(' s:')[0] ?? '0') * 1000;
     // Room for a duplicate outcome to show up, and for every process to renew its fleet record.
     await sleep(FLEET_RENEW_MS + 1_000);
-    const status = spawnSync(process.execPath, [cli, 'status', '--json'], { env, encoding: 'utf8', timeout: 30_000 });
-    if (!status.stdout) log(`fleet: flants status printed nothing (exit ${status.status}): ${status.stderr}`);
-    const shown = JSON.parse(status.stdout || '{}') as { fleet?: FleetMember[]; fleetError?: string };
-    if (shown.fleetError) log(`fleet: ${shown.fleetError}`);
-    const fleet = shown.fleet ?? [];
+    // Presence records are renewed every FLEET_RENEW_MS. Right after a rolling restart the bucket can refuse
+    // writes for a while (seen on 2.9.10 under load: a view a renewal behind, once an empty one), so the view
+    // is read until it holds every process and every acked job, for up to 30 s more, and the wait is logged.
+    const readStatus = (): FleetMember[] => {
+      const status = spawnSync(process.execPath, [cli, 'status', '--json'], { env, encoding: 'utf8', timeout: 30_000 });
+      if (!status.stdout) log(`fleet: flants status printed nothing (exit ${status.status}): ${status.stderr}`);
+      const shown = JSON.parse(status.stdout || '{}') as { fleet?: FleetMember[]; fleetError?: string };
+      if (shown.fleetError) log(`fleet: ${shown.fleetError}`);
+      return shown.fleet ?? [];
+    };
+    const whole = (f: FleetMember[]) =>
+      f.length === o.processes.length && f.reduce((n, m) => n + (m.actors.dispatcher?.acked ?? 0), 0) >= files.size;
+    const viewFrom = Date.now();
+    let fleet = readStatus();
+    for (const until = viewFrom + 30_000; !whole(fleet) && Date.now() < until; fleet = readStatus()) await sleep(2_000);
+    if (Date.now() - viewFrom > 1_000) {
+      log(`fleet: the fleet view read for ${((Date.now() - viewFrom) / 1000).toFixed(1)} s; ${whole(fleet) ? 'it then held every process and job' : 'it never held every process and job'}`);
+    }
     const transferredInStream = await storedOutcomeCount(jsm, t);
     const stateReplicas = (await jsm.streams.info(`KV_${t.kv.classes}`)).config.num_replicas;
     let deliveries = 0;
