@@ -8,7 +8,6 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { JetStreamManager } from '@nats-io/jetstream';
-import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -46,6 +45,9 @@ export interface FleetMember {
 export const FLEET_RENEW_MS = 5_000;
 
 const keyOf = (id: string) => `member.${id}`;
+
+/** Failed renewals in a row before a warning: one or two are a reconnect or an election. */
+const WARN_AFTER_FAILURES = 3;
 
 /** Starts renewing this process's record; `stop` removes it. Failures are logged, never fatal: the fleet view is an aid. */
 export async function startFleetPresence(o: {
@@ -97,21 +99,26 @@ export async function startFleetPresence(o: {
       actors,
     };
   };
-  let failing = false;
+  let failures = 0;
   let everRenewed = false;
   const renew = async () => {
     try {
       await kv?.put(keyOf(id), JSON.stringify(record()));
-      failing = false;
+      if (failures >= WARN_AFTER_FAILURES) o.logger.warn('fleet presence renewed again');
+      failures = 0;
       everRenewed = true;
     } catch (err) {
       // A reconnect or a leader election: the next renewal tries again. A record
-      // never written (no bucket, no permission) is worth a warning, once.
-      if (!failing) {
-        if (everRenewed) o.logger.debug({ err }, 'fleet presence not renewed; trying again');
-        else o.logger.warn({ err }, 'fleet presence not written (run `flants setup`, or grant $KV.<namespace>flants_fleet.>); this process will not show in the fleet view');
+      // never written (no bucket, no permission) is worth a warning, once; so is
+      // one not renewed for long enough that the view shows stale counts, then drops this process.
+      failures++;
+      if (!everRenewed && failures === 1) {
+        o.logger.warn({ err }, 'fleet presence not written (run `flants setup`, or grant $KV.<namespace>flants_fleet.>); this process will not show in the fleet view');
+      } else if (everRenewed && failures === 1) {
+        o.logger.debug({ err }, 'fleet presence not renewed; trying again');
+      } else if (everRenewed && failures === WARN_AFTER_FAILURES) {
+        o.logger.warn({ err, failures }, 'fleet presence not renewed for a while: the fleet view shows this process as it was, and drops it after the TTL');
       }
-      failing = true;
     }
   };
   await renew();
@@ -166,12 +173,14 @@ export async function readFleet(nc: NatsConnection, jsm: JetStreamManager, t: To
       if (!isTransientNatsError(err) || Date.now() > until) throw err;
     }
   }
-  const kv: KV = await new Kvm(nc).open(t.kv.fleet);
   const members: FleetMember[] = [];
   // The bucket's TTL drops a dead process's record: no clock of ours decides who is alive.
   for (const subject of Object.keys(info.state.subjects ?? {}).slice(0, MAX_FLEET_RECORDS)) {
-    const e = await kv.get(subject.slice(`$KV.${t.kv.fleet}.`.length)).catch(() => null);
-    if (e?.operation !== 'PUT' || e.length === 0 || e.length > MAX_RECORD_BYTES) continue;
+    // From the stream's leader, not by direct get: a direct get may be answered by any replica, and on
+    // nats-server 2.9/2.10 a replica back from a restart can answer with what it held before it
+    // (nats-server#4162, #4351, #4710): a view frozen at a node's failure, seen in CI.
+    const e = await jsm.streams.getMessage(stream, { last_by_subj: subject }).catch(() => null);
+    if (!e || e.header?.get('KV-Operation') || e.data.length === 0 || e.data.length > MAX_RECORD_BYTES) continue;
     try {
       const m = fleetMemberSchema.safeParse(e.json());
       // An unreadable record is left out; it expires with the TTL.

@@ -245,6 +245,12 @@ export async function runFleet(o: FleetOptions): Promise<FleetReport> {
     if (Date.now() - viewFrom > 1_000) {
       log(`fleet: the fleet view read for ${((Date.now() - viewFrom) / 1000).toFixed(1)} s; ${whole(fleet) ? 'it then held every process and job' : 'it never held every process and job'}`);
     }
+    if (!whole(fleet)) {
+      // What the bucket holds and who leads it: tells records never renewed from a view read wrong.
+      const bucket = await jsm.streams.info(`KV_${t.kv.fleet}`).catch((err: unknown) => String(err));
+      const where = typeof bucket === 'string' ? bucket : `leader ${bucket.cluster?.leader ?? 'none'}, replicas ${(bucket.cluster?.replicas ?? []).map((r) => `${r.name}${r.current ? '' : ` ${r.lag ?? '?'} behind`}${r.offline ? ' offline' : ''}`).join('/')}, last seq ${bucket.state.last_seq}`;
+      log(`fleet: presence bucket: ${where}; records: ${fleet.map((m) => `${m.id} seen ${((Date.now() - Date.parse(m.seenAt)) / 1000).toFixed(0)} s ago`).join(', ') || 'none'}`);
+    }
     const transferredInStream = await storedOutcomeCount(jsm, t);
     const stateReplicas = (await jsm.streams.info(`KV_${t.kv.classes}`)).config.num_replicas;
     let deliveries = 0;
