@@ -11,6 +11,7 @@ import { auditBenchmark } from './audit-rate.js';
 import { dashboardRenderBenchmark } from './dashboard-render.js';
 import { ACTOR_NODE_OPTIONS } from '../../cli/daemon.js';
 import { copierCost, projectToAws, SEED_MB_PER_SECOND } from './aws-projection.js';
+import { copyFloorBenchmark } from './copy-floor.js';
 import { controlPlaneBenchmark, e2eBenchmark, largeFileBenchmark, serverSideCopyBenchmark } from './pipeline-benchmarks.js';
 import { scanBenchmarkInChild } from './scan-rate.js';
 import { scaleOutBenchmark, sizeFor, USABLE_CORE, type ScaleRun, type ScaleTarget } from './scale-out.js';
@@ -24,7 +25,7 @@ const rows: string[][] = [];
 const f = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 
 // The copy is measured against rclone on the same endpoints.
-if (want('e2e') || want('e2e-rgw')) ensurePrograms([{ what: 'rclone (the copy benchmark compares against it)', found: () => onPath('rclone'), pkg: 'rclone' }], 'npm run bench');
+if (want('e2e') || want('e2e-rgw') || want('copy-floor')) ensurePrograms([{ what: 'rclone (the copy benchmark compares against it)', found: () => onPath('rclone'), pkg: 'rclone' }], 'npm run bench');
 for (const s3 of ['s3rver', 'rgw'] as const) {
   if (!want(s3 === 'rgw' ? 'e2e-rgw' : 'e2e')) continue;
   // Three rounds each (who goes first alternates), fresh destination prefixes; `--profile` adds a profiled flants round.
@@ -54,6 +55,15 @@ for (const s3 of ['s3rver', 'rgw'] as const) {
     for (const [who, top] of [['daemon', r.profile.daemonTop], ['Lambda', r.profile.lambdaTop]] as const) {
       rows.push([`  profile on ${s3}, ${who}: top self time`, '', '', top.map(([fn, , share]) => `${fn} ${share}`).join('; ')]);
     }
+  }
+}
+if (want('copy-floor')) {
+  // Each layer of the copy path against rclone, same RGW, same rounds (dev/bench/copy-floor.ts).
+  const r = await copyFloorBenchmark(quick ? { classes: 4, renditions: 3, segments: 50, rounds: 1 } : { classes: 20, renditions: 3, segments: 100, rounds: 3 });
+  results.copyFloor = r;
+  const label = { raw: 'GET→PUT, object calls only', handler: 'Lambda handler in one process', endpoint: 'through the local Lambda endpoint', rclone: 'rclone' } as const;
+  for (const run of r.runs) {
+    rows.push([`copy floor on rgw, round ${run.round}: ${label[run.variant]}`, `${f(r.files)} files, ${f(r.bytes / 1e6)} MB`, `${f(run.filesPerSecond)} files/s`, `${f(run.cpuMsPerFile, 2)} CPU-ms per file (RGW ${f(run.serverMsPerFile, 2)})`]);
   }
 }
 if (want('control')) {
