@@ -23,6 +23,7 @@ import { startCephRgw } from '../local/ceph-rgw.js';
 import { writeSyntheticLibrary } from '../local/synthetic-library.js';
 import { makeS3Client } from '../../storage/s3-client.js';
 import { procStats } from './proc-stats.js';
+import { rcloneEnv } from './rclone-env.js';
 
 export type FloorVariant = 'raw' | 'handler' | 'endpoint' | 'rclone';
 
@@ -55,16 +56,8 @@ export async function copyFloorBenchmark(o: { classes: number; renditions: numbe
     );
     const keys = lib.files.map((f) => f.key.slice('lib/'.length));
     const serverCpu = () => Object.values(rgw.pids).reduce((n, pid) => n + procStats(pid).cpuSeconds, 0);
-    // Plain HTTP endpoints: rclone's S3 backend fails on an AWS_CA_BUNDLE it cannot apply, as in the e2e benchmark.
-    const { AWS_CA_BUNDLE: _bundle, ...inherited } = process.env;
-    const env = { ...inherited, AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey, AWS_REGION: 'us-east-1' };
-    const rcloneEnv = {
-      ...env,
-      RCLONE_CONFIG_SRC_TYPE: 's3', RCLONE_CONFIG_SRC_PROVIDER: 'Other', RCLONE_CONFIG_SRC_ENDPOINT: rgw.endpoint,
-      RCLONE_CONFIG_SRC_ACCESS_KEY_ID: credentials.accessKeyId, RCLONE_CONFIG_SRC_SECRET_ACCESS_KEY: credentials.secretAccessKey,
-      RCLONE_CONFIG_DST_TYPE: 's3', RCLONE_CONFIG_DST_PROVIDER: 'Other', RCLONE_CONFIG_DST_ENDPOINT: rgw.endpoint,
-      RCLONE_CONFIG_DST_ACCESS_KEY_ID: credentials.accessKeyId, RCLONE_CONFIG_DST_SECRET_ACCESS_KEY: credentials.secretAccessKey,
-    };
+    const env = { ...process.env, AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey, AWS_REGION: 'us-east-1' };
+    const rclone = rcloneEnv(env, rgw.endpoint, rgw.endpoint, credentials);
     const child = fileURLToPath(new URL('./copy-floor-child.js', import.meta.url));
 
     const copyOnce = async (variant: FloorVariant, round: number): Promise<{ seconds: number; cpuSeconds: number }> => {
@@ -73,7 +66,7 @@ export async function copyFloorBenchmark(o: { classes: number; renditions: numbe
         const started = Date.now();
         const { stderr } = await promisify(execFile)(
           '/usr/bin/time', ['-f', 'TIME %e %U %S', 'rclone', 'copy', 'src:floor-src/lib', `dst:floor-dst/${prefix}`, '--transfers', '32', '--checkers', '16', '--fast-list'],
-          { env: rcloneEnv, maxBuffer: 64 << 20 },
+          { env: rclone, maxBuffer: 64 << 20 },
         );
         const m = /TIME ([\d.]+) ([\d.]+) ([\d.]+)/.exec(stderr);
         if (!m) throw new Error(`copy floor: rclone printed no timing: ${stderr.slice(-500)}`);
