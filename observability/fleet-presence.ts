@@ -8,6 +8,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { JetStreamManager } from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -104,7 +105,7 @@ export async function startFleetPresence(o: {
   const renew = async () => {
     try {
       await kv?.put(keyOf(id), JSON.stringify(record()));
-      if (failures >= WARN_AFTER_FAILURES) o.logger.warn('fleet presence renewed again');
+      if (everRenewed && failures >= WARN_AFTER_FAILURES) o.logger.warn('fleet presence renewed again');
       failures = 0;
       everRenewed = true;
     } catch (err) {
@@ -159,7 +160,8 @@ const MAX_RECORD_BYTES = 4_096;
 
 /**
  * Every live member, oldest first. Reads the bucket's keys from the stream's
- * subject index and each record by direct get, so that no consumer is made.
+ * subject index and each record by a get the stream's leader answers (a
+ * bucket opened by name does not use direct gets), so that no consumer is made.
  */
 export async function readFleet(nc: NatsConnection, jsm: JetStreamManager, t: Topology, retryMs = 10_000): Promise<FleetMember[]> {
   const stream = `KV_${t.kv.fleet}`;
@@ -173,20 +175,19 @@ export async function readFleet(nc: NatsConnection, jsm: JetStreamManager, t: To
       if (!isTransientNatsError(err) || Date.now() > until) throw err;
     }
   }
+  const kv: KV = await new Kvm(nc).open(t.kv.fleet);
   const members: FleetMember[] = [];
   // The bucket's TTL drops a dead process's record: no clock of ours decides who is alive.
   for (const subject of Object.keys(info.state.subjects ?? {}).slice(0, MAX_FLEET_RECORDS)) {
-    // From the stream's leader, not by direct get: a direct get may be answered by any replica, and on
-    // nats-server 2.9/2.10 a replica back from a restart can answer with what it held before it
-    // (nats-server#4162, #4351, #4710): a view frozen at a node's failure, seen in CI.
-    const e = await jsm.streams.getMessage(stream, { last_by_subj: subject }).catch(() => null);
-    if (!e || e.header?.get('KV-Operation') || e.data.length === 0 || e.data.length > MAX_RECORD_BYTES) continue;
+    const e = await kv.get(subject.slice(`$KV.${t.kv.fleet}.`.length)).catch(() => null);
     try {
+      // Headers are parsed on first use, and a hostile writer's header name makes that throw: inside the guard.
+      if (e?.operation !== 'PUT' || e.length === 0 || e.length > MAX_RECORD_BYTES) continue;
       const m = fleetMemberSchema.safeParse(e.json());
       // An unreadable record is left out; it expires with the TTL.
       if (m.success) members.push(m.data);
     } catch {
-      // Not JSON: left out likewise.
+      // Not JSON, or headers no client can parse: left out likewise.
     }
   }
   return members.sort((a, b) => a.startedAt.localeCompare(b.startedAt));

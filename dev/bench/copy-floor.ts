@@ -11,7 +11,12 @@
  * Each runs in its own process into a fresh prefix; the order rotates every
  * round, because this host's speed drifts by tens of percent within an hour.
  * `raw` is the least any Node copier built on node:http can spend; the e2e
- * benchmark adds the daemon and NATS on top of `endpoint`.
+ * benchmark adds the daemon and NATS on top of `endpoint`. What is not alike:
+ * the Node variants copy 64 files at once and rclone 32 (`--transfers 32`, as
+ * the e2e benchmark runs it); rclone 1.60 also HEADs each file it uploads, so
+ * RGW works more per file for it; and rclone's CPU is its whole process (start,
+ * listings), the Node variants' from their first request on, the local
+ * endpoint's worker start-up left out.
  */
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,6 +31,9 @@ import { procStats } from './proc-stats.js';
 import { rcloneEnv } from './rclone-env.js';
 
 export type FloorVariant = 'raw' | 'handler' | 'endpoint' | 'rclone';
+
+/** A run that takes longer has hung (a full OSD leaves writes hanging rather than refusing them). */
+const RUN_TIMEOUT_MS = 20 * 60_000;
 
 /** One variant's copy of the library in one round. */
 export interface FloorRun {
@@ -66,7 +74,7 @@ export async function copyFloorBenchmark(o: { classes: number; renditions: numbe
         const started = Date.now();
         const { stderr } = await promisify(execFile)(
           '/usr/bin/time', ['-f', 'TIME %e %U %S', 'rclone', 'copy', 'src:floor-src/lib', `dst:floor-dst/${prefix}`, '--transfers', '32', '--checkers', '16', '--fast-list'],
-          { env: rclone, maxBuffer: 64 << 20 },
+          { env: rclone, maxBuffer: 64 << 20, timeout: RUN_TIMEOUT_MS },
         );
         const m = /TIME ([\d.]+) ([\d.]+) ([\d.]+)/.exec(stderr);
         if (!m) throw new Error(`copy floor: rclone printed no timing: ${stderr.slice(-500)}`);
@@ -75,14 +83,15 @@ export async function copyFloorBenchmark(o: { classes: number; renditions: numbe
       const specFile = join(dir, `${prefix.slice(0, -1)}.json`);
       writeFileSync(specFile, JSON.stringify({ mode: variant, endpoint: rgw.endpoint, src: { bucket: 'floor-src', prefix: 'lib/' }, dst: { bucket: 'floor-dst', prefix }, keys }));
       const out = await new Promise<string>((resolve, reject) => {
-        const p = spawn(process.execPath, [child, specFile], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+        const p = spawn(process.execPath, [child, specFile], { env, stdio: ['ignore', 'pipe', 'inherit'], timeout: RUN_TIMEOUT_MS, killSignal: 'SIGKILL' });
         let text = '';
         p.stdout.on('data', (d: Buffer) => (text += d.toString('utf8')));
         p.once('error', reject);
-        p.once('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`copy floor: ${variant} exited with ${code}`))));
+        // 'close', not 'exit': its output is read to the end first.
+        p.once('close', (code, signal) => (code === 0 ? resolve(text) : reject(new Error(`copy floor: ${variant} ended with ${signal ?? `code ${code}`}`))));
       });
       const r = JSON.parse(out.trim().split('\n').pop() ?? '{}') as { files: number; seconds: number; cpuSeconds: number };
-      if (r.files !== keys.length) throw new Error(`copy floor: ${variant} copied ${r.files} of ${keys.length} files`);
+      if (r.files !== keys.length) throw new Error(`copy floor: ${variant} streamed ${r.files} of ${keys.length} files`);
       return r;
     };
 

@@ -248,7 +248,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetReport> {
     if (!whole(fleet)) {
       // What the bucket holds and who leads it: tells records never renewed from a view read wrong.
       const bucket = await jsm.streams.info(`KV_${t.kv.fleet}`).catch((err: unknown) => String(err));
-      const where = typeof bucket === 'string' ? bucket : `leader ${bucket.cluster?.leader ?? 'none'}, replicas ${(bucket.cluster?.replicas ?? []).map((r) => `${r.name}${r.current ? '' : ` ${r.lag ?? '?'} behind`}${r.offline ? ' offline' : ''}`).join('/')}, last seq ${bucket.state.last_seq}`;
+      const where = typeof bucket === 'string' ? bucket : `leader ${bucket.cluster?.leader ?? 'none'}, replicas ${(bucket.cluster?.replicas ?? []).map((r) => `${r.name}${r.current ? '' : ` ${r.lag ?? '?'} behind`}${r.offline ? ' offline' : ''}`).join('/')}, last seq ${bucket.state.last_seq}, last write ${((Date.now() - Date.parse(bucket.state.last_ts)) / 1000).toFixed(0)} s ago, ${bucket.state.messages} records`;
       log(`fleet: presence bucket: ${where}; records: ${fleet.map((m) => `${m.id} seen ${((Date.now() - Date.parse(m.seenAt)) / 1000).toFixed(0)} s ago`).join(', ') || 'none'}`);
     }
     const transferredInStream = await storedOutcomeCount(jsm, t);
