@@ -179,7 +179,11 @@ export async function readFleet(nc: NatsConnection, jsm: JetStreamManager, t: To
   const members: FleetMember[] = [];
   // The bucket's TTL drops a dead process's record: no clock of ours decides who is alive.
   for (const subject of Object.keys(info.state.subjects ?? {}).slice(0, MAX_FLEET_RECORDS)) {
-    const e = await kv.get(subject.slice(`$KV.${t.kv.fleet}.`.length)).catch(() => null);
+    const e = await kv.get(subject.slice(`$KV.${t.kv.fleet}.`.length)).catch((err: unknown) => {
+      // A user who may list the bucket but not read it would see an empty fleet: say why instead.
+      if (/permission/i.test(String((err as Error)?.message))) throw err;
+      return null;
+    });
     try {
       // Headers are parsed on first use, and a hostile writer's header name makes that throw: inside the guard.
       if (e?.operation !== 'PUT' || e.length === 0 || e.length > MAX_RECORD_BYTES) continue;

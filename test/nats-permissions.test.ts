@@ -123,6 +123,13 @@ describe('nats - least-privilege users per actor', () => {
       // Each actor user may keep its presence record: the fleet view lists all four processes.
       const fleet = await readFleet(nc, await jetstreamManager(nc), t);
       expect(fleet.flatMap((m) => Object.keys(m.actors)).sort()).toEqual(['aggregator', 'crawler', 'dispatcher', 'scanner']);
+      // A user who may list the bucket but not read its records is told so, not shown an empty fleet.
+      const crawler = await connectNats(configFor('crawler', passwords.FLANTS_CRAWLER_PASSWORD).nats, 'test-crawler-status');
+      try {
+        await expect(readFleet(crawler, await jetstreamManager(crawler), t)).rejects.toThrow(/permission/i);
+      } finally {
+        await crawler.close();
+      }
     } finally {
       await nc.close();
     }
