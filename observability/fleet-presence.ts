@@ -9,7 +9,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
-import type { NatsConnection } from '@nats-io/transport-node';
+import { PermissionViolationError, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { RuntimeStats } from '../streams/actor-runtime.js';
@@ -181,7 +181,8 @@ export async function readFleet(nc: NatsConnection, jsm: JetStreamManager, t: To
   for (const subject of Object.keys(info.state.subjects ?? {}).slice(0, MAX_FLEET_RECORDS)) {
     const e = await kv.get(subject.slice(`$KV.${t.kv.fleet}.`.length)).catch((err: unknown) => {
       // A user who may list the bucket but not read it would see an empty fleet: say why instead.
-      if (/permission/i.test(String((err as Error)?.message))) throw err;
+      // The client wraps the server's refusal in a RequestError.
+      if (err instanceof PermissionViolationError || (err as Error)?.cause instanceof PermissionViolationError) throw err;
       return null;
     });
     try {

@@ -8,13 +8,13 @@
  *  - `handler`: the transfer Lambda's handler called in this process, two
  *    waves of 32 at once, as the dispatcher sends them.
  *  - `endpoint`: the same waves through the local Lambda endpoint (2 worker
- *    threads) with the AWS SDK's Invoke, as the e2e benchmark runs them.
+ *    threads), invoked as the dispatcher invokes them.
  *
  * Prints one JSON line: { files (those it streamed), seconds, cpuSeconds }.
  */
 import { readFileSync } from 'node:fs';
-import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { handleWave } from '../../lambda/transfer-handler.js';
+import { invokeWave, makeLambdaClient } from '../../lambda/invoke-wave.js';
 import { startLocalLambda } from '../../lambda/local-endpoint.js';
 import type { WaveRequest, WaveResponse } from '../../lambda/wave.js';
 import { objectIo } from '../../storage/object-http.js';
@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   const spec = JSON.parse(readFileSync(process.argv[2] ?? '', 'utf8')) as ChildSpec;
   const region = 'us-east-1';
   const local = spec.mode === 'endpoint' ? await startLocalLambda({ concurrency: 64, timeoutMs: 300_000, workers: WAVES_AT_ONCE }) : undefined;
-  const lambda = local ? new LambdaClient({ endpoint: local.url, region, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }) : undefined;
+  const lambda = local ? makeLambdaClient({ functionName: 'local', endpoint: local.url, region, local: true }) : undefined;
   // The warm workers load their modules after the endpoint answers (about 1.2 CPU-s): not the copy's cost,
   // as the e2e benchmark leaves it out too. Counting starts once 250 ms pass with under 10 ms of CPU.
   if (local) {
@@ -70,8 +70,7 @@ async function main(): Promise<void> {
     const at = (bucket: string, prefix: string) => ({ location: { kind: 's3' as const, bucket, prefix }, endpoint: spec.endpoint, region, forcePathStyle: true });
     const send = async (req: WaveRequest): Promise<WaveResponse> => {
       if (!lambda) return handleWave(req, { getRemainingTimeInMillis: () => 300_000 });
-      const out = await lambda.send(new InvokeCommand({ FunctionName: 'flants', Payload: Buffer.from(JSON.stringify(req)) }));
-      return JSON.parse(Buffer.from(out.Payload ?? []).toString('utf8')) as WaveResponse;
+      return invokeWave(lambda, 'local', req);
     };
     let next = 0;
     await Promise.all(

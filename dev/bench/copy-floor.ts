@@ -18,17 +18,16 @@
  * listings), the Node variants' from their first request on, the local
  * endpoint's worker start-up left out.
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { startCephRgw } from '../local/ceph-rgw.js';
 import { writeSyntheticLibrary } from '../local/synthetic-library.js';
 import { makeS3Client } from '../../storage/s3-client.js';
 import { procStats } from './proc-stats.js';
-import { rcloneEnv } from './rclone-env.js';
+import { rcloneCopy, rcloneEnv } from './rclone.js';
 
 export type FloorVariant = 'raw' | 'handler' | 'endpoint' | 'rclone';
 
@@ -70,16 +69,7 @@ export async function copyFloorBenchmark(o: { classes: number; renditions: numbe
 
     const copyOnce = async (variant: FloorVariant, round: number): Promise<{ seconds: number; cpuSeconds: number }> => {
       const prefix = `${variant}${round}/`;
-      if (variant === 'rclone') {
-        const started = Date.now();
-        const { stderr } = await promisify(execFile)(
-          '/usr/bin/time', ['-f', 'TIME %e %U %S', 'rclone', 'copy', 'src:floor-src/lib', `dst:floor-dst/${prefix}`, '--transfers', '32', '--checkers', '16', '--fast-list'],
-          { env: rclone, maxBuffer: 64 << 20, timeout: RUN_TIMEOUT_MS },
-        );
-        const m = /TIME ([\d.]+) ([\d.]+) ([\d.]+)/.exec(stderr);
-        if (!m) throw new Error(`copy floor: rclone printed no timing: ${stderr.slice(-500)}`);
-        return { seconds: (Date.now() - started) / 1000, cpuSeconds: Number(m[2]) + Number(m[3]) };
-      }
+      if (variant === 'rclone') return rcloneCopy(rclone, 'src:floor-src/lib', `dst:floor-dst/${prefix}`, RUN_TIMEOUT_MS);
       const specFile = join(dir, `${prefix.slice(0, -1)}.json`);
       writeFileSync(specFile, JSON.stringify({ mode: variant, endpoint: rgw.endpoint, src: { bucket: 'floor-src', prefix: 'lib/' }, dst: { bucket: 'floor-dst', prefix }, keys }));
       const out = await new Promise<string>((resolve, reject) => {

@@ -4,13 +4,12 @@
  * wave efficiency against a Lambda that simulates per-file latency. Actors
  * run as separate `flants daemon` processes, measured from /proc.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startLocalLambda } from '../../lambda/local-endpoint.js';
@@ -24,7 +23,7 @@ import type { ClassTransferred } from '../../streams/messages.js';
 import { topology } from '../../streams/topology.js';
 import { startCephRgw } from '../local/ceph-rgw.js';
 import { breakdownOf, formatBreakdown, topFunctions } from './cpu-breakdown.js';
-import { rcloneEnv } from './rclone-env.js';
+import { rcloneCopy, rcloneEnv } from './rclone.js';
 import { procStats } from './proc-stats.js';
 
 const cli = fileURLToPath(distFile(import.meta.url, '../../cli.js'));
@@ -293,17 +292,10 @@ export async function e2eBenchmark(o: { classes: number; renditions: number; seg
     const rcloneEnvironment = rcloneEnv(process.env, src.endpoint, dst.endpoint, credentials);
     const rcloneRound = async (round: number) => {
       const servers0 = serverCpu();
-      const started = Date.now();
-      const { stderr } = await promisify(execFile)(
-        '/usr/bin/time', ['-f', 'TIME %e %U %S %M', 'rclone', 'copy', 'src:bench-src/lib', `dst:bench-dst/rclone${round}`, '--transfers', '32', '--checkers', '16', '--fast-list'],
-        { env: rcloneEnvironment, maxBuffer: 64 << 20 },
-      );
-      const seconds = (Date.now() - started) / 1000;
-      const m = /TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(stderr);
-      const copierCpuSeconds = m ? Number(m[2]) + Number(m[3]) : 0;
+      const r = await rcloneCopy(rcloneEnvironment, 'src:bench-src/lib', `dst:bench-dst/rclone${round}`);
       return {
-        round, seconds, filesPerSecond: lib.files.length / seconds, mbPerSecond: lib.totalBytes / 1e6 / seconds,
-        copierCpuSeconds, cpuMsPerFile: (copierCpuSeconds * 1000) / lib.files.length, serverCpuSeconds: serverCpu() - servers0, peakRssMb: m ? Number(m[4]) / 1024 : 0,
+        round, seconds: r.seconds, filesPerSecond: lib.files.length / r.seconds, mbPerSecond: lib.totalBytes / 1e6 / r.seconds,
+        copierCpuSeconds: r.cpuSeconds, cpuMsPerFile: (r.cpuSeconds * 1000) / lib.files.length, serverCpuSeconds: serverCpu() - servers0, peakRssMb: r.peakRssMb,
       };
     };
     const flantsRounds: Array<Awaited<ReturnType<typeof flantsRound>>> = [];
