@@ -185,17 +185,18 @@ export async function startAggregator(deps: AggregatorDeps): Promise<AggregatorH
   };
 
   /** Parses one message into ops; poison throws PoisonMessageError. */
+  const { subjects } = deps.topology;
   const opsOf = (msg: JsMsg): AggregatorOp[] => {
-    if (msg.subject === deps.topology.subjects.crawled) {
+    if (msg.subject === subjects.crawled || msg.subject === subjects.crawledBulk) {
       return [{ kind: 'crawled', m: parseMessage(classCrawledSchema, msg.data, 'class crawled') }];
     }
-    if (msg.subject === deps.topology.subjects.classFailed) {
+    if (msg.subject === subjects.classFailed || msg.subject === subjects.classFailedBulk) {
       return [{ kind: 'failed', m: parseMessage(classFailedSchema, msg.data, 'class failed') }];
     }
-    if (msg.subject === deps.topology.subjects.results) {
+    if (msg.subject === subjects.results || msg.subject === subjects.resultsBulk) {
       return parseMessage(waveResultsSchema, msg.data, 'wave results').results.map((m) => ({ kind: 'result', m }) as const);
     }
-    if (msg.subject === deps.topology.subjects.details) {
+    if (msg.subject === subjects.details || msg.subject === subjects.detailsBulk) {
       return [{ kind: 'details', m: parseMessage(classDetailsSchema, msg.data, 'class details') }];
     }
     throw new PoisonMessageError(`unexpected subject ${msg.subject}`);
@@ -283,6 +284,8 @@ export async function startAggregator(deps: AggregatorDeps): Promise<AggregatorH
     serverVersion: deps.serverVersion,
     stream: deps.topology.streams.events,
     consumer: deps.topology.consumers.aggregator,
+    // A scan's events: taken only while the live lane's have none waiting, so a new recording is reported first.
+    lowPriorityConsumer: deps.topology.consumers.aggregatorBulk,
     logger,
     policy: policyOf(cfg),
     // One batch at a time: batches grow with load, and each costs one KV write per class it touches.

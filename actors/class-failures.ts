@@ -6,15 +6,21 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import type { Decided } from '../streams/actor-runtime.js';
+import type { LaneEvents } from '../streams/lane-events.js';
 import { publishClassFailed, type CrawlJob } from '../streams/messages.js';
 
+/** Publishes a run's `class failed` in its lane: after the lane's earlier events of the run, so its report has them. */
+export function failRun(js: JetStreamClient, events: LaneEvents, job: CrawlJob, reason: string): Promise<void> {
+  return events.publish(job.lane, 'failed', (subject) => publishClassFailed(js, subject, job, reason));
+}
+
 /** A runtime `report` that publishes `class failed` for each failed run, logging `what`. */
-export function reportFailedRuns(js: JetStreamClient, subject: string, logger: Logger, what: string) {
+export function reportFailedRuns(js: JetStreamClient, events: LaneEvents, logger: Logger, what: string) {
   return async (decided: ReadonlyArray<Decided<CrawlJob>>): Promise<void> => {
     for (const d of decided) {
       if (d.decision.end !== 'fail' || !d.detail) continue;
       logger.warn({ classId: d.detail.classId, runId: d.detail.runId, reason: d.decision.reason }, what);
-      await publishClassFailed(js, subject, d.detail, d.decision.reason);
+      await failRun(js, events, d.detail, d.decision.reason);
     }
   };
 }

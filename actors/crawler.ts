@@ -16,7 +16,8 @@ import type { SourceReader } from '../storage/source-reader.js';
 import type { SourceRoot } from '../storage/source-root.js';
 import { AckedPublisher } from '../streams/acked-publisher.js';
 import { PublishWindow } from '../streams/publish-window.js';
-import { reportFailedRuns } from './class-failures.js';
+import { failRun, reportFailedRuns } from './class-failures.js';
+import { LaneEvents } from '../streams/lane-events.js';
 import { startActor, type Delivery, type Handled, type RuntimeHandle } from '../streams/actor-runtime.js';
 import { publishDurably } from '../streams/durable-publish.js';
 import { policyOf } from '../streams/policy-settings.js';
@@ -24,7 +25,6 @@ import {
   crawlJobSchema,
   parseMessage,
   PoisonMessageError,
-  publishClassFailed,
   safeJson,
   type ClassCrawled,
   type ClassDetails,
@@ -56,6 +56,9 @@ interface Hold {
 /** JetStream's error code for a consumer that does not exist. */
 const CONSUMER_NOT_FOUND = 10014;
 
+/** How long an admitted class may take to reserve its room before the next is admitted anyway. */
+const ADMISSION_TIMEOUT_MS = 10_000;
+
 /** Publishes acknowledged by JetStream may be outstanding at once; bounds memory on huge classes. */
 const PUBLISH_WINDOW = 128;
 
@@ -77,6 +80,7 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
   const logger = deps.logger.child({ actor: 'crawler' });
   const { subjects } = deps.topology;
   const cfg = deps.config;
+  const laneEvents = new LaneEvents(deps.topology, logger);
 
   /** Publishes every job, at most PUBLISH_WINDOW awaiting their PubAck; a refused one fails the whole enqueue. */
   const publishJobs = async (jobs: TransferJob[], subject: string) => {
@@ -86,12 +90,10 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
   };
 
   type Lane = CrawlJob['lane'];
-  /** A lane's subjects, and the dispatcher consumer whose backlog bounds it. */
+  /** A lane's transfer subject, and the dispatcher consumer whose backlog bounds it. */
   const laneOf = (lane: Lane) => {
     const { consumers } = deps.topology;
-    return lane === 'bulk'
-      ? { crawl: subjects.crawlBulk, transfer: subjects.transferBulk, dispatcher: consumers.dispatcherBulk }
-      : { crawl: subjects.crawl, transfer: subjects.transfer, dispatcher: consumers.dispatcher };
+    return lane === 'bulk' ? { transfer: subjects.transferBulk, dispatcher: consumers.dispatcherBulk } : { transfer: subjects.transfer, dispatcher: consumers.dispatcher };
   };
 
   // Each lane's transfer backlog, read at most twice a second: it bounds what that lane's crawls may add.
@@ -101,27 +103,100 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
   const laneBacklog = async (lane: Lane): Promise<{ jobs: number; reserved: number }> => {
     const b = backlogs[lane];
     if (Date.now() - b.at > 500) {
-      const { work } = deps.topology.streams;
-      const { dispatcher, transfer: subject } = laneOf(lane);
-      const ci = await deps.jsm.consumers.info(work, dispatcher).catch(async (err: unknown) => {
-        if (!(err instanceof JetStreamApiError && err.code === CONSUMER_NOT_FOUND)) throw err;
-        // No dispatcher has made its consumer yet: the lane's jobs wait in the stream, and are counted there.
-        const si = await deps.jsm.streams.info(work, { subjects_filter: subject });
-        return { num_pending: si.state.subjects?.[subject] ?? 0, num_ack_pending: 0 };
-      });
+      const { dispatcher, transfer } = laneOf(lane);
+      const ci = await consumerBacklog(deps.topology.streams.work, dispatcher, transfer);
       b.jobs = ci.num_pending + ci.num_ack_pending;
       b.at = Date.now();
     }
     return b;
   };
-  // A bulk class not started yet looks less often: a scan leaves thousands waiting, and each look is a
-  // publish, two deliveries and an ack; one under way looks sooner, so that started classes finish first.
-  const noRoomDelayMs = (job: CrawlJob) => (job.lane === 'live' ? 250 : job.enqueueFrom === 0 ? 3_000 : 1_000);
+  /** A consumer's counts; before anyone made it, what waits for it in the stream (on `subject`, a wildcard summed). */
+  const consumerBacklog = (stream: string, consumer: string, subject: string) =>
+    deps.jsm.consumers.info(stream, consumer).catch(async (err: unknown) => {
+      if (!(err instanceof JetStreamApiError && err.code === CONSUMER_NOT_FOUND)) throw err;
+      const si = await deps.jsm.streams.info(stream, { subjects_filter: subject });
+      return { num_pending: Object.values(si.state.subjects ?? {}).reduce((a, n) => a + n, 0), num_ack_pending: 0 };
+    });
+  // How soon a turn that found no room looks again: a live class soonest, a bulk one within a second.
+  const noRoomDelayMs = (job: CrawlJob) => (job.lane === 'live' ? 250 : 1_000);
 
-  /** Queues a crawl's next turn, from file `from`, behind its lane's other classes; a redelivered turn publishes the same message (deduplicated). */
+  /**
+   * A scan's class admitted but not started (another turn took the room
+   * first) must not be overtaken by the next admissions: admission stays
+   * closed until its next look (a review found it starved by newer classes
+   * that each saw the room first).
+   */
+  let admissionClosedUntil = 0;
+  const deferUnstarted = async (job: CrawlJob) => {
+    const delay = noRoomDelayMs(job);
+    if (job.lane === 'bulk') admissionClosedUntil = Math.max(admissionClosedUntil, Date.now() + delay + 500);
+    await deferTurn(job, 0, delay);
+  };
+
+  /**
+   * Queues a crawl's next turn, from file `from`, on the crawl subject of
+   * classes under way: behind the live triggers and the other classes under
+   * way, never behind a scan's classes still waiting to start. A redelivered
+   * turn publishes the same message (deduplicated).
+   */
   const deferTurn = async (job: CrawlJob, from: number, delayMs: number) => {
     const next: CrawlJob = { ...job, enqueueFrom: from, turn: (job.turn ?? 0) + 1, notBefore: new Date(Date.now() + delayMs).toISOString() };
-    await deps.js.publish(laneOf(job.lane).crawl, JSON.stringify(next), { msgID: `crawl:${job.runId}:g${job.generation}:t${next.turn}` });
+    await deps.js.publish(subjects.crawl, JSON.stringify(next), { msgID: `crawl:${job.runId}:g${job.generation}:t${next.turn}` });
+  };
+
+  /**
+   * Admission of a scan's next class (the bulk crawl consumer): one at a
+   * time, and only while the bulk lane has room for a whole slice. A class
+   * not admitted stays in the stream, in scan order, and costs nothing while
+   * it waits (each one looked for room every 3 s before: about 700 messages a
+   * second with 2,000 classes waiting). `admittingSince` is set from the
+   * pull until that class's turn has reserved its room, so the next
+   * admission sees it; a pull that brought nothing, or one that never got
+   * handled (ADMISSION_TIMEOUT_MS), lets the next go.
+   *
+   * The aggregator's bulk backlog gates admission too: a scan of small
+   * classes finishes classes faster than one aggregator reports them, and
+   * every run it has not reported is held in its memory.
+   */
+  let admittingSince = 0;
+  let refreshing: Promise<unknown> | undefined;
+  const aggregator = { events: 0, at: 0, pausedSince: 0 };
+  const readAggregatorBacklog = async () => {
+    // The bulk lane's events not yet delivered to any aggregator: what they hold in hand (up to 4,000 each) is work under way.
+    const ci = await consumerBacklog(deps.topology.streams.events, deps.topology.consumers.aggregatorBulk, subjects.aggregateBulk);
+    aggregator.events = ci.num_pending;
+    aggregator.at = Date.now();
+  };
+  const admission = {
+    room: (): number => {
+      const b = backlogs.bulk;
+      if ((Date.now() - b.at > 500 || Date.now() - aggregator.at > 500) && !refreshing) {
+        refreshing = Promise.all([laneBacklog('bulk'), readAggregatorBacklog()])
+          .catch((err: unknown) => logger.warn({ err }, 'could not read the bulk lane or aggregator backlog; admitting no class until it can'))
+          .finally(() => (refreshing = undefined));
+      }
+      const now = Date.now();
+      if (now - admittingSince < ADMISSION_TIMEOUT_MS || now < admissionClosedUntil || now - b.at > 5_000 || now - aggregator.at > 5_000) return 0;
+      const { maxQueuedJobs: max, classSlice } = cfg.flow;
+      if (b.jobs + b.reserved > max - Math.min(classSlice, max)) return 0;
+      if (aggregator.events >= cfg.flow.maxAggregatorBacklog) {
+        if (aggregator.pausedSince === 0) {
+          aggregator.pausedSince = now;
+          logger.warn({ events: aggregator.events, limit: cfg.flow.maxAggregatorBacklog }, 'the aggregator is behind: no more of the scan is started until it catches up');
+        }
+        return 0;
+      }
+      if (aggregator.pausedSince !== 0) {
+        logger.info({ pausedMs: now - aggregator.pausedSince }, 'the aggregator caught up: the scan goes on');
+        aggregator.pausedSince = 0;
+      }
+      admittingSince = now;
+      aggregator.events++; // its count, at least, until the next reading: admissions between readings stay bounded
+      return 1;
+    },
+    fetched: (got: number) => {
+      if (got === 0) admittingSince = 0;
+    },
   };
 
   /**
@@ -161,22 +236,29 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
   };
 
   const handleOne = async ({ msg, attempt }: Delivery): Promise<Handled<CrawlJob>> => {
+    const admitted = msg.subject === subjects.crawlBulk;
+    let hold: Hold | undefined;
     let job: CrawlJob;
     try {
-      job = parseMessage(crawlJobSchema, msg.data, 'crawl job');
-    } catch (err) {
-      if (err instanceof PoisonMessageError) return { outcome: { kind: 'poison', reason: err.message } };
-      throw err;
+      try {
+        job = parseMessage(crawlJobSchema, msg.data, 'crawl job');
+      } catch (err) {
+        if (err instanceof PoisonMessageError) return { outcome: { kind: 'poison', reason: err.message } };
+        throw err;
+      }
+      const wait = job.notBefore ? Date.parse(job.notBefore) - Date.now() : 0;
+      if (wait > 0) return { outcome: { kind: 'later', delayMs: wait } }; // a live re-crawl that is not due yet
+      hold = await reserve(job);
+    } finally {
+      if (admitted) admittingSince = 0; // its room is reserved (or it holds none): the next class may be admitted
     }
-    const log = logger.child({ classId: job.classId, runId: job.runId, generation: job.generation });
-    const wait = job.notBefore ? Date.parse(job.notBefore) - Date.now() : 0;
-    if (wait > 0) return { outcome: { kind: 'later', delayMs: wait } }; // a live re-crawl that is not due yet
-    const hold = await reserve(job);
     if (!hold) {
-      // No room: not even worth reading the playlists. Its turn comes round again, behind the others.
-      await deferTurn(job, job.enqueueFrom, noRoomDelayMs(job));
+      // No room: not even worth reading the playlists. Its turn comes round again, behind the others under way.
+      if (job.enqueueFrom === 0) await deferUnstarted(job);
+      else await deferTurn(job, job.enqueueFrom, noRoomDelayMs(job));
       return { outcome: { kind: 'ok' }, detail: job };
     }
+    const log = logger.child({ classId: job.classId, runId: job.runId, generation: job.generation });
     try {
       return await crawlTurn(job, attempt, hold, log);
     } finally {
@@ -238,7 +320,7 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
     const rest = from + jobs.length < all.length;
     if (sliced && from === 0 && jobs.length === 0 && all.length > 0) {
       // Another crawl took the room meanwhile: not started yet, so nothing is announced (the aggregator would hold the run).
-      await deferTurn(job, 0, noRoomDelayMs(job));
+      await deferUnstarted(job);
       return { outcome: { kind: 'ok' }, detail: job };
     }
     try {
@@ -247,7 +329,7 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
         for (let piece = 0; piece * DETAILS_PER_MESSAGE < list.length; piece++) {
           const items = list.slice(piece * DETAILS_PER_MESSAGE, (piece + 1) * DETAILS_PER_MESSAGE);
           const details: ClassDetails = { classId: job.classId, runId: job.runId, generation: job.generation, kind, piece, items };
-          await deps.js.publish(subjects.details, JSON.stringify(details), { msgID: `details:${job.runId}:${job.generation}:${kind}:${piece}` });
+          await laneEvents.publish(job.lane, 'details', (s) => deps.js.publish(s, JSON.stringify(details), { msgID: `details:${job.runId}:${job.generation}:${kind}:${piece}` }));
         }
       }
       const crawled: ClassCrawled = {
@@ -268,7 +350,9 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
       // The count goes first: the aggregator must know the class size before results arrive.
       // Named by what it says: a retried attempt that finds the recording ended (or a
       // different count) is a new message, never dropped as a duplicate of the first.
-      await publishDurably(deps.js, subjects.crawled, JSON.stringify(crawled), { msgID: `crawled:${job.runId}:${job.generation}:${live}:${crawled.total}` });
+      await laneEvents.publish(job.lane, 'crawled', (s) =>
+        publishDurably(deps.js, s, JSON.stringify(crawled), { msgID: `crawled:${job.runId}:${job.generation}:${live}:${crawled.total}` }),
+      );
       // Only a first slice is ever live: the rest of a recording given up on (one turn) goes in the bulk lane.
       const inLane = job.lane === 'live' ? cfg.flow.classSlice : jobs.length;
       await publishJobs(jobs.slice(0, inLane), lane.transfer);
@@ -285,7 +369,7 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
           generation: job.generation + 1,
           notBefore: new Date(Date.now() + cfg.live.recrawlIntervalMs).toISOString(),
         };
-        await deps.js.publish(lane.crawl, JSON.stringify(next), { msgID: `crawl:${job.runId}:g${next.generation}` });
+        await deps.js.publish(subjects.crawl, JSON.stringify(next), { msgID: `crawl:${job.runId}:g${next.generation}` });
       }
     } catch (err) {
       // A refused or unanswered publish: this attempt enqueued only part of the class, so it is not done.
@@ -296,8 +380,18 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
     return { outcome: { kind: 'ok' }, detail: job };
   };
 
-  // Every turn reads its lane's backlog. A user not allowed to (permissions from before both lanes were
-  // bounded) is told here, by name, rather than failing every crawl after start.
+  // Every turn reads its lane's backlog, and each admission the aggregator's. A user not allowed to (permissions
+  // from before both lanes were bounded, or before admission watched the aggregator) is told here, by name,
+  // rather than failing every crawl after start.
+  await readAggregatorBacklog().catch((err: unknown) => {
+    const { events } = deps.topology.streams;
+    const { aggregatorBulk: name } = deps.topology.consumers;
+    throw new Error(
+      `the crawler cannot read the aggregator's backlog (consumer ${events}/${name}): ${describeError(err)}; ` +
+        `allow it $JS.API.CONSUMER.INFO.${events}.${name} (deploy/nats/flants.conf)`,
+      { cause: err },
+    );
+  });
   for (const lane of ['live', 'bulk'] as const) {
     await laneBacklog(lane).catch((err: unknown) => {
       const { work } = deps.topology.streams;
@@ -309,7 +403,7 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
       );
     });
   }
-  const fail = (job: CrawlJob, reason: string) => publishClassFailed(deps.js, subjects.classFailed, job, reason);
+  const fail = (job: CrawlJob, reason: string) => failRun(deps.js, laneEvents, job, reason);
   const publisher = new AckedPublisher(deps.nc);
   const actor = await startActor<CrawlJob>({
     name: 'crawler',
@@ -320,12 +414,13 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
     stream: deps.topology.streams.work,
     consumer: deps.topology.consumers.crawler,
     lowPriorityConsumer: deps.topology.consumers.crawlerBulk,
+    lowPriorityAdmission: admission,
     logger,
     policy: policyOf(cfg),
     concurrency: 4,
     maxHeld: 8,
     handle: (ds) => Promise.all(ds.map(handleOne)),
-    report: reportFailedRuns(deps.js, subjects.classFailed, logger, 'class reported failed'),
+    report: reportFailedRuns(deps.js, laneEvents, logger, 'class reported failed'),
     exhausted: async (m) => {
       const job = crawlJobSchema.safeParse(safeJson(m.data));
       if (job.success) await fail(job.data, `crawl was delivered ${m.deliveries} times without an outcome (redelivery cap)`);

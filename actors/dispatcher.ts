@@ -19,7 +19,8 @@ import { startActor, type Decided, type Delivery, type Handled, type RuntimeHand
 import { parseMessage, PoisonMessageError, safeJson, transferJobSchema, type FileResult, type TransferJob, type WaveEvent, type WaveResults } from '../streams/messages.js';
 import { publishDurably } from '../streams/durable-publish.js';
 import { policyOf } from '../streams/policy-settings.js';
-import type { Topology } from '../streams/topology.js';
+import { LaneEvents } from '../streams/lane-events.js';
+import type { Lane, Topology } from '../streams/topology.js';
 import { failureReason, type Metrics } from '../observability/metrics.js';
 import { AdaptiveLimit, type LimitStats } from './adaptive-limit.js';
 import { handOn } from './split-parts.js';
@@ -162,11 +163,19 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
     }
   };
 
-  /** Apply, first half: results reach the aggregator before any job is acked. */
+  const laneEvents = new LaneEvents(deps.topology, logger);
+  /** The lane a job came in on: its results go to the aggregator in the same lane. */
+  const laneOfSubject = (subject: string): Lane => (subject === deps.topology.subjects.transferBulk ? 'bulk' : 'live');
+
+  /** Apply, first half: results reach the aggregator before any job is acked, each in its job's lane. */
   const report = async (decided: ReadonlyArray<Decided<WaveJob>>) => {
-    const results = fileResultsOf(decided);
-    for (const chunk of chunkResults(results, RESULTS_MESSAGE_BYTES)) {
-      await publishDurably(deps.js, deps.topology.subjects.results, JSON.stringify({ results: chunk } satisfies WaveResults));
+    const results: FileResult[] = [];
+    for (const lane of ['live', 'bulk'] as const) {
+      const inLane = fileResultsOf(decided.filter((d) => laneOfSubject(d.delivery.msg.subject) === lane));
+      for (const chunk of chunkResults(inLane, RESULTS_MESSAGE_BYTES)) {
+        await laneEvents.publish(lane, 'results', (s) => publishDurably(deps.js, s, JSON.stringify({ results: chunk } satisfies WaveResults)));
+      }
+      results.push(...inLane);
     }
     if (deps.metrics) record(deps.metrics, decided, results);
     dispatch.waves++;
@@ -226,7 +235,7 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
         final: true,
         error: `delivered ${m.deliveries} times without an outcome (redelivery cap)`,
       };
-      await deps.js.publish(deps.topology.subjects.results, JSON.stringify({ results: [r] } satisfies WaveResults));
+      await laneEvents.publish(laneOfSubject(m.subject), 'results', (s) => deps.js.publish(s, JSON.stringify({ results: [r] } satisfies WaveResults)));
     },
   });
   return Object.assign(actor, { dispatch, limit: () => limit.stats() });

@@ -10,9 +10,10 @@ import type { FlantsConfig } from '../config/load-config.js';
 import { describeError, isPermanent, RefusedUriError } from '../storage/errors.js';
 import type { SourceReader } from '../storage/source-reader.js';
 import type { SourceRoot } from '../storage/source-root.js';
-import { reportFailedRuns } from './class-failures.js';
+import { failRun, reportFailedRuns } from './class-failures.js';
+import { LaneEvents } from '../streams/lane-events.js';
 import { startActor, type Delivery, type Handled, type RuntimeHandle } from '../streams/actor-runtime.js';
-import { parseClassRecorded, PoisonMessageError, publishClassFailed, type CrawlJob } from '../streams/messages.js';
+import { parseClassRecorded, PoisonMessageError, type CrawlJob } from '../streams/messages.js';
 import { publishDurably } from '../streams/durable-publish.js';
 import { policyOf } from '../streams/policy-settings.js';
 import { runIdFor, runIdOf } from '../streams/run-id.js';
@@ -57,6 +58,8 @@ export async function startScanner(deps: ScannerDeps): Promise<RuntimeHandle> {
     };
   };
 
+  const events = new LaneEvents(deps.topology, logger);
+
   const handleOne = async ({ msg }: Delivery): Promise<Handled<CrawlJob>> => {
     let job: CrawlJob;
     try {
@@ -95,7 +98,7 @@ export async function startScanner(deps: ScannerDeps): Promise<RuntimeHandle> {
     concurrency: 16,
     maxHeld: 64,
     handle: (ds) => Promise.all(ds.map(handleOne)),
-    report: reportFailedRuns(deps.js, subjects.classFailed, logger, 'class cannot start; reported failed'),
+    report: reportFailedRuns(deps.js, events, logger, 'class cannot start; reported failed'),
     exhausted: async (m) => {
       let job: CrawlJob;
       try {
@@ -104,7 +107,7 @@ export async function startScanner(deps: ScannerDeps): Promise<RuntimeHandle> {
         if (err instanceof PoisonMessageError) return; // never a class: nothing to report
         throw err;
       }
-      await publishClassFailed(deps.js, subjects.classFailed, job, `trigger was delivered ${m.deliveries} times without an outcome (redelivery cap)`);
+      await failRun(deps.js, events, job, `trigger was delivered ${m.deliveries} times without an outcome (redelivery cap)`);
     },
   });
 }

@@ -54,6 +54,7 @@ function wantedConsumers(t: Topology, config: FlantsConfig): Array<{ stream: str
     { stream: t.streams.work, name: t.consumers.dispatcher, want: { ack_wait: ackWait, max_deliver: cap, filter_subject: t.subjects.transfer } },
     { stream: t.streams.work, name: t.consumers.dispatcherBulk, want: { ack_wait: ackWait, max_deliver: cap, filter_subject: t.subjects.transferBulk } },
     { stream: t.streams.events, name: t.consumers.aggregator, want: { ack_wait: ackWait, max_deliver: -1, filter_subject: t.subjects.aggregate } },
+    { stream: t.streams.events, name: t.consumers.aggregatorBulk, want: { ack_wait: ackWait, max_deliver: -1, filter_subject: t.subjects.aggregateBulk } },
   ];
 }
 

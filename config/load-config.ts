@@ -47,7 +47,8 @@ export interface FlantsConfig {
   readonly retryBackoffMs: readonly number[];
   readonly ackWaitMs: number;
   /** Bulk lane: transfer jobs queued at most, and files of one class enqueued per turn. */
-  readonly flow: { readonly maxQueuedJobs: number; readonly classSlice: number };
+  /** Bounds on queued work: transfer jobs per lane, files per turn, and aggregator events before a scan's next class waits. */
+  readonly flow: { readonly maxQueuedJobs: number; readonly classSlice: number; readonly maxAggregatorBacklog: number };
   /** A throttled file goes round at most this many times, or for this long, then fails with reason `throttled`. */
   readonly throttle: { readonly maxRounds: number; readonly maxMs: number };
   readonly manifestTemplate: string;
@@ -234,6 +235,7 @@ const envSchema = z.object({
   FLANTS_THROTTLE_MAX_ROUNDS: intSetting(1, 10_000).default(50),
   FLANTS_MAX_QUEUED_JOBS: positiveInt.default(50_000),
   FLANTS_CLASS_SLICE: positiveInt.default(10_000),
+  FLANTS_MAX_AGGREGATOR_BACKLOG: positiveInt.default(4_000),
   FLANTS_THROTTLE_MAX_TIME: positiveDuration.default(10 * 60_000),
   FLANTS_MANIFEST_TEMPLATE: z.string().includes('{classId}', { message: 'must contain {classId}' }).default('{classId}/master.m3u8'),
   FLANTS_KEEP_QUERY: boolText.default(false),
@@ -505,7 +507,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FlantsConfig {
     retryBackoffMs: backoff,
     ackWaitMs: e.FLANTS_ACK_WAIT,
     throttle: { maxRounds: e.FLANTS_THROTTLE_MAX_ROUNDS, maxMs: e.FLANTS_THROTTLE_MAX_TIME },
-    flow: { maxQueuedJobs: e.FLANTS_MAX_QUEUED_JOBS, classSlice: e.FLANTS_CLASS_SLICE },
+    flow: { maxQueuedJobs: e.FLANTS_MAX_QUEUED_JOBS, classSlice: e.FLANTS_CLASS_SLICE, maxAggregatorBacklog: e.FLANTS_MAX_AGGREGATOR_BACKLOG },
     manifestTemplate: e.FLANTS_MANIFEST_TEMPLATE,
     keepQuery: e.FLANTS_KEEP_QUERY,
     reportPrefix,

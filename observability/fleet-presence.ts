@@ -9,7 +9,8 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
-import { PermissionViolationError, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { isPermissionRefusal } from '../streams/lane-events.js';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { RuntimeStats } from '../streams/actor-runtime.js';
@@ -182,7 +183,7 @@ export async function readFleet(nc: NatsConnection, jsm: JetStreamManager, t: To
     const e = await kv.get(subject.slice(`$KV.${t.kv.fleet}.`.length)).catch((err: unknown) => {
       // A user who may list the bucket but not read it would see an empty fleet: say why instead.
       // The client wraps the server's refusal in a RequestError.
-      if (err instanceof PermissionViolationError || (err as Error)?.cause instanceof PermissionViolationError) throw err;
+      if (isPermissionRefusal(err)) throw err;
       return null;
     });
     try {

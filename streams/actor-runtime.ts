@@ -80,6 +80,13 @@ export interface ActorOptions<D> {
    * never delays the first's.
    */
   readonly lowPriorityConsumer?: string;
+  /**
+   * The actor's own admission to the low-priority consumer, on top of
+   * `maxHeld`: how many of its messages may be pulled now (asked only while
+   * the first consumer is idle), and what each pull then brought. What is
+   * not admitted stays in the stream, in order, costing nothing.
+   */
+  readonly lowPriorityAdmission?: { room(): number; fetched(got: number, asked: number): void };
   readonly logger: Logger;
   readonly policy: PolicySettings;
   /** The server's version (`nc.info.version`): decides how messages are terminated. */
@@ -183,9 +190,12 @@ export async function startActor<D>(o: ActorOptions<D>): Promise<RuntimeHandle> 
       firstIdle = got < asked;
     },
   });
-  const second = low
-    ? pullMessages(low, { maxMessages, room: () => (firstIdle ? o.maxHeld - held.size : 0), logger: log })
-    : undefined;
+  const lowRoom = () => {
+    const free = firstIdle ? o.maxHeld - held.size : 0;
+    if (free <= 0 || !o.lowPriorityAdmission) return free;
+    return Math.min(free, o.lowPriorityAdmission.room());
+  };
+  const second = low ? pullMessages(low, { maxMessages, room: lowRoom, fetched: o.lowPriorityAdmission?.fetched, logger: log }) : undefined;
   const messages = second ? mergePulls(first, second) : first;
 
   // Held messages (queued, being handled, waiting out a throttle round) must not time out.

@@ -32,6 +32,9 @@ export interface TopologyOptions {
 
 const nanos = (ms: number) => ms * 1_000_000;
 
+/** Crawls that may wait for their time at once on the crawl consumer: recordings watched, classes under way. */
+const CRAWLS_WAITING = 10_000;
+
 function streamConfigs(t: Topology, o: TopologyOptions): Array<Partial<StreamConfig> & { name: string }> {
   return [
     {
@@ -61,7 +64,7 @@ function streamConfigs(t: Topology, o: TopologyOptions): Array<Partial<StreamCon
     },
     {
       name: t.streams.events,
-      subjects: [t.subjects.aggregate],
+      subjects: [t.subjects.aggregate, t.subjects.aggregateBulk],
       retention: RetentionPolicy.Workqueue,
       storage: StorageType.File,
       num_replicas: o.replicas,
@@ -112,8 +115,11 @@ function consumerConfigs(t: Topology, o: TopologyOptions): ConsumerSpec[] {
       config: { ...base, durable_name: t.consumers.scannerBulk, filter_subject: t.subjects.recordedBulk, max_deliver: backstop, max_ack_pending: 256 },
     },
     {
+      // Each recording being watched (re-crawled every FLANTS_LIVE_RECRAWL_INTERVAL), and each class under way that
+      // waits for room, is a not-due nak here, counted against max_ack_pending until it is due: at 64, a scan's 64
+      // unended recordings kept live triggers and the rest of the scan from being delivered (review).
       stream: t.streams.work,
-      config: { ...base, durable_name: t.consumers.crawler, filter_subject: t.subjects.crawl, max_deliver: backstop, max_ack_pending: 64 },
+      config: { ...base, durable_name: t.consumers.crawler, filter_subject: t.subjects.crawl, max_deliver: backstop, max_ack_pending: CRAWLS_WAITING },
     },
     {
       stream: t.streams.work,
@@ -144,6 +150,11 @@ function consumerConfigs(t: Topology, o: TopologyOptions): ConsumerSpec[] {
     {
       stream: t.streams.events,
       config: { ...base, durable_name: t.consumers.aggregator, filter_subject: t.subjects.aggregate, max_deliver: -1, max_ack_pending: 20_000 },
+    },
+    {
+      stream: t.streams.events,
+      owner: t.consumers.aggregator,
+      config: { ...base, durable_name: t.consumers.aggregatorBulk, filter_subject: t.subjects.aggregateBulk, max_deliver: -1, max_ack_pending: 20_000 },
     },
     ...(
       [

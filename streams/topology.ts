@@ -18,13 +18,19 @@ export interface Topology {
     /** The bulk lane (library scans): served only when the live lane above has nothing waiting. */
     readonly crawlBulk: string;
     readonly transferBulk: string;
-    /** Everything the aggregator consumes, as a wildcard. */
+    /** Everything the aggregator consumes first (the live lane's events), as a wildcard. */
     readonly aggregate: string;
     readonly crawled: string;
     readonly results: string;
     readonly classFailed: string;
     /** Long lists about a class run (refused, skipped URIs), in pieces. */
     readonly details: string;
+    /** The bulk lane's events: taken by the aggregator only while the live lane's have none waiting. */
+    readonly aggregateBulk: string;
+    readonly crawledBulk: string;
+    readonly resultsBulk: string;
+    readonly detailsBulk: string;
+    readonly classFailedBulk: string;
     readonly deadletter: string;
     /** Core NATS (not stored): waves starting and ending, for live views of what is in flight. */
     readonly waves: string;
@@ -45,6 +51,7 @@ export interface Topology {
     readonly crawlerBulk: string;
     readonly dispatcherBulk: string;
     readonly aggregator: string;
+    readonly aggregatorBulk: string;
   };
   readonly kv: {
     /** Per-class aggregation state (bit fields), so it survives aggregator restarts. */
@@ -59,7 +66,7 @@ export interface Topology {
 }
 
 /** A stage of the pipeline, as backlog views name it; the bulk lane's stages are shown on their own. */
-export type Stage = 'scanner' | 'scanner-bulk' | 'crawler' | 'crawler-bulk' | 'dispatcher' | 'dispatcher-bulk' | 'aggregator';
+export type Stage = 'scanner' | 'scanner-bulk' | 'crawler' | 'crawler-bulk' | 'dispatcher' | 'dispatcher-bulk' | 'aggregator' | 'aggregator-bulk';
 
 /** Each stage's stream and durable consumer, in pipeline order: for backlog views (dashboard, status, metrics). */
 export function stages(t: Topology): ReadonlyArray<readonly [stage: Stage, stream: string, consumer: string]> {
@@ -71,7 +78,19 @@ export function stages(t: Topology): ReadonlyArray<readonly [stage: Stage, strea
     ['dispatcher', t.streams.work, t.consumers.dispatcher],
     ['dispatcher-bulk', t.streams.work, t.consumers.dispatcherBulk],
     ['aggregator', t.streams.events, t.consumers.aggregator],
+    ['aggregator-bulk', t.streams.events, t.consumers.aggregatorBulk],
   ];
+}
+
+/** The lane a class's work is in: its events go to the aggregator on that lane's subjects. */
+export type Lane = 'live' | 'bulk';
+
+/** A lane's event subjects (a class run's count, its wave results, its long lists). */
+export function eventSubjects(t: Topology, lane: Lane): { readonly crawled: string; readonly results: string; readonly details: string; readonly failed: string } {
+  const s = t.subjects;
+  return lane === 'bulk'
+    ? { crawled: s.crawledBulk, results: s.resultsBulk, details: s.detailsBulk, failed: s.classFailedBulk }
+    : { crawled: s.crawled, results: s.results, details: s.details, failed: s.classFailed };
 }
 
 /** Builds the topology for `namespace` (empty string in production). */
@@ -92,6 +111,12 @@ export function topology(namespace = ''): Topology {
       results: `${dot}flants.agg.results`,
       classFailed: `${dot}flants.agg.failed`,
       details: `${dot}flants.agg.details`,
+      // Not under flants.agg.>: the aggregator's first consumer keeps that filter, and a work queue's consumers must not overlap.
+      aggregateBulk: `${dot}flants.agg-bulk.>`,
+      crawledBulk: `${dot}flants.agg-bulk.crawled`,
+      resultsBulk: `${dot}flants.agg-bulk.results`,
+      detailsBulk: `${dot}flants.agg-bulk.details`,
+      classFailedBulk: `${dot}flants.agg-bulk.failed`,
       deadletter: `${dot}flants.deadletter`,
       waves: `${dot}flants.live.waves`,
     },
@@ -110,6 +135,7 @@ export function topology(namespace = ''): Topology {
       crawlerBulk: 'crawler_bulk',
       dispatcherBulk: 'dispatcher_bulk',
       aggregator: 'aggregator',
+      aggregatorBulk: 'aggregator_bulk',
     },
     kv: { classes: `${under}flants_classes`, scanner: `${under}flants_scanner`, parts: `${under}flants_parts`, fleet: `${under}flants_fleet` },
   };

@@ -383,7 +383,7 @@ describe('dashboard - live in a real browser', () => {
     expect(code).toBe(1);
     const snap = JSON.parse(stdout) as { classes: Array<{ classId: string; status: string }>; queues: Record<string, unknown> };
     expect(snap.classes.map((c) => c.classId).sort()).toEqual(['alpha', 'broken', 'keyed', XSS_ID].sort());
-    expect(Object.keys(snap.queues).sort()).toEqual(['aggregator', 'crawler', 'crawler-bulk', 'dispatcher', 'dispatcher-bulk', 'scanner', 'scanner-bulk']);
+    expect(Object.keys(snap.queues).sort()).toEqual(['aggregator', 'aggregator-bulk', 'crawler', 'crawler-bulk', 'dispatcher', 'dispatcher-bulk', 'scanner', 'scanner-bulk']);
     const text = (await run(process.execPath, ['dist/cli.js', 'status'], { env: { ...process.env, NATS_URL: nats.url, FLANTS_NAMESPACE: config.namespace } })).stdout;
     expect(text).toMatch(/\[#+\] 100% complete +alpha/);
     // The fleet: this test's process runs every actor.

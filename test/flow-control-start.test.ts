@@ -11,7 +11,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ClassTransferred } from '../streams/messages.js';
 import { addClass } from './helpers/hls-fixtures.js';
-import { startPipeline } from './helpers/pipeline.js';
+import { crawledInEitherLane, startPipeline } from './helpers/pipeline.js';
 
 
 describe('flow control - a bulk class starts with a whole slice', () => {
@@ -35,7 +35,7 @@ describe('flow control - a bulk class starts with a whole slice', () => {
     const doneAt = new Map<string, number>();
     let peakStarted = 0;
     const started = () => [...crawledAt.keys()].filter((c) => !doneAt.has(c)).length;
-    client.subscribe(t.subjects.crawled, {
+    client.subscribe(crawledInEitherLane(t), {
       callback: (_e, m) => {
         const c = m.json<{ classId: string }>().classId;
         if (!crawledAt.has(c)) crawledAt.set(c, Date.now());
@@ -74,7 +74,7 @@ describe('flow control - a bulk class starts with a whole slice', () => {
     origin.delays.set('/vod/slow/master.m3u8', 2_000);
     for (const path of Object.keys(files)) if (path.endsWith('.ts')) origin.delays.set(path, 20);
     const announced: string[] = [];
-    client.subscribe(t.subjects.crawled, {
+    client.subscribe(crawledInEitherLane(t), {
       callback: (_e, m) => {
         const c = m.json<{ classId: string }>().classId;
         if (!announced.includes(c)) announced.push(c);

@@ -3,7 +3,8 @@
  * reads both dispatchers' backlogs, and the previous sample configuration let
  * the crawler read only the bulk one's. A review found such a crawler starting
  * without complaint and then failing every live crawl. It now refuses to
- * start, naming the permission to grant.
+ * start, naming the permission to grant. The same for the aggregator's
+ * backlog, which a scan's next class now waits on.
  */
 import { readFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,12 +21,25 @@ import { testConfig, testLogger } from './helpers/services.js';
 
 
 describe('nats - an upgrade without the new permissions', () => {
-  it('nats - a crawler not allowed to read the live dispatcher backlog refuses to start, naming the permission', async () => {
+  const cases = [
+    {
+      what: 'the live dispatcher backlog',
+      grant: '"$JS.API.CONSUMER.INFO.FLANTS_WORK.dispatcher", ',
+      refusal: /cannot read the live lane's transfer backlog \(consumer FLANTS_WORK\/dispatcher\).*allow it \$JS\.API\.CONSUMER\.INFO\.FLANTS_WORK\.dispatcher/,
+    },
+    {
+      // Before a scan's next class waited for the aggregator.
+      what: "the aggregator's backlog",
+      grant: '"$JS.API.CONSUMER.INFO.FLANTS_EVENTS.aggregator_bulk",',
+      refusal: /cannot read the aggregator's backlog \(consumer FLANTS_EVENTS\/aggregator_bulk\).*allow it \$JS\.API\.CONSUMER\.INFO\.FLANTS_EVENTS\.aggregator_bulk/,
+    },
+  ];
+  it.each(cases)('nats - a crawler not allowed to read $what refuses to start, naming the permission', async ({ grant, refusal }) => {
     const saved = Object.fromEntries(Object.keys(passwords).map((k) => [k, process.env[k]]));
     Object.assign(process.env, passwords);
-    // The sample configuration as it was before the live lane was bounded.
+    // The sample configuration as it was before this permission was needed.
     const current = readFileSync(resolve('deploy/nats/flants.conf'), 'utf8');
-    const previous = current.replace('"$JS.API.CONSUMER.INFO.FLANTS_WORK.dispatcher", ', '');
+    const previous = current.replace(grant, '');
     expect(previous).not.toBe(current);
     const conf = join(mkdtempSync(join(tmpdir(), 'flants-perm-')), 'flants.conf');
     writeFileSync(conf, previous);
@@ -45,7 +59,7 @@ describe('nats - an upgrade without the new permissions', () => {
       }
       await expect(
         startDaemon({ config: configFor('crawler', passwords.FLANTS_CRAWLER_PASSWORD), logger: testLogger(), actors: ['crawler'] }),
-      ).rejects.toThrow(/cannot read the live lane's transfer backlog \(consumer FLANTS_WORK\/dispatcher\).*allow it \$JS\.API\.CONSUMER\.INFO\.FLANTS_WORK\.dispatcher/);
+      ).rejects.toThrow(refusal);
     } finally {
       for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k];
       else process.env[k] = v;

@@ -56,3 +56,10 @@ export async function startPipeline(
     },
   };
 }
+
+/** A subscription subject for `class crawled` in either lane (flants.agg.crawled, flants.agg-bulk.crawled). */
+export function crawledInEitherLane(t: Topology): string {
+  const either = t.subjects.crawled.replace(/\.agg\.crawled$/, '.*.crawled');
+  if (either === t.subjects.crawled || !t.subjects.crawledBulk.endsWith('.agg-bulk.crawled')) throw new Error('the crawled subjects changed: update crawledInEitherLane');
+  return either;
+}
