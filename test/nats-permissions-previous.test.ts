@@ -9,16 +9,16 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstream } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
-import { startDaemon, type Daemon } from '../cli/daemon.js';
+import type { Daemon } from '../cli/daemon.js';
 import { startNatsServer } from '../dev/local/nats-server.js';
 import { connectNats } from '../streams/connect-nats.js';
-import { ensureTopology, openClassStateKv, openFleetKv, topologyOptions } from '../streams/ensure-topology.js';
 import { topology } from '../streams/topology.js';
 import { natsPasswords as passwords } from './helpers/nats-passwords.js';
 import { startOrigin } from './helpers/origin.js';
-import { startLambda, startS3, testConfig, testLogger, watchOutcomes } from './helpers/services.js';
+import { startAsActorUsers } from './helpers/least-privilege.js';
+import { startLambda, startS3, testConfig, watchOutcomes } from './helpers/services.js';
 
 describe('nats - an upgrade that kept the previous permissions', () => {
   it("nats - actors refused the bulk lane's event subjects report a scan's classes on the live lane's, each once", async () => {
@@ -49,13 +49,7 @@ describe('nats - an upgrade that kept the previous permissions', () => {
       const nc = await connectNats(admin.nats, 'test-admin');
       try {
         const t = topology('');
-        await ensureTopology(await jetstreamManager(nc), t, topologyOptions(admin));
-        await openClassStateKv(nc, t);
-        await openFleetKv(nc, t);
-        for (const actor of ['aggregator', 'dispatcher', 'crawler', 'scanner'] as const) {
-          const password = passwords[`FLANTS_${actor.toUpperCase()}_PASSWORD` as keyof typeof passwords];
-          daemons.push(await startDaemon({ config: configFor(actor, password), logger: testLogger(), actors: [actor] }));
-        }
+        await startAsActorUsers(nc, t, configFor, daemons);
         const outcomes = watchOutcomes(nc, t.subjects.transferred);
         const js = jetstream(nc);
         // A scan's class that copies (count, results) and one whose entry playlist is missing (a failure).

@@ -13,12 +13,13 @@ import type { LocalLambda } from '../lambda/local-endpoint.js';
 import { startNatsServer, type NatsServer } from '../dev/local/nats-server.js';
 import type { S3Server } from '../dev/local/s3-server.js';
 import { connectNats } from '../streams/connect-nats.js';
-import { ensureTopology, openClassStateKv, openFleetKv, topologyOptions } from '../streams/ensure-topology.js';
+import { ensureTopology, topologyOptions } from '../streams/ensure-topology.js';
 import type { ClassTransferred } from '../streams/messages.js';
 import { topology } from '../streams/topology.js';
 import { readFleet } from '../observability/fleet-presence.js';
 import { natsPasswords as passwords } from './helpers/nats-passwords.js';
 import { startOrigin, type Origin } from './helpers/origin.js';
+import { startAsActorUsers } from './helpers/least-privilege.js';
 import { startLambda, startS3, testConfig, testLogger } from './helpers/services.js';
 import { jetstreamManager } from '@nats-io/jetstream';
 
@@ -98,13 +99,7 @@ describe('nats - least-privilege users per actor', () => {
     const nc = await connectNats(admin.nats, 'test-admin');
     try {
       const t = topology('');
-      await ensureTopology(await jetstreamManager(nc), t, topologyOptions(admin));
-      await openClassStateKv(nc, t);
-      await openFleetKv(nc, t);
-      for (const actor of ['aggregator', 'dispatcher', 'crawler', 'scanner'] as const) {
-        const password = passwords[`FLANTS_${actor.toUpperCase()}_PASSWORD` as keyof typeof passwords];
-        daemons.push(await startDaemon({ config: configFor(actor, password), logger: testLogger(), actors: [actor] }));
-      }
+      await startAsActorUsers(nc, t, configFor, daemons);
       const done = new Promise<ClassTransferred>((resolve) => {
         const sub = nc.subscribe(t.subjects.transferred, { callback: (_e, m) => (sub.unsubscribe(), resolve(m.json<ClassTransferred>())) });
       });

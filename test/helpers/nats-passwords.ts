@@ -9,3 +9,4 @@ export const natsPasswords = {
   FLANTS_DISPATCHER_PASSWORD: 'dispatcher-pw-0123456789',
   FLANTS_AGGREGATOR_PASSWORD: 'aggregator-pw-0123456789',
 };
+
