@@ -282,7 +282,9 @@ async function ensureConsumer(jsm: JetStreamManager, stream: string, cfg: Partia
     }
   }
   const diffs = consumerDifferences(have.config, cfg);
-  if (diffs.length === 0) return;
+  // Settings a daemon need not agree on (max_ack_pending) are still the owner's to bring up to date.
+  const stale = reconfigure && cfg.max_ack_pending !== undefined && have.config.max_ack_pending !== cfg.max_ack_pending;
+  if (diffs.length === 0 && !stale) return;
   if (!reconfigure) {
     throw new TopologyMismatchError(
       `consumer ${stream}/${cfg.durable_name} was set up with other settings: ${diffs.join('; ')}. ` +

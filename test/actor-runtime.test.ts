@@ -203,6 +203,25 @@ describe('actor runtime - consumer settings have one owner', () => {
     await ensureTopology(jsm, t, options({ ackWaitMs: 120_000, maxAttempts: 5 }), undefined, true);
     expect((await jsm.consumers.info(t.streams.work, t.consumers.dispatcher)).config.ack_wait).toBe(120_000 * 1e6);
   });
+
+  it('actor runtime - flants setup brings a setting daemons need not agree on (the crawl consumer made with max_ack_pending 64) up to date', async () => {
+    await using nats = await startNats();
+    await using nc = await natsClient(nats.url);
+    const jsm = await jetstreamManager(nc);
+    const t = topology(uniqueName('pending').replace('-', '_'));
+    const o = options({ ackWaitMs: 30_000, maxAttempts: 3 });
+    await ensureTopology(jsm, t, o, [t.consumers.crawler]);
+    // As an earlier version made it.
+    const made = (await jsm.consumers.info(t.streams.work, t.consumers.crawler)).config;
+    await jsm.consumers.update(t.streams.work, t.consumers.crawler, { max_ack_pending: 64 });
+    // A daemon neither refuses nor rewrites it.
+    await ensureTopology(jsm, t, o, [t.consumers.crawler]);
+    expect((await jsm.consumers.info(t.streams.work, t.consumers.crawler)).config.max_ack_pending).toBe(64);
+    // The owner does.
+    await ensureTopology(jsm, t, o, undefined, true);
+    expect((await jsm.consumers.info(t.streams.work, t.consumers.crawler)).config.max_ack_pending).toBe(made.max_ack_pending);
+    expect(made.max_ack_pending).toBe(10_000);
+  });
 });
 
 describe('actor runtime - publishes ride out a server restart', () => {
