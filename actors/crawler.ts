@@ -383,25 +383,17 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
   // Every turn reads its lane's backlog, and each admission the aggregator's. A user not allowed to (permissions
   // from before both lanes were bounded, or before admission watched the aggregator) is told here, by name,
   // rather than failing every crawl after start.
-  await readAggregatorBacklog().catch((err: unknown) => {
-    const { events } = deps.topology.streams;
-    const { aggregatorBulk: name } = deps.topology.consumers;
-    throw new Error(
-      `the crawler cannot read the aggregator's backlog (consumer ${events}/${name}): ${describeError(err)}; ` +
-        `allow it $JS.API.CONSUMER.INFO.${events}.${name} (deploy/nats/flants.conf)`,
-      { cause: err },
-    );
-  });
-  for (const lane of ['live', 'bulk'] as const) {
-    await laneBacklog(lane).catch((err: unknown) => {
-      const { work } = deps.topology.streams;
-      const { dispatcher } = laneOf(lane);
+  const mustRead = (what: string, stream: string, consumer: string, read: () => Promise<unknown>) =>
+    read().catch((err: unknown) => {
       throw new Error(
-        `the crawler cannot read the ${lane} lane's transfer backlog (consumer ${work}/${dispatcher}): ${describeError(err)}; ` +
-          `allow it $JS.API.CONSUMER.INFO.${work}.${dispatcher} (deploy/nats/flants.conf)`,
+        `the crawler cannot read ${what} (consumer ${stream}/${consumer}): ${describeError(err)}; ` +
+          `allow it $JS.API.CONSUMER.INFO.${stream}.${consumer} (deploy/nats/flants.conf)`,
         { cause: err },
       );
     });
+  await mustRead("the aggregator's backlog", deps.topology.streams.events, deps.topology.consumers.aggregatorBulk, readAggregatorBacklog);
+  for (const lane of ['live', 'bulk'] as const) {
+    await mustRead(`the ${lane} lane's transfer backlog`, deps.topology.streams.work, laneOf(lane).dispatcher, () => laneBacklog(lane));
   }
   const fail = (job: CrawlJob, reason: string) => failRun(deps.js, laneEvents, job, reason);
   const publisher = new AckedPublisher(deps.nc);
