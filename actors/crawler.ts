@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
+import { headers, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { FlantsConfig } from '../config/load-config.js';
 import { crawlClass } from '../hls/crawl-class.js';
@@ -26,6 +26,7 @@ import {
   parseMessage,
   PoisonMessageError,
   safeJson,
+  WATCH_HEADER,
   type ClassCrawled,
   type ClassDetails,
   type CrawlJob,
@@ -369,7 +370,11 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
           generation: job.generation + 1,
           notBefore: new Date(Date.now() + cfg.live.recrawlIntervalMs).toISOString(),
         };
-        await deps.js.publish(subjects.crawl, JSON.stringify(next), { msgID: `crawl:${job.runId}:g${next.generation}` });
+        // Marked as watching: a scan's recordings that never end would otherwise keep the crawl consumer busy, and
+        // admission (which waits for it to be idle, so that classes under way finish first) would stall the scan.
+        const h = headers();
+        h.set(WATCH_HEADER, '1');
+        await deps.js.publish(subjects.crawl, JSON.stringify(next), { msgID: `crawl:${job.runId}:g${next.generation}`, headers: h });
       }
     } catch (err) {
       // A refused or unanswered publish: this attempt enqueued only part of the class, so it is not done.
@@ -407,6 +412,7 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
     consumer: deps.topology.consumers.crawler,
     lowPriorityConsumer: deps.topology.consumers.crawlerBulk,
     lowPriorityAdmission: admission,
+    keepsLowWaiting: (m) => m.headers?.get(WATCH_HEADER) !== '1',
     logger,
     policy: policyOf(cfg),
     concurrency: 4,

@@ -3,7 +3,7 @@
  * Used by `flants daemon`, `flants demo` and the end-to-end tests alike.
  */
 import { getHeapStatistics } from 'node:v8';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, JetStreamApiCodes, JetStreamApiError, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { AggregatorHandle } from '../actors/aggregator.js';
@@ -72,6 +72,8 @@ export async function startDaemon(o: {
   const wanted = o.actors ?? ACTOR_NAMES;
   const nc = await connectOrExplain(config.nats, `flants-${wanted.join('+')}`, { maxReconnectAttempts: -1, reconnectTimeWait: 1_000 });
   const t = topology(config.namespace);
+  const actors = new Map<ActorName, RuntimeHandle>();
+  let topologyInPlace = false;
   try {
     assertStateReplicasSafe(nc.info?.version, config.stateReplicas);
     const jsm = await jetstreamManager(nc);
@@ -81,6 +83,7 @@ export async function startDaemon(o: {
       ...(wanted.includes('dispatcher') ? [t.kv.parts] : []),
     ]);
     await ensureTopology(jsm, t, topologyOptions(config), wanted.map((a) => t.consumers[a]));
+    topologyInPlace = true;
     const js = jetstream(nc);
     const metrics = createMetrics({ jsm, topology: t });
     const metricsServer = config.metrics.enabled
@@ -93,7 +96,6 @@ export async function startDaemon(o: {
     // dispatcher never loads the S3 SDK or the playlist parser, and a crawler
     // of an HTTP origin never loads the Lambda client (4–11 MB less idle RSS
     // per split actor, measured).
-    const actors = new Map<ActorName, RuntimeHandle>();
     const common = { js, jsm, serverVersion: nc.info?.version, topology: t, config, logger };
     let dashboard: Awaited<ReturnType<typeof startDashboardFor>>;
     let sourceS3: S3Client | undefined;
@@ -161,9 +163,25 @@ export async function startDaemon(o: {
       [Symbol.asyncDispose]: stop,
     };
   } catch (err) {
+    // Actors already started stop pulling first: a retried start must not leave their loops on a closed connection.
+    await Promise.allSettled([...actors.values()].map((a) => a.stop()));
     await nc.close();
+    const notFound = err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.ConsumerNotFound || err.code === JetStreamApiCodes.StreamNotFound);
+    if (topologyInPlace && notFound) {
+      throw new TopologyPropagatingError(`${err.message}, just after it was found or created: the JetStream cluster is still agreeing on it`, { cause: err });
+    }
     throw err;
   }
+}
+
+/**
+ * A stream or consumer that `ensureTopology` had just found or created is
+ * reported missing: seen on a 3-node 2.9 cluster while a second daemon
+ * started beside the first (the daemon exited, `internal error:
+ * ConsumerNotFoundError`). A cluster still propagating it; the start is retried.
+ */
+class TopologyPropagatingError extends Error {
+  override name = 'TopologyPropagatingError';
 }
 
 /** How long a start keeps trying through a cluster's leader election before it gives up. */
@@ -172,6 +190,7 @@ export const START_RETRY_MS = 60_000;
 /** True for what a leader election or a node restart does to a request; a refusal or a bad setting is not one. */
 function isTransientStartError(err: unknown): boolean {
   const e = err as Error & { code?: unknown };
+  if (err instanceof TopologyPropagatingError) return true;
   if (e?.name === 'CliError' || e?.name === 'TopologyMismatchError' || e?.name === 'UnsafeStateReplicasError' || e?.name === 'ConfigError') return false;
   return isTransientNatsError(err);
 }

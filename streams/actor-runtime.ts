@@ -87,6 +87,12 @@ export interface ActorOptions<D> {
    * not admitted stays in the stream, in order, costing nothing.
    */
   readonly lowPriorityAdmission?: { room(): number; fetched(got: number, asked: number): void };
+  /**
+   * Messages of the first consumer that do not keep the low-priority one
+   * waiting (a recording's re-crawl: it only watches, and a scan's recordings
+   * that never end would otherwise keep the first consumer busy for good).
+   */
+  readonly keepsLowWaiting?: (msg: JsMsg) => boolean;
   readonly logger: Logger;
   readonly policy: PolicySettings;
   /** The server's version (`nc.info.version`): decides how messages are terminated. */
@@ -180,12 +186,14 @@ export async function startActor<D>(o: ActorOptions<D>): Promise<RuntimeHandle> 
   let stopping = false;
 
   const maxMessages = Math.max(16, Math.min(o.maxHeld, (o.batch?.size ?? o.concurrency) * 2));
-  // The first consumer's last fetch came back short: it has nothing waiting, the low-priority lane may pull.
+  // The first consumer's last fetch came back short (of messages that keep the low-priority lane waiting): it has
+  // nothing waiting, the low-priority lane may pull.
   let firstIdle = true;
   const first = pullMessages(consumer, {
     maxMessages,
     room: () => o.maxHeld - held.size,
     logger: log,
+    counted: o.keepsLowWaiting,
     fetched: (got, asked) => {
       firstIdle = got < asked;
     },

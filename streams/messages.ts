@@ -66,6 +66,13 @@ export const crawlJobSchema = z.object({
 });
 export type CrawlJob = z.infer<typeof crawlJobSchema>;
 
+/**
+ * Header on a recording's re-crawl (a crawl job that only watches a playlist
+ * that has not ended yet). The crawler's runtime reads it before the payload:
+ * such a message does not keep a scan's next class waiting (actors/crawler.ts).
+ */
+export const WATCH_HEADER = 'Flants-Watch';
+
 /** Crawler → dispatcher: copy one file. */
 export const transferJobSchema = z.object({
   classId: classIdSchema,

@@ -23,8 +23,10 @@ export interface PullOptions {
   readonly expiresMs?: number;
   /** Room left downstream; at most this many are pulled. */
   readonly room?: () => number;
-  /** Told after each fetch how many messages it brought of how many asked. */
+  /** Told after each fetch how many messages it brought (of those `counted`) of how many asked. */
   readonly fetched?: (got: number, asked: number) => void;
+  /** Which messages `fetched` counts (all unless given). */
+  readonly counted?: (m: JsMsg) => boolean;
   readonly logger?: Logger;
 }
 
@@ -47,7 +49,7 @@ export function pullMessages(consumer: Consumer, o: PullOptions): PulledMessages
         batch = await consumer.fetch({ max_messages: want, expires });
         let got = 0;
         for await (const m of batch) {
-          got++;
+          if (!o.counted || o.counted(m)) got++;
           yield m;
         }
         o.fetched?.(got, want);
