@@ -5,7 +5,7 @@
  * enqueues a file twice.
  */
 import { createHash } from 'node:crypto';
-import { JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { JetStreamApiError, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { headers, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { FlantsConfig } from '../config/load-config.js';
@@ -59,6 +59,18 @@ const CONSUMER_NOT_FOUND = 10014;
 
 /** How long an admitted class may take to reserve its room before the next is admitted anyway. */
 const ADMISSION_TIMEOUT_MS = 10_000;
+
+/** How many of the crawler's 4 concurrent crawls watching recordings may take before a scan's admission waits for them. */
+const WATCH_SLOTS = 2;
+
+/** A recording's re-crawl (marked when published). A header no client can parse is not one: it is crawled as any other. */
+function isWatch(m: JsMsg): boolean {
+  try {
+    return m.headers?.get(WATCH_HEADER) === '1';
+  } catch {
+    return false;
+  }
+}
 
 /** Publishes acknowledged by JetStream may be outstanding at once; bounds memory on huge classes. */
 const PUBLISH_WINDOW = 128;
@@ -146,6 +158,36 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
   };
 
   /**
+   * Recordings being watched, as this process sees them (run id → when last
+   * seen), and what one look at a recording's playlists costs here (moving
+   * average). Their re-crawls do not hold a scan's admission back while
+   * watching them takes under WATCH_SLOTS of the crawler's concurrent crawls
+   * (recordings × one look < WATCH_SLOTS × FLANTS_LIVE_RECRAWL_INTERVAL); past
+   * that they count again, and no more of the scan starts until some end. A
+   * review found 300 unended recordings admitted at once, their re-crawls
+   * queued behind each other, and a live trigger done after 12 s.
+   */
+  const watch = { runs: new Map<string, number>(), lookMs: 0, prunedAt: 0 };
+  const watched = (runId: string, stillLive: boolean, tookMs: number) => {
+    if (!stillLive) {
+      watch.runs.delete(runId);
+      return;
+    }
+    watch.runs.set(runId, Date.now());
+    watch.lookMs = watch.lookMs === 0 ? tookMs : 0.8 * watch.lookMs + 0.2 * tookMs;
+  };
+  const watchingIsFull = (): boolean => {
+    const now = Date.now();
+    if (now - watch.prunedAt > 1_000) {
+      // A recording not seen for two intervals (and the slack of a slow round) ended, was given up on, or is another process's.
+      const horizon = now - 2 * cfg.live.recrawlIntervalMs - 10_000;
+      for (const [run, at] of watch.runs) if (at < horizon) watch.runs.delete(run);
+      watch.prunedAt = now;
+    }
+    return watch.runs.size * watch.lookMs >= WATCH_SLOTS * cfg.live.recrawlIntervalMs;
+  };
+
+  /**
    * Admission of a scan's next class (the bulk crawl consumer): one at a
    * time, and only while the bulk lane has room for a whole slice. A class
    * not admitted stays in the stream, in scan order, and costs nothing while
@@ -207,7 +249,11 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
    * and no crawl is spent on a turn that would enqueue a handful of files.
    * Returns the room held, or undefined when there is none.
    */
-  const reserve = async (job: CrawlJob): Promise<Hold | undefined> => {
+  const reserve = async (job: CrawlJob, watching: boolean): Promise<Hold | undefined> => {
+    // A recording's re-crawl reads its playlists to see whether it has ended, and enqueues nothing while it has not:
+    // it needs no room to look (in a lane kept full by a scan it would otherwise come back as a class waiting for room,
+    // every second). One that finds it ended takes what room there is, or waits for it like a class under way.
+    if (watching) return { lane: job.lane, held: 0 };
     const { maxQueuedJobs: max, classSlice } = cfg.flow;
     const b = await laneBacklog(job.lane);
     const needed = job.lane === 'bulk' && job.enqueueFrom === 0 ? Math.min(classSlice, max) : 1;
@@ -238,6 +284,7 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
 
   const handleOne = async ({ msg, attempt }: Delivery): Promise<Handled<CrawlJob>> => {
     const admitted = msg.subject === subjects.crawlBulk;
+    const watching = isWatch(msg);
     let hold: Hold | undefined;
     let job: CrawlJob;
     try {
@@ -248,8 +295,9 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
         throw err;
       }
       const wait = job.notBefore ? Date.parse(job.notBefore) - Date.now() : 0;
+      if (watching) watch.runs.set(job.runId, Date.now());
       if (wait > 0) return { outcome: { kind: 'later', delayMs: wait } }; // a live re-crawl that is not due yet
-      hold = await reserve(job);
+      hold = await reserve(job, watching);
     } finally {
       if (admitted) admittingSince = 0; // its room is reserved (or it holds none): the next class may be admitted
     }
@@ -269,6 +317,7 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
 
   const crawlTurn = async (job: CrawlJob, attempt: number, hold: Hold, log: Logger): Promise<Handled<CrawlJob>> => {
     let result;
+    const crawlStarted = Date.now();
     try {
       const entry = deps.root.fromRef(job.manifest);
       result = await crawlClass(entry, deps, { ...cfg.crawl, keepQuery: cfg.keepQuery });
@@ -282,6 +331,7 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
       return { outcome: { kind: 'failed', retryable: !isPermanent(err), reason: `crawl failed: ${describeError(err)}` }, detail: job };
     }
     const live = liveState(result.live, job.startedAt, cfg);
+    watched(job.runId, live === 'recrawl', Date.now() - crawlStarted);
     // A recording that is still live is only watched: its files are enqueued
     // once, by the crawl that finds it ended (or gives up on it), so that every
     // segment of every rendition is copied once and the playlists are copied
@@ -412,7 +462,7 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
     consumer: deps.topology.consumers.crawler,
     lowPriorityConsumer: deps.topology.consumers.crawlerBulk,
     lowPriorityAdmission: admission,
-    keepsLowWaiting: (m) => m.headers?.get(WATCH_HEADER) !== '1',
+    keepsLowWaiting: (m) => !isWatch(m) || watchingIsFull(),
     logger,
     policy: policyOf(cfg),
     concurrency: 4,

@@ -16,7 +16,7 @@ import { ensureTopology, openClassStateKv, openPartsKv, topologyOptions } from '
 import { assertStateBucketsSafe, assertStateReplicasSafe } from '../streams/state-replicas.js';
 import { topology } from '../streams/topology.js';
 import { createMetrics, startMetricsServer } from '../observability/metrics.js';
-import { connectOrExplain } from './failures.js';
+import { CliError, connectOrExplain, EXIT } from './failures.js';
 import type { startDashboardFor } from './dashboard-for.js';
 import { isTransientNatsError } from '../streams/transient-error.js';
 
@@ -73,6 +73,8 @@ export async function startDaemon(o: {
   const nc = await connectOrExplain(config.nats, `flants-${wanted.join('+')}`, { maxReconnectAttempts: -1, reconnectTimeWait: 1_000 });
   const t = topology(config.namespace);
   const actors = new Map<ActorName, RuntimeHandle>();
+  // What a failed start must close besides the actors, so that a retried start can bind its ports again.
+  const started: Array<() => unknown> = [];
   let topologyInPlace = false;
   try {
     assertStateReplicasSafe(nc.info?.version, config.stateReplicas);
@@ -92,6 +94,7 @@ export async function startDaemon(o: {
           return undefined;
         })
       : undefined;
+    if (metricsServer) started.push(() => metricsServer.close());
     // Each actor's modules load only in a process that runs it: a split
     // dispatcher never loads the S3 SDK or the playlist parser, and a crawler
     // of an HTTP origin never loads the Lambda client (4–11 MB less idle RSS
@@ -105,6 +108,7 @@ export async function startDaemon(o: {
       actors.set('aggregator', await startAggregator({ ...common, kv, dest: makeS3Client(config.destS3), metrics }));
       if (config.dashboard.enabled) {
         dashboard = await (await import('./dashboard-for.js')).startDashboardFor({ config, nc, jsm, kv, topology: t, logger });
+        started.push(() => dashboard?.close());
       }
     }
     if (wanted.includes('dispatcher')) {
@@ -121,6 +125,7 @@ export async function startDaemon(o: {
     if (wanted.includes('crawler') || wanted.includes('scanner')) {
       const { root, reader, s3 } = await (await import('../storage/open-source.js')).openSource(config);
       sourceS3 = s3;
+      started.push(() => s3?.destroy());
       if (wanted.includes('crawler')) actors.set('crawler', await (await import('../actors/crawler.js')).startCrawler({ ...common, nc, reader, root }));
       if (wanted.includes('scanner')) actors.set('scanner', await (await import('../actors/scanner.js')).startScanner({ ...common, reader, root }));
     }
@@ -128,6 +133,7 @@ export async function startDaemon(o: {
     const watcher = wanted.includes('scanner') && config.catalogue?.watch
       ? await (await import('./catalogue-watch.js')).startCatalogueWatch(config, js, t, logger)
       : undefined;
+    started.push(() => watcher?.stop());
     // Every process shows in the fleet view (`flants status`, the dashboard) while it runs.
     const presence = await startFleetPresence({ nc, topology: t, replicas: config.streamReplicas, actors, logger });
     logger.info({ actors: [...actors.keys()], nats: config.natsUrl, namespace: config.namespace || undefined }, 'daemon started');
@@ -163,12 +169,14 @@ export async function startDaemon(o: {
       [Symbol.asyncDispose]: stop,
     };
   } catch (err) {
-    // Actors already started stop pulling first: a retried start must not leave their loops on a closed connection.
-    await Promise.allSettled([...actors.values()].map((a) => a.stop()));
+    // What started stops first: a retried start must find no pull loop left on a closed connection, and its ports free.
+    // Bounded: what an actor holds comes back after the ack wait anyway, and a stuck handler must not hold up the error.
+    const cleanup = Promise.allSettled([...[...actors.values()].map((a) => a.stop()), ...started.map(async (close) => close())]);
+    await Promise.race([cleanup, new Promise((r) => setTimeout(r, FAILED_START_CLEANUP_MS).unref())]);
     await nc.close();
     const notFound = err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.ConsumerNotFound || err.code === JetStreamApiCodes.StreamNotFound);
     if (topologyInPlace && notFound) {
-      throw new TopologyPropagatingError(`${err.message}, just after it was found or created: the JetStream cluster is still agreeing on it`, { cause: err });
+      throw new TopologyPropagatingError(`${err.message} just after the start found or created every stream and consumer it needs`, { cause: err });
     }
     throw err;
   }
@@ -178,7 +186,8 @@ export async function startDaemon(o: {
  * A stream or consumer that `ensureTopology` had just found or created is
  * reported missing: seen on a 3-node 2.9 cluster while a second daemon
  * started beside the first (the daemon exited, `internal error:
- * ConsumerNotFoundError`). A cluster still propagating it; the start is retried.
+ * ConsumerNotFoundError`). A cluster still agreeing on it: the start is
+ * retried, for PROPAGATION_RETRY_MS.
  */
 class TopologyPropagatingError extends Error {
   override name = 'TopologyPropagatingError';
@@ -186,6 +195,10 @@ class TopologyPropagatingError extends Error {
 
 /** How long a start keeps trying through a cluster's leader election before it gives up. */
 export const START_RETRY_MS = 60_000;
+/** How long a stream or consumer found a moment before may be reported missing before the start gives up. */
+const PROPAGATION_RETRY_MS = 15_000;
+/** How long a failed start waits for what it started to stop before it reports why it failed. */
+const FAILED_START_CLEANUP_MS = 5_000;
 
 /** True for what a leader election or a node restart does to a request; a refusal or a bad setting is not one. */
 function isTransientStartError(err: unknown): boolean {
@@ -204,10 +217,21 @@ function isTransientStartError(err: unknown): boolean {
  */
 export async function startDaemonRetrying(o: Parameters<typeof startDaemon>[0], retryMs = START_RETRY_MS): Promise<Daemon> {
   const until = Date.now() + retryMs;
+  let missingSince = 0;
   for (let pause = 500; ; pause = Math.min(pause * 2, 5_000)) {
     try {
       return await startDaemon(o);
     } catch (err) {
+      if (err instanceof TopologyPropagatingError) {
+        missingSince ||= Date.now();
+        if (Date.now() - missingSince + pause > Math.min(PROPAGATION_RETRY_MS, retryMs)) {
+          throw new CliError(
+            `${err.message}, and still ${Math.round((Date.now() - missingSince) / 1000)} s later; run \`flants setup\`, and check that nothing deletes flants' streams or consumers`,
+            EXIT.usage,
+            { cause: err.cause },
+          );
+        }
+      }
       if (!isTransientStartError(err) || Date.now() + pause > until) throw err;
       o.logger.warn({ err, retryInMs: pause }, 'start interrupted (a NATS node or leader is changing); starting again');
       await new Promise((r) => setTimeout(r, pause));

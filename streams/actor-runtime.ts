@@ -88,9 +88,10 @@ export interface ActorOptions<D> {
    */
   readonly lowPriorityAdmission?: { room(): number; fetched(got: number, asked: number): void };
   /**
-   * Messages of the first consumer that do not keep the low-priority one
-   * waiting (a recording's re-crawl: it only watches, and a scan's recordings
-   * that never end would otherwise keep the first consumer busy for good).
+   * Whether a message of the first consumer keeps the low-priority one
+   * waiting (all do unless given). A recording's re-crawl only watches: a
+   * scan's recordings that never end would otherwise keep the first consumer
+   * busy for good. A fetch of such messages alone counts as idle.
    */
   readonly keepsLowWaiting?: (msg: JsMsg) => boolean;
   readonly logger: Logger;
@@ -186,16 +187,16 @@ export async function startActor<D>(o: ActorOptions<D>): Promise<RuntimeHandle> 
   let stopping = false;
 
   const maxMessages = Math.max(16, Math.min(o.maxHeld, (o.batch?.size ?? o.concurrency) * 2));
-  // The first consumer's last fetch came back short (of messages that keep the low-priority lane waiting): it has
-  // nothing waiting, the low-priority lane may pull.
+  // The first consumer's last fetch came back short, or brought nothing that keeps the low-priority lane waiting:
+  // it has nothing waiting, the low-priority lane may pull.
   let firstIdle = true;
   const first = pullMessages(consumer, {
     maxMessages,
     room: () => o.maxHeld - held.size,
     logger: log,
     counted: o.keepsLowWaiting,
-    fetched: (got, asked) => {
-      firstIdle = got < asked;
+    fetched: (got, asked, counted) => {
+      firstIdle = got < asked || counted === 0;
     },
   });
   const lowRoom = () => {
@@ -341,13 +342,24 @@ export async function startActor<D>(o: ActorOptions<D>): Promise<RuntimeHandle> 
       .subscribe({ complete: resolve, error: reject });
   }).finally(() => clearInterval(heartbeat));
 
-  const exhausted = o.exhausted
-    ? await Promise.all(
+  // Pulling has begun: a listener that fails to start must not leave it running with no handle to stop it (a failed
+  // daemon start is retried on a new connection; a review found the old loop still pulling on the closed one).
+  const listeners = o.exhausted
+    ? await Promise.allSettled(
         [o.consumer, ...(o.lowPriorityConsumer ? [o.lowPriorityConsumer] : [])].map((c) =>
           startExhaustedListener({ js: o.js, jsm: o.jsm, topology: o.topology, stream: o.stream, consumer: c, logger: log, report: o.exhausted as NonNullable<typeof o.exhausted> }),
         ),
       )
     : [];
+  const exhausted = listeners.flatMap((l) => (l.status === 'fulfilled' ? [l.value] : []));
+  const refused = listeners.find((l) => l.status === 'rejected');
+  if (refused) {
+    stopping = true;
+    messages.stop();
+    clearInterval(heartbeat);
+    await Promise.allSettled(exhausted.map((e) => e.stop()));
+    throw refused.reason;
+  }
 
   let stopped: Promise<void> | undefined;
   const stop = () => {

@@ -247,3 +247,29 @@ describe('actor runtime - publishes ride out a server restart', () => {
     }
   });
 });
+
+describe('actor runtime - a start that fails stops what it began', () => {
+  it('actor runtime - when its exhausted-message listener cannot start, the actor stops pulling: nothing published after its last fetch is handled by an actor that was never returned', async () => {
+    // From a review: pulling began before the listener started, and a listener whose consumer was missing (what a
+    // daemon's start then retries) left that pull running with no handle to stop it, also after its connection closed.
+    await using nats = await startNats();
+    const { nc, t, jsm, js } = await setup(nats.url, {}, []);
+    const { exhaustedConsumerName } = await import('../streams/exhausted-messages.js');
+    await jsm.consumers.delete(t.streams.advisories, exhaustedConsumerName(t.consumers.dispatcher));
+    const handled: string[] = [];
+    const err = await startActor<string>({
+      name: 'dispatcher', js, jsm, topology: t, stream: t.streams.work, consumer: t.consumers.dispatcher,
+      logger: testLogger(), policy: policy(), serverVersion: nc.info?.version, concurrency: 1, maxHeld: 10,
+      handle: async (ds) => ds.map((d) => (handled.push(d.msg.string()), { outcome: { kind: 'ok' } })),
+      exhausted: async () => undefined,
+    }).then(() => undefined, (e: unknown) => e as Error);
+    expect(err?.message).toMatch(/consumer not found/i);
+    // The fetch under way when it failed ends within its 2 s expiry (what it brings is handled); no fetch follows it.
+    await sleep(2_500);
+    for (let i = 0; i < 3; i++) await js.publish(t.subjects.transfer, `after-${i}`);
+    await sleep(3_000);
+    expect(handled).toEqual([]);
+    expect((await consumerState(jsm, t)).pending).toBe(3);
+    await nc.close();
+  }, 30_000);
+});

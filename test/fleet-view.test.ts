@@ -2,9 +2,9 @@
  * The fleet view reads records any process on the account may write: a record
  * it cannot read is left out, and the rest of the fleet is still shown.
  */
-import { connect as tcpConnect } from 'node:net';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
+import { rawPublish } from './helpers/raw-publish.js';
 import { openFleetKv } from '../streams/ensure-topology.js';
 import { readFleet, type FleetMember } from '../observability/fleet-presence.js';
 import { topology } from '../streams/topology.js';
@@ -20,29 +20,6 @@ const member = (id: string): FleetMember => ({
   cpuPercent: 0,
   actors: { dispatcher: { acked: 1, failed: 0, retried: 0, held: 0, ackedPerSecond: 0 } },
 });
-
-/** Publishes with a raw HPUB, as a hostile client can: the server stores header names the NATS clients refuse to parse. */
-async function rawPublish(port: number, subject: string, header: string, payload: string): Promise<void> {
-  const h = Buffer.from(`NATS/1.0\r\n${header}\r\n\r\n`, 'utf8');
-  const p = Buffer.from(payload, 'utf8');
-  await new Promise<void>((resolve, reject) => {
-    const s = tcpConnect(port, '127.0.0.1');
-    let got = '';
-    let sent = false;
-    s.on('data', (d: Buffer) => {
-      got += d.toString('utf8');
-      if (!sent && got.includes('INFO')) {
-        sent = true;
-        s.write('CONNECT {"verbose":false,"pedantic":false,"headers":true,"protocol":1}\r\n');
-        s.write(`HPUB ${subject} ${h.length} ${h.length + p.length}\r\n`);
-        s.write(Buffer.concat([h, p, Buffer.from('\r\nPING\r\n')]));
-      }
-      if (got.includes('-ERR')) reject(new Error(got));
-      if (got.includes('PONG')) s.end(() => resolve());
-    });
-    s.on('error', reject);
-  });
-}
 
 describe('fleet view - records it cannot read', () => {
   it('fleet view - a record with an unparseable header, a deleted one and a non-record are left out; the others are shown', async () => {

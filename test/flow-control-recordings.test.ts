@@ -11,6 +11,7 @@
  * watching (a header) and do not hold admission back.
  */
 import { describe, expect, it } from 'vitest';
+import { portOf, rawPublish } from './helpers/raw-publish.js';
 import { addClass } from './helpers/hls-fixtures.js';
 import { startPipeline } from './helpers/pipeline.js';
 
@@ -79,4 +80,50 @@ describe('flow control - unended recordings in a scan', () => {
     expect(crawlInfo.num_ack_pending).toBeGreaterThanOrEqual(admitted - 4);
     expect(crawlInfo.num_pending).toBe(0);
   }, 180_000);
+
+  it('flow control - more unended recordings than the crawler can watch: no more are admitted, and their re-crawls do not pile up', async () => {
+    // From a review: 300 recordings, a 5 s re-crawl interval and 150 ms per look. All 300 were admitted at once, 291-295
+    // re-crawls sat undelivered on the crawl consumer, and a live trigger was done after 12.3 s.
+    const files: Record<string, string> = {};
+    const recs = Array.from({ length: 300 }, (_, c) => `rec${c}`);
+    for (const c of recs) addUnendedClass(files, c);
+    addClass(files, 'fresh', 2);
+    await using p = await startPipeline(files, { FLANTS_LIVE_RECRAWL_INTERVAL: '5s', FLANTS_LIVE_MAX_WAIT: '10m' });
+    const { t, js, outcomes, origin } = p;
+    for (const c of recs) origin.delays.set(`/vod/${c}/master.m3u8`, 150);
+    for (const c of recs) await js.publish(t.subjects.recordedBulk, JSON.stringify({ classId: c, manifest: `${c}/master.m3u8` }));
+    let mostUndelivered = 0;
+    for (let i = 0; i < 12; i++) {
+      await new Promise((r) => setTimeout(r, 5_000));
+      mostUndelivered = Math.max(mostUndelivered, (await p.jsm.consumers.info(t.streams.work, t.consumers.crawler)).num_pending);
+    }
+    const admitted = recs.length - (await p.jsm.consumers.info(t.streams.work, t.consumers.crawlerBulk)).num_pending;
+    const at = Date.now();
+    await js.publish(t.subjects.recorded, JSON.stringify({ classId: 'fresh', manifest: 'fresh/master.m3u8' }));
+    const freshMs = await outcomes.of('fresh', 1, 40_000).then(() => Date.now() - at, () => -1);
+    console.log(`flow control: ${admitted} of ${recs.length} recordings admitted in 60 s; at most ${mostUndelivered} re-crawls undelivered; live trigger done after ${freshMs} ms`);
+    // Watching may take 2 of the crawler's 4 crawls: 2 × 5 s ÷ 150 ms is about 67 recordings, and each admission overshoots by one.
+    expect(admitted).toBeLessThan(150);
+    expect(admitted).toBeGreaterThan(10);
+    expect(mostUndelivered).toBeLessThan(40);
+    expect(freshMs).toBeGreaterThanOrEqual(0);
+  }, 180_000);
+
+  it('flow control - a crawl message whose header no client can parse is crawled as any other, and the crawls fetched with it are not held up', async () => {
+    // From a review: deciding whether a message was a re-crawl read its headers inside the fetch loop, and the
+    // parse error ended the fetch: the 5 crawls fetched with it were redelivered until the cap and reported failed.
+    const files: Record<string, string> = {};
+    const good = Array.from({ length: 5 }, (_, c) => `good${c}`);
+    for (const c of [...good, 'odd']) addClass(files, c, 2);
+    await using p = await startPipeline(files, { FLANTS_ACK_WAIT: '2s' });
+    const { t, js, outcomes, config } = p;
+    const job = (classId: string, runId: string) =>
+      JSON.stringify({ classId, runId, manifest: `${classId}/master.m3u8`, startedAt: new Date().toISOString(), generation: 0, lane: 'live', enqueueFrom: 0 });
+    await rawPublish(portOf(config.natsUrl), t.subjects.crawl, 'Bad Key: 1', job('odd', 'run-odd'));
+    await Promise.all(good.map((c, i) => js.publish(t.subjects.crawl, job(c, `run-${i}`))));
+    for (const c of [...good, 'odd']) {
+      const [o] = await outcomes.of(c, 1, 60_000);
+      expect(o?.status, `${c}: ${o?.reason}`).toBe('complete');
+    }
+  }, 120_000);
 });
