@@ -158,33 +158,30 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
   };
 
   /**
-   * Recordings being watched, as this process sees them (run id → when last
-   * seen), and what one look at a recording's playlists costs here (moving
-   * average). Their re-crawls do not hold a scan's admission back while
-   * watching them takes under WATCH_SLOTS of the crawler's concurrent crawls
-   * (recordings × one look < WATCH_SLOTS × FLANTS_LIVE_RECRAWL_INTERVAL); past
-   * that they count again, and no more of the scan starts until some end. A
-   * review found 300 unended recordings admitted at once, their re-crawls
-   * queued behind each other, and a live trigger done after 12 s.
+   * The time this process spent looking at recordings still live over the
+   * last FLANTS_LIVE_RECRAWL_INTERVAL. While it is under WATCH_SLOTS of the
+   * crawler's concurrent crawls (WATCH_SLOTS × the interval), re-crawls do not
+   * hold a scan's admission back; past it, no more of the scan starts until
+   * some recordings end. Measured per process, so that each crawler added
+   * watches its share: JetStream spreads the re-crawls over them. A review
+   * found 300 unended recordings admitted at once, their re-crawls queued
+   * behind each other, and a live trigger done after 12 s.
    */
-  const watch = { runs: new Map<string, number>(), lookMs: 0, prunedAt: 0 };
-  const watched = (runId: string, stillLive: boolean, tookMs: number) => {
-    if (!stillLive) {
-      watch.runs.delete(runId);
-      return;
-    }
-    watch.runs.set(runId, Date.now());
-    watch.lookMs = watch.lookMs === 0 ? tookMs : 0.8 * watch.lookMs + 0.2 * tookMs;
+  const looks: Array<{ at: number; ms: number }> = [];
+  let looksFrom = 0;
+  let lookingMs = 0;
+  const lookedAtLive = (ms: number) => {
+    looks.push({ at: Date.now(), ms });
+    lookingMs += ms;
   };
   const watchingIsFull = (): boolean => {
-    const now = Date.now();
-    if (now - watch.prunedAt > 1_000) {
-      // A recording not seen for two intervals (and the slack of a slow round) ended, was given up on, or is another process's.
-      const horizon = now - 2 * cfg.live.recrawlIntervalMs - 10_000;
-      for (const [run, at] of watch.runs) if (at < horizon) watch.runs.delete(run);
-      watch.prunedAt = now;
+    const horizon = Date.now() - cfg.live.recrawlIntervalMs;
+    while (looksFrom < looks.length && (looks[looksFrom] as { at: number }).at < horizon) lookingMs -= (looks[looksFrom++] as { ms: number }).ms;
+    if (looksFrom > 1_024 && looksFrom * 2 > looks.length) {
+      looks.splice(0, looksFrom);
+      looksFrom = 0;
     }
-    return watch.runs.size * watch.lookMs >= WATCH_SLOTS * cfg.live.recrawlIntervalMs;
+    return lookingMs >= WATCH_SLOTS * cfg.live.recrawlIntervalMs;
   };
 
   /**
@@ -202,6 +199,7 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
    * every run it has not reported is held in its memory.
    */
   let admittingSince = 0;
+  let watchPausedSince = 0;
   let refreshing: Promise<unknown> | undefined;
   const aggregator = { events: 0, at: 0, pausedSince: 0 };
   const readAggregatorBacklog = async () => {
@@ -220,6 +218,17 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
       }
       const now = Date.now();
       if (now - admittingSince < ADMISSION_TIMEOUT_MS || now < admissionClosedUntil || now - b.at > 5_000 || now - aggregator.at > 5_000) return 0;
+      if (watchingIsFull()) {
+        if (watchPausedSince === 0) {
+          watchPausedSince = now;
+          logger.warn({ lookingMs: Math.round(lookingMs), intervalMs: cfg.live.recrawlIntervalMs }, 'watching recordings still live takes half the crawler: no more of the scan is started until some end');
+        }
+        return 0;
+      }
+      if (watchPausedSince !== 0) {
+        logger.info({ pausedMs: now - watchPausedSince }, 'watching recordings takes less of the crawler again: the scan goes on');
+        watchPausedSince = 0;
+      }
       const { maxQueuedJobs: max, classSlice } = cfg.flow;
       if (b.jobs + b.reserved > max - Math.min(classSlice, max)) return 0;
       if (aggregator.events >= cfg.flow.maxAggregatorBacklog) {
@@ -295,7 +304,6 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
         throw err;
       }
       const wait = job.notBefore ? Date.parse(job.notBefore) - Date.now() : 0;
-      if (watching) watch.runs.set(job.runId, Date.now());
       if (wait > 0) return { outcome: { kind: 'later', delayMs: wait } }; // a live re-crawl that is not due yet
       hold = await reserve(job, watching);
     } finally {
@@ -309,13 +317,13 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
     }
     const log = logger.child({ classId: job.classId, runId: job.runId, generation: job.generation });
     try {
-      return await crawlTurn(job, attempt, hold, log);
+      return await crawlTurn(job, attempt, hold, watching, log);
     } finally {
       release(hold); // a turn that failed before taking its room
     }
   };
 
-  const crawlTurn = async (job: CrawlJob, attempt: number, hold: Hold, log: Logger): Promise<Handled<CrawlJob>> => {
+  const crawlTurn = async (job: CrawlJob, attempt: number, hold: Hold, watching: boolean, log: Logger): Promise<Handled<CrawlJob>> => {
     let result;
     const crawlStarted = Date.now();
     try {
@@ -331,7 +339,18 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
       return { outcome: { kind: 'failed', retryable: !isPermanent(err), reason: `crawl failed: ${describeError(err)}` }, detail: job };
     }
     const live = liveState(result.live, job.startedAt, cfg);
-    watched(job.runId, live === 'recrawl', Date.now() - crawlStarted);
+    if (live === 'recrawl') lookedAtLive(Date.now() - crawlStarted);
+    if (watching && live !== 'recrawl') {
+      // It has ended, or is given up on (enqueued whole): it looked without room, and now needs room as a class
+      // starting does, or waits for it as one (a review found a scan's recordings, all given up on in one round,
+      // enqueued past the lane's bound).
+      const room = await reserve(job, false);
+      if (!room) {
+        await deferUnstarted(job);
+        return { outcome: { kind: 'ok' }, detail: job };
+      }
+      hold.held = room.held;
+    }
     // A recording that is still live is only watched: its files are enqueued
     // once, by the crawl that finds it ended (or gives up on it), so that every
     // segment of every rendition is copied once and the playlists are copied
@@ -368,6 +387,13 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
     }
     const from = Math.min(job.enqueueFrom, all.length);
     const jobs = sliced ? all.slice(from, from + (await turnSize(job, all.length - from, hold))) : all;
+    if (!sliced) {
+      // Enqueued whole: counted until the next reading, as turnSize counts a slice (its first slice live, the rest bulk).
+      release(hold);
+      const inLane = job.lane === 'live' ? Math.min(cfg.flow.classSlice, jobs.length) : jobs.length;
+      backlogs[job.lane].jobs += inLane;
+      backlogs.bulk.jobs += jobs.length - inLane;
+    }
     const rest = from + jobs.length < all.length;
     if (sliced && from === 0 && jobs.length === 0 && all.length > 0) {
       // Another crawl took the room meanwhile: not started yet, so nothing is announced (the aggregator would hold the run).
@@ -462,7 +488,7 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
     consumer: deps.topology.consumers.crawler,
     lowPriorityConsumer: deps.topology.consumers.crawlerBulk,
     lowPriorityAdmission: admission,
-    keepsLowWaiting: (m) => !isWatch(m) || watchingIsFull(),
+    keepsLowWaiting: (m) => !isWatch(m),
     logger,
     policy: policyOf(cfg),
     concurrency: 4,
@@ -473,6 +499,9 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
       const job = crawlJobSchema.safeParse(safeJson(m.data));
       if (job.success) await fail(job.data, `crawl was delivered ${m.deliveries} times without an outcome (redelivery cap)`);
     },
+  }).catch((err: unknown) => {
+    publisher.close(); // a start that failed leaves no PubAck sweep running
+    throw err;
   });
   void actor.closed.finally(() => publisher.close());
   return actor;

@@ -171,15 +171,24 @@ export async function startDaemon(o: {
   } catch (err) {
     // What started stops first: a retried start must find no pull loop left on a closed connection, and its ports free.
     // Bounded: what an actor holds comes back after the ack wait anyway, and a stuck handler must not hold up the error.
-    const cleanup = Promise.allSettled([...[...actors.values()].map((a) => a.stop()), ...started.map(async (close) => close())]);
-    await Promise.race([cleanup, new Promise((r) => setTimeout(r, FAILED_START_CLEANUP_MS).unref())]);
+    // Actors first, as stop() does: their crawls in flight still need the source client.
+    const stopped = Promise.allSettled([...actors.values()].map((a) => a.stop()));
+    await Promise.race([stopped, new Promise((r) => setTimeout(r, FAILED_START_CLEANUP_MS).unref())]);
+    await Promise.allSettled(started.map(async (close) => close()));
     await nc.close();
-    const notFound = err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.ConsumerNotFound || err.code === JetStreamApiCodes.StreamNotFound);
+    const notFound = causes(err).some((e) => e instanceof JetStreamApiError && (e.code === JetStreamApiCodes.ConsumerNotFound || e.code === JetStreamApiCodes.StreamNotFound));
     if (topologyInPlace && notFound) {
-      throw new TopologyPropagatingError(`${err.message} just after the start found or created every stream and consumer it needs`, { cause: err });
+      throw new TopologyPropagatingError(`${(err as Error).message} just after the start found or created every stream and consumer it needs`, { cause: err });
     }
     throw err;
   }
+}
+
+/** An error and the chain of its causes (a check may wrap what the server said). */
+function causes(err: unknown): unknown[] {
+  const chain: unknown[] = [];
+  for (let e = err; e !== undefined && chain.length < 8; e = (e as { cause?: unknown } | null)?.cause) chain.push(e);
+  return chain;
 }
 
 /**
@@ -227,7 +236,7 @@ export async function startDaemonRetrying(o: Parameters<typeof startDaemon>[0], 
         if (Date.now() - missingSince + pause > Math.min(PROPAGATION_RETRY_MS, retryMs)) {
           throw new CliError(
             `${err.message}, and still ${Math.round((Date.now() - missingSince) / 1000)} s later; run \`flants setup\`, and check that nothing deletes flants' streams or consumers`,
-            EXIT.usage,
+            EXIT.unreachable,
             { cause: err.cause },
           );
         }

@@ -353,13 +353,6 @@ export async function startActor<D>(o: ActorOptions<D>): Promise<RuntimeHandle> 
     : [];
   const exhausted = listeners.flatMap((l) => (l.status === 'fulfilled' ? [l.value] : []));
   const refused = listeners.find((l) => l.status === 'rejected');
-  if (refused) {
-    stopping = true;
-    messages.stop();
-    clearInterval(heartbeat);
-    await Promise.allSettled(exhausted.map((e) => e.stop()));
-    throw refused.reason;
-  }
 
   let stopped: Promise<void> | undefined;
   const stop = () => {
@@ -378,5 +371,11 @@ export async function startActor<D>(o: ActorOptions<D>): Promise<RuntimeHandle> 
     })();
     return stopped;
   };
+  if (refused) {
+    // Stopped as any actor is (what it holds is finished, kept from timing out meanwhile), for at most an ack wait:
+    // a handler still running then comes back to whoever starts next.
+    await Promise.race([stop().catch(() => undefined), new Promise((r) => setTimeout(r, ackWaitMs).unref())]);
+    throw refused.reason;
+  }
   return { name: o.name, stats, stop, closed, [Symbol.asyncDispose]: stop };
 }

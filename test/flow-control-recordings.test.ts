@@ -16,8 +16,8 @@ import { addClass } from './helpers/hls-fixtures.js';
 import { startPipeline } from './helpers/pipeline.js';
 
 /** A class whose only media playlist never ends (no EXT-X-ENDLIST). */
-function addUnendedClass(files: Record<string, string>, id: string): void {
-  const segs = ['s0.ts', 's1.ts'];
+function addUnendedClass(files: Record<string, string>, id: string, segments = 2): void {
+  const segs = Array.from({ length: segments }, (_, i) => `s${i}.ts`);
   files[`/vod/${id}/master.m3u8`] = ['#EXTM3U', '#EXT-X-TARGETDURATION:4', ...segs.flatMap((s) => ['#EXTINF:4,', s]), ''].join('\n');
   for (const s of segs) files[`/vod/${id}/${s}`] = `${id}${s}`;
 }
@@ -126,4 +126,27 @@ describe('flow control - unended recordings in a scan', () => {
       expect(o?.status, `${c}: ${o?.reason}`).toBe('complete');
     }
   }, 120_000);
+
+  it('flow control - recordings given up on while their lane is full wait for room: the bound holds', async () => {
+    // From a review: a re-crawl looks without room, and the look that gave a recording up (FLANTS_LIVE_MAX_WAIT)
+    // enqueued it whole at once. A scan's triggers are seconds apart, so all its recordings were given up on in the
+    // same round: with no dispatcher, the bulk lane went from 20 jobs to 330 for a bound of 20 + 4 × 10.
+    const files: Record<string, string> = {};
+    const recs = Array.from({ length: 10 }, (_, c) => `rec${c}`);
+    for (const c of recs) addUnendedClass(files, c, 30);
+    addClass(files, 'vod', 40);
+    await using p = await startPipeline(
+      files,
+      { FLANTS_MAX_QUEUED_JOBS: '20', FLANTS_CLASS_SLICE: '10', FLANTS_LIVE_RECRAWL_INTERVAL: '1s', FLANTS_LIVE_MAX_WAIT: '10s' },
+      { lambda: false, actors: ['scanner', 'crawler'] },
+    );
+    const { t, js, jsm } = p;
+    for (const c of [...recs, 'vod']) await js.publish(t.subjects.recordedBulk, JSON.stringify({ classId: c, manifest: `${c}/master.m3u8` }));
+    const bulk = async () => (await jsm.streams.info(t.streams.work, { subjects_filter: t.subjects.transferBulk })).state.subjects?.[t.subjects.transferBulk] ?? 0;
+    let most = 0;
+    for (const until = Date.now() + 25_000; Date.now() < until; await new Promise((r) => setTimeout(r, 250))) most = Math.max(most, await bulk());
+    console.log(`flow control: recordings given up on with no dispatcher: the bulk lane held at most ${most} jobs (bound 20 + 4 x 10)`);
+    expect(most).toBeGreaterThan(0);
+    expect(most).toBeLessThanOrEqual(20 + 4 * 10);
+  }, 90_000);
 });
