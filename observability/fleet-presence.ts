@@ -61,7 +61,7 @@ export async function startFleetPresence(o: {
   everyMs?: number;
 }): Promise<{ readonly id: string; stop(): Promise<void> }> {
   const id = `${hostname().replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 40)}_${process.pid}_${randomBytes(2).toString('hex')}`;
-  const kv = await openFleetKv(o.nc, o.topology, o.replicas).catch((err: unknown) => {
+  let kv = await openFleetKv(o.nc, o.topology, o.replicas).catch((err: unknown) => {
     o.logger.warn({ err }, 'fleet presence unavailable (no access to its KV bucket?); this process will not show in the fleet view');
     return undefined;
   });
@@ -114,6 +114,10 @@ export async function startFleetPresence(o: {
       // never written (no bucket, no permission) is worth a warning, once; so is
       // one not renewed for long enough that the view shows stale counts, then drops this process.
       failures++;
+      // A bucket the cluster no longer knows is made again: it holds only presence. Seen on a 3-node 2.9.10 cluster
+      // after a rolling restart: "stream not found" to every reader for as long as anyone looked (35 s and more).
+      // Making an existing bucket again changes nothing.
+      if (kv && failures % 3 === 2) kv = (await openFleetKv(o.nc, o.topology, o.replicas).catch(() => undefined)) ?? kv;
       if (!everRenewed && failures === 1) {
         o.logger.warn({ err }, 'fleet presence not written (run `flants setup`, or grant $KV.<namespace>flants_fleet.>); this process will not show in the fleet view');
       } else if (everRenewed && failures === 1) {

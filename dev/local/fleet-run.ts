@@ -59,15 +59,18 @@ export interface FleetReport extends LibraryRun {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Each stage's backlog in one line, for progress logs and timeouts. */
-async function queueStates(jsm: JetStreamManager, t: Topology): Promise<string> {
+async function queueStates(jsm: JetStreamManager, t: Topology, detailed = false): Promise<string> {
   const parts: string[] = [];
   for (const [stage, stream, consumer] of stages(t)) {
     const ci = await jsm.consumers.info(stream, consumer).catch(() => undefined);
-    parts.push(ci ? `${stage} ${ci.num_pending} pending/${ci.num_ack_pending} unacked/${ci.num_redelivered} redelivered` : `${stage} ?`);
+    // Detailed when a run is stuck: whether a consumer's state is ahead of its stream, or its leader's replica behind.
+    const more = ci && detailed ? ` (delivered to seq ${ci.delivered.stream_seq}, ack floor ${ci.ack_floor.stream_seq}, leader ${ci.cluster?.leader ?? '?'})` : '';
+    parts.push(ci ? `${stage} ${ci.num_pending} pending/${ci.num_ack_pending} unacked/${ci.num_redelivered} redelivered${more}` : `${stage} ?`);
   }
   for (const stream of [t.streams.work, t.streams.events]) {
     const si = await jsm.streams.info(stream).catch(() => undefined);
-    if (si) parts.push(`${stream} ${si.state.messages} messages (seq ${si.state.first_seq}..${si.state.last_seq})`);
+    const replicas = si && detailed ? `; leader ${si.cluster?.leader ?? '?'}, ${(si.cluster?.replicas ?? []).map((r) => `${r.name}${r.current ? ' current' : ` ${r.lag ?? '?'} behind`}`).join('/')}` : '';
+    if (si) parts.push(`${stream} ${si.state.messages} messages (seq ${si.state.first_seq}..${si.state.last_seq}${replicas})`);
   }
   return parts.join(', ');
 }
@@ -212,7 +215,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetReport> {
         const open = ((JSON.parse(status.stdout || '{}') as { classes?: Array<{ classId: string; status: string; done: number; failed: number; total: number | null }> }).classes ?? [])
           .filter((c) => c.status !== 'complete')
           .map((c) => `${c.classId} ${c.status} ${c.done}+${c.failed}/${c.total}`);
-        throw new Error(`fleet: only ${done}/${classIds.length} classes reported in ${o.timeoutMs} ms; ${await queueStates(jsm, t)}; unreported: ${open.join(', ')}`);
+        throw new Error(`fleet: only ${done}/${classIds.length} classes reported in ${o.timeoutMs} ms; ${await queueStates(jsm, t, true)}; unreported: ${open.join(', ')}`);
       }
       if (Date.now() >= nextReport) {
         nextReport = Date.now() + 5_000;
@@ -247,7 +250,12 @@ export async function runFleet(o: FleetOptions): Promise<FleetReport> {
     }
     if (!whole(fleet)) {
       // What the bucket holds and who leads it: tells records never renewed from a view read wrong.
-      const bucket = await jsm.streams.info(`KV_${t.kv.fleet}`).catch((err: unknown) => String(err));
+      const bucket = await jsm.streams.info(`KV_${t.kv.fleet}`).catch(async (err: unknown) => {
+        // Whether the cluster lists the bucket at all: a lost stream assignment, or one it cannot answer for.
+        const names: string[] = [];
+        for await (const n of jsm.streams.names()) if (n.includes(namespace)) names.push(n);
+        return `${String(err)}; the cluster lists ${names.join(', ') || 'no stream of this run'}`;
+      });
       const where = typeof bucket === 'string' ? bucket : `leader ${bucket.cluster?.leader ?? 'none'}, replicas ${(bucket.cluster?.replicas ?? []).map((r) => `${r.name}${r.current ? '' : ` ${r.lag ?? '?'} behind`}${r.offline ? ' offline' : ''}`).join('/')}, last seq ${bucket.state.last_seq}, last write ${((Date.now() - Date.parse(bucket.state.last_ts)) / 1000).toFixed(0)} s ago, ${bucket.state.messages} records`;
       log(`fleet: presence bucket: ${where}; records: ${fleet.map((m) => `${m.id} seen ${((Date.now() - Date.parse(m.seenAt)) / 1000).toFixed(0)} s ago`).join(', ') || 'none'}`);
     }
