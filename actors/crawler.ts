@@ -261,7 +261,7 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
   const reserve = async (job: CrawlJob, watching: boolean): Promise<Hold | undefined> => {
     // A recording's re-crawl reads its playlists to see whether it has ended, and enqueues nothing while it has not:
     // it needs no room to look (in a lane kept full by a scan it would otherwise come back as a class waiting for room,
-    // every second). One that finds it ended takes what room there is, or waits for it like a class under way.
+    // every second). One that finds it ended, or given up on, then needs room as a class starting does (crawlTurn).
     if (watching) return { lane: job.lane, held: 0 };
     const { maxQueuedJobs: max, classSlice } = cfg.flow;
     const b = await laneBacklog(job.lane);
