@@ -258,11 +258,7 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
    * and no crawl is spent on a turn that would enqueue a handful of files.
    * Returns the room held, or undefined when there is none.
    */
-  const reserve = async (job: CrawlJob, watching: boolean): Promise<Hold | undefined> => {
-    // A recording's re-crawl reads its playlists to see whether it has ended, and enqueues nothing while it has not:
-    // it needs no room to look (in a lane kept full by a scan it would otherwise come back as a class waiting for room,
-    // every second). One that finds it ended, or given up on, then needs room as a class starting does (crawlTurn).
-    if (watching) return { lane: job.lane, held: 0 };
+  const reserve = async (job: CrawlJob): Promise<Hold | undefined> => {
     const { maxQueuedJobs: max, classSlice } = cfg.flow;
     const b = await laneBacklog(job.lane);
     const needed = job.lane === 'bulk' && job.enqueueFrom === 0 ? Math.min(classSlice, max) : 1;
@@ -305,7 +301,10 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
       }
       const wait = job.notBefore ? Date.parse(job.notBefore) - Date.now() : 0;
       if (wait > 0) return { outcome: { kind: 'later', delayMs: wait } }; // a live re-crawl that is not due yet
-      hold = await reserve(job, watching);
+      // A recording's re-crawl reads its playlists to see whether it has ended, and enqueues nothing while it has not:
+      // it needs no room to look (in a lane kept full by a scan it would otherwise come back as a class waiting for
+      // room, every second). One that finds it ended, or given up on, then needs room as a class starting does (crawlTurn).
+      hold = watching ? { lane: job.lane, held: 0 } : await reserve(job);
     } finally {
       if (admitted) admittingSince = 0; // its room is reserved (or it holds none): the next class may be admitted
     }
@@ -344,7 +343,7 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
       // It has ended, or is given up on (enqueued whole): it looked without room, and now needs room as a class
       // starting does, or waits for it as one (a review found a scan's recordings, all given up on in one round,
       // enqueued past the lane's bound).
-      const room = await reserve(job, false);
+      const room = await reserve(job);
       if (!room) {
         await deferUnstarted(job);
         return { outcome: { kind: 'ok' }, detail: job };
