@@ -36,7 +36,7 @@ describe('chaos - nothing lost, nothing counted twice', () => {
     const r = report;
     console.log(
       `chaos: ${r.files} files, ${(r.bytes / 1e6).toFixed(1)} MB in ${(r.elapsedMs / 1000).toFixed(1)} s; faults ${JSON.stringify(r.injected)}; ` +
-        `${r.kills} single SIGKILLs, ${r.wholeDaemonKills} whole-daemon SIGKILL (in-flight jobs redone within ${((r.recoveryMs ?? NaN) / 1000).toFixed(1)} s), ${r.natsRestarts} nats-server restart; ` +
+        `${r.kills} single SIGKILLs, ${r.wholeDaemonKills} whole-daemon SIGKILL (in-flight jobs redone within ${((r.recoveryMs ?? NaN) / 1000).toFixed(1)} s), ${r.natsRestarts} nats-server restart (${r.supervisorRestarts} daemons started again after exit 3); ` +
         `${r.outcomes.reduce((n, o) => n + o.retries, 0)} retried attempts`,
     );
     expect(r.files).toBeGreaterThanOrEqual(2_000);

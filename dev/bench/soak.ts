@@ -55,7 +55,7 @@ console.log('\nsoak result');
 console.log(`  files           ${report.files} in ${report.classIds.length} classes, ${(report.bytes / 1e6).toFixed(1)} MB`);
 console.log(`  time            ${(report.elapsedMs / 1000).toFixed(1)} s (${(report.files / (report.elapsedMs / 1000)).toFixed(0)} files/s under chaos)`);
 console.log(`  faults injected ${faults} ${JSON.stringify(report.injected)} over ${report.originRequests} origin requests`);
-console.log(`  SIGKILLs        ${report.kills} single actor, ${report.wholeDaemonKills} whole daemon; nats-server restarts ${report.natsRestarts}`);
+console.log(`  SIGKILLs        ${report.kills} single actor, ${report.wholeDaemonKills} whole daemon; nats-server restarts ${report.natsRestarts}; daemons started again after exit 3: ${report.supervisorRestarts}`);
 console.log(`  retried attempts ${report.outcomes.reduce((n, o) => n + o.retries, 0)}; unchanged on redo ${report.outcomes.reduce((n, o) => n + o.unchanged, 0)}`);
 console.log(`  outcome         ${problems.length === 0 ? 'every file identical, every class reported once with exact counts' : `${problems.length} problems`}`);
 for (const p of problems.slice(0, 20)) console.log(`    ${p}`);

@@ -59,6 +59,8 @@ export interface ChaosReport extends LibraryRun {
   /** From the whole-daemon SIGKILL until every job in flight then was settled again. */
   readonly recoveryMs?: number;
   readonly natsRestarts: number;
+  /** Daemons started again after exiting with code 3 (cannot reach NATS), as `restart: on-failure` does. */
+  readonly supervisorRestarts: number;
   readonly elapsedMs: number;
   /** The destination, still running: the caller verifies and then closes it. */
   readonly dest: ChaosDest & { close(): Promise<void> };
@@ -112,13 +114,30 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const groups = ['scanner,crawler', 'aggregator', ...Array.from({ length: o.dispatchers }, () => 'dispatcher')];
   const cli = fileURLToPath(distFile(import.meta.url, '../../cli.js'));
   const procs: Array<ChildProcess | undefined> = [];
+  const killing = new Set<ChildProcess>();
+  // Like docker-compose's `restart: on-failure`: a daemon started while nats-server restarts exits
+  // with code 3 (cannot reach NATS) and is started again. Any other exit of its own fails the run.
+  let crashed: string | undefined;
+  let supervisorRestarts = 0;
+  let stopping = false;
   const spawnGroup = (i: number) => {
     const child = spawn(process.execPath, [cli, 'daemon', '--actors', groups[i] as string], { env, stdio: ['ignore', 'inherit', 'inherit'] });
     procs[i] = child;
+    child.once('exit', (code, signal) => {
+      if (killing.has(child) || stopping) return;
+      if (code === 3) {
+        log(`chaos: ${groups[i]} could not reach NATS at its start (exit 3); started again`);
+        supervisorRestarts++;
+        setTimeout(() => !stopping && procs[i] === child && spawnGroup(i), 500);
+        return;
+      }
+      crashed ??= `${groups[i]} exited on its own (code ${code}, signal ${signal})`;
+    });
   };
   const killGroup = async (i: number) => {
     const p = procs[i];
     if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    killing.add(p);
     const gone = new Promise((r) => p.once('exit', r));
     p.kill('SIGKILL');
     await gone;
@@ -135,6 +154,16 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const jsm = await jetstreamManager(nc);
     for (let i = 0; i < 200 && !(await jsm.streams.info(t.streams.classes).then(() => true, () => false)); i++) await sleep(50);
     for (let i = 1; i < groups.length; i++) spawnGroup(i);
+    // The faults start once every actor has its consumer: a run on busy cores must not kill a daemon still starting.
+    const consumersOf: Array<readonly [string, string]> = [[t.streams.work, t.consumers.crawler], [t.streams.work, t.consumers.dispatcher], [t.streams.events, t.consumers.aggregator]];
+    for (const [stream, c] of consumersOf) {
+      while (!(await jsm.consumers.info(stream, c).then(() => true, () => false))) {
+        if (crashed) throw new Error(`chaos: ${crashed} before its start`);
+        if (Date.now() - started > 60_000) throw new Error(`chaos: consumer ${c} not created within 60 s of the start`);
+        await sleep(50);
+      }
+    }
+    const faultsFrom = Date.now();
     const js = jetstream(nc);
     for (const id of classIds) await js.publish(t.subjects.recorded, id);
     log(`chaos: ${files.size} files in ${classIds.length} classes triggered; ${groups.length} actor processes`);
@@ -156,6 +185,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         }
         log(`chaos: ${done}/${classIds.length} classes reported after ${((Date.now() - started) / 1000).toFixed(0)} s; ${parts.join('; ')}`);
       }
+      if (crashed) throw new Error(`chaos: ${crashed}`);
       if (Date.now() - started > o.timeoutMs) throw new Error(`chaos: only ${done}/${classIds.length} classes reported in ${o.timeoutMs} ms`);
       await sleep(100);
       done = Math.max(done, await reported());
@@ -167,13 +197,13 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         }
       }
       const progress = done / classIds.length;
-      if (natsRestarts === 0 && (progress >= 0.25 || Date.now() - started > 4_000)) {
+      if (natsRestarts === 0 && (progress >= 0.25 || Date.now() - faultsFrom > 4_000)) {
         log('chaos: restarting nats-server');
         await nats.restart();
         natsRestarts++;
         continue;
       }
-      if (wholeDaemonKills === 0 && natsRestarts > 0 && (progress >= 0.5 || Date.now() - started > 8_000)) {
+      if (wholeDaemonKills === 0 && natsRestarts > 0 && (progress >= 0.5 || Date.now() - faultsFrom > 8_000)) {
         log('chaos: SIGKILL every actor process at once');
         await Promise.all(groups.map((_, i) => killGroup(i)));
         const ci = await jsm.consumers.info(t.streams.work, t.consumers.dispatcher);
@@ -208,6 +238,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       wholeDaemonKills,
       recoveryMs: recovery?.ms,
       natsRestarts,
+      supervisorRestarts,
       elapsedMs: Date.now() - started,
       dest,
       destBucket: dest.bucket,
@@ -216,6 +247,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     await dest.close();
     throw err;
   } finally {
+    stopping = true;
     for (const p of procs) if (p && p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
     await Promise.all(procs.map((p) => (p && p.exitCode === null && p.signalCode === null ? new Promise((r) => p.once('exit', r)) : undefined)));
     await nc.close().catch(() => undefined);
