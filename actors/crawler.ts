@@ -98,7 +98,11 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
   /** Publishes every job, at most PUBLISH_WINDOW awaiting their PubAck; a refused one fails the whole enqueue. */
   const publishJobs = async (jobs: TransferJob[], subject: string) => {
     const window = new PublishWindow(PUBLISH_WINDOW);
-    for (const job of jobs) await window.add(publisher.publish(subject, JSON.stringify(job), `t:${job.runId}:${job.i}`));
+    for (const job of jobs) {
+      // Awaited only when the window is full: publishes queued in one tick leave in one socket write.
+      const full = window.add(publisher.publish(subject, JSON.stringify(job), `t:${job.runId}:${job.i}`));
+      if (full) await full;
+    }
     await window.drain();
   };
 

@@ -302,21 +302,30 @@ export async function startActor<D>(o: ActorOptions<D>): Promise<RuntimeHandle> 
       // Nothing was settled: every message comes back and its verdict is reported again.
       stats.crashed++;
       log.error({ err, messages: msgs.length }, 'could not report outcomes; messages come back without using up an attempt');
-      for (const d of decided) await apply(d.delivery.msg, decide({ kind: 'crashed', reason: String(err) }, { attempt: d.delivery.attempt, throttleRounds: 0, throttledSince: 0, freeDeliveries: held.get(d.delivery.msg)?.free ?? 0, now }, o.policy));
+      await settleAll(decided.map((d) => [d.delivery.msg, decide({ kind: 'crashed', reason: String(err) }, { attempt: d.delivery.attempt, throttleRounds: 0, throttledSince: 0, freeDeliveries: held.get(d.delivery.msg)?.free ?? 0, now }, o.policy)] as const));
       return;
     }
-    for (const d of decided) {
-      try {
-        await apply(d.delivery.msg, d.decision);
-      } catch (err) {
+    await settleAll(decided.map((d) => [d.delivery.msg, d.decision] as const));
+  };
+
+  /**
+   * Applies every decision before awaiting any: the acks of a batch then leave
+   * in one socket write (the client flushes once per tick). Awaiting each in
+   * turn had sent one write per message, 13 % of a dispatcher's CPU. Only a
+   * dead letter's publish is awaited, and those all at once.
+   */
+  const settleAll = async (decisions: ReadonlyArray<readonly [JsMsg, Decision]>) => {
+    const settling = decisions.map(([msg, d]) =>
+      apply(msg, d).catch((err: unknown) => {
         // The dead-letter record could not be published: the message comes back, free.
-        log.error({ err, seq: d.delivery.msg.seq }, 'could not settle message; it comes back');
-        const h = held.get(d.delivery.msg);
-        if (h) free.set(d.delivery.msg.seq, h.free + 1);
-        quietly(() => d.delivery.msg.nak(1_000));
-        release(d.delivery.msg);
-      }
-    }
+        log.error({ err, seq: msg.seq }, 'could not settle message; it comes back');
+        const h = held.get(msg);
+        if (h) free.set(msg.seq, h.free + 1);
+        quietly(() => msg.nak(1_000));
+        release(msg);
+      }),
+    );
+    await Promise.all(settling);
   };
 
   const pulled$ = new Observable<JsMsg>((subscriber) => {
