@@ -341,7 +341,14 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
       log.warn({ err, attempt }, 'crawl failed');
       return { outcome: { kind: 'failed', retryable: !isPermanent(err), reason: `crawl failed: ${describeError(err)}` }, detail: job };
     }
-    const live = liveState(result.live, job.startedAt, cfg);
+    let live = liveState(result.live, job.startedAt, cfg);
+    const still = live === 'recrawl' ? liveStillness(job, keysDigest(result.files), Date.now(), cfg.live.staleAfterMs) : undefined;
+    if (still?.stale) {
+      // Its recorder stopped without EXT-X-ENDLIST: watched until FLANTS_LIVE_MAX_WAIT, a back catalogue of such
+      // recordings would hold the scan's watching for hours.
+      log.warn({ unchangedSince: still.since, staleAfterMs: cfg.live.staleAfterMs }, 'recording has not changed for FLANTS_LIVE_STALE_AFTER and has no EXT-X-ENDLIST: given up on, reported incomplete');
+      live = 'incomplete';
+    }
     if (live === 'recrawl') lookedAtLive(Date.now() - crawlStarted);
     if (watching && live !== 'recrawl') {
       // It has ended, or is given up on (enqueued whole): it looked without room, and now needs room as a class
@@ -448,6 +455,8 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
           ...job,
           generation: job.generation + 1,
           notBefore: new Date(Date.now() + cfg.live.recrawlIntervalMs).toISOString(),
+          liveDigest: still?.digest,
+          liveSince: still?.since,
         };
         // Marked as watching: a scan's recordings that never end would otherwise keep the crawl consumer busy, and
         // admission (which waits for it to be idle, so that classes under way finish first) would stall the scan.
@@ -511,7 +520,24 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
 }
 
 /** What identifies a bulk class's file list across turns: its destination keys, in order. */
-function keysDigest(jobs: readonly TransferJob[]): string {
+/**
+ * Whether a recording still live has stopped changing: its files are the ones
+ * its last look found (`digest`, of their keys), and have been for
+ * `staleAfterMs` (0: never stale). `since` is carried to the next look.
+ */
+export function liveStillness(
+  job: Pick<CrawlJob, 'liveDigest' | 'liveSince'>,
+  digest: string,
+  now: number,
+  staleAfterMs: number,
+): { stale: boolean; digest: string; since: string } {
+  const before = job.liveDigest === digest && job.liveSince !== undefined ? Date.parse(job.liveSince) : Number.NaN;
+  // A time from a message is not trusted to be one: unreadable, or ahead of this clock, counts from now.
+  const since = Number.isFinite(before) && before <= now ? before : now;
+  return { stale: staleAfterMs > 0 && now - since >= staleAfterMs, digest, since: new Date(since).toISOString() };
+}
+
+function keysDigest(jobs: ReadonlyArray<{ readonly key: string }>): string {
   const h = createHash('sha1');
   for (const j of jobs) h.update(j.key).update('\n');
   return h.digest('hex');

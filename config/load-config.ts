@@ -82,6 +82,11 @@ export interface FlantsConfig {
     readonly recrawlIntervalMs: number;
     /** A recording still live after this long is reported incomplete. */
     readonly maxWaitMs: number;
+    /**
+     * A recording whose files have not changed for this long is reported
+     * incomplete: its recorder stopped without writing EXT-X-ENDLIST. 0: never.
+     */
+    readonly staleAfterMs: number;
   };
   readonly crawl: {
     readonly maxPlaylistBytes: number;
@@ -213,6 +218,7 @@ const envSchema = z.object({
   FLANTS_LIVE: z.enum(['recrawl', 'incomplete'], { error: 'must be recrawl or incomplete' }).default('recrawl'),
   FLANTS_LIVE_RECRAWL_INTERVAL: positiveDuration.default(30_000),
   FLANTS_LIVE_MAX_WAIT: positiveDuration.default(6 * 3_600_000),
+  FLANTS_LIVE_STALE_AFTER: duration.default(15 * 60_000),
   FLANTS_SOURCE_REGION: z.string().optional(),
   FLANTS_SOURCE_ACCESS_KEY_ID: z.string().optional(),
   FLANTS_SOURCE_SECRET_ACCESS_KEY: z.string().optional(),
@@ -529,6 +535,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FlantsConfig {
       policy: e.FLANTS_LIVE,
       recrawlIntervalMs: e.FLANTS_LIVE_RECRAWL_INTERVAL,
       maxWaitMs: e.FLANTS_LIVE_MAX_WAIT,
+      staleAfterMs: e.FLANTS_LIVE_STALE_AFTER,
     },
     crawl: {
       maxPlaylistBytes: e.FLANTS_MAX_PLAYLIST_BYTES,

@@ -63,6 +63,9 @@ export const crawlJobSchema = z.object({
    * count (a segment replaced) would otherwise go unnoticed between turns.
    */
   bulkDigest: z.string().max(64).optional(),
+  /** A recording's files as its last look found them (SHA-1 of their keys), and since when they have been so. */
+  liveDigest: z.string().max(64).optional(),
+  liveSince: z.string().max(40).optional(),
 });
 export type CrawlJob = z.infer<typeof crawlJobSchema>;
 

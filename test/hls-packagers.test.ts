@@ -139,6 +139,48 @@ describe('crawler - real packager output, end to end', () => {
     for (let i = 0; i < 4; i++) expect(origin.requests.filter((r) => r === `GET /vod/rec/l${i}.ts`)).toHaveLength(1);
   });
 
+  it('crawler - a recording that stops changing without EXT-X-ENDLIST is given up on after FLANTS_LIVE_STALE_AFTER, not FLANTS_LIVE_MAX_WAIT', async () => {
+    // A recorder that crashed: the playlist never changes again and never ends.
+    origin.files.set('/vod/crashed/index.m3u8', Buffer.from(['#EXTM3U', '#EXT-X-TARGETDURATION:4', '#EXT-X-PLAYLIST-TYPE:EVENT', '#EXTINF:4,', 'c0.ts', '#EXTINF:4,', 'c1.ts', ''].join('\n')));
+    for (let i = 0; i < 2; i++) origin.files.set(`/vod/crashed/c${i}.ts`, Buffer.from(`crashed ${i}`));
+    const t = await start('stale/', { FLANTS_LIVE_RECRAWL_INTERVAL: '300ms', FLANTS_LIVE_STALE_AFTER: '2s' });
+    const triggered = Date.now();
+    await js.publish(t.subjects.recorded, JSON.stringify({ classId: 'crashed', manifest: 'crashed/index.m3u8' }));
+    const e = await outcome('stale/crashed', 30_000);
+    const tookMs = Date.now() - triggered;
+    console.log(`stale recording: reported ${e.status} ${tookMs} ms after its trigger (FLANTS_LIVE_STALE_AFTER 2s, FLANTS_LIVE_MAX_WAIT 6h)`);
+    expect(e.status).toBe('incomplete');
+    expect(e.files).toBe(3);
+    // Watched for the stale time first, not given up at its first look.
+    expect(tookMs).toBeGreaterThanOrEqual(2_000);
+    expect(origin.requests.filter((r) => r === 'GET /vod/crashed/index.m3u8').length).toBeGreaterThanOrEqual(5);
+    const keys = (await listKeys(dst.s3, dst.name)).filter((k) => k.startsWith('stale/crashed/')).sort();
+    expect(keys).toEqual(['stale/crashed/c0.ts', 'stale/crashed/c1.ts', 'stale/crashed/index.m3u8']);
+  });
+
+  it('crawler - a recording that keeps growing for longer than FLANTS_LIVE_STALE_AFTER is watched until it ends', async () => {
+    const lines = ['#EXTM3U', '#EXT-X-TARGETDURATION:4', '#EXT-X-PLAYLIST-TYPE:EVENT', '#EXTINF:4,', 'g0.ts'];
+    const n = 8;
+    for (let i = 0; i < n; i++) origin.files.set(`/vod/growing/g${i}.ts`, Buffer.from(`growing ${i}`));
+    origin.files.set('/vod/growing/index.m3u8', Buffer.from(`${lines.join('\n')}\n`));
+    const t = await start('grow/', { FLANTS_LIVE_RECRAWL_INTERVAL: '200ms', FLANTS_LIVE_STALE_AFTER: '1500ms' });
+    await js.publish(t.subjects.recorded, JSON.stringify({ classId: 'growing', manifest: 'growing/index.m3u8' }));
+    // A segment every 600 ms for 4.2 s: always changing within the stale time, and in all well past it.
+    for (let i = 1; i < n; i++) {
+      await new Promise((r) => setTimeout(r, 600));
+      expect(outcomes.has('grow/growing')).toBe(false);
+      lines.push('#EXTINF:4,', `g${i}.ts`);
+      origin.files.set('/vod/growing/index.m3u8', Buffer.from(`${lines.join('\n')}\n`));
+    }
+    await new Promise((r) => setTimeout(r, 600));
+    expect(outcomes.has('grow/growing')).toBe(false);
+    lines.push('#EXT-X-ENDLIST');
+    origin.files.set('/vod/growing/index.m3u8', Buffer.from(`${lines.join('\n')}\n`));
+    const e = await outcome('grow/growing', 30_000);
+    expect(e.status).toBe('complete');
+    expect(e.files).toBe(n + 1);
+  });
+
   it('crawler - with FLANTS_LIVE=incomplete a live recording is reported incomplete, never complete', async () => {
     origin.files.set('/vod/open/index.m3u8', Buffer.from(['#EXTM3U', '#EXT-X-TARGETDURATION:4', '#EXTINF:4,', 'o0.ts', ''].join('\n')));
     origin.files.set('/vod/open/o0.ts', Buffer.from('open'));
