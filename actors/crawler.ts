@@ -320,13 +320,13 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
     }
     const log = logger.child({ classId: job.classId, runId: job.runId, generation: job.generation });
     try {
-      return await crawlTurn(job, attempt, hold, watching, log);
+      return await crawlTurn(job, attempt, hold, watching, storedAt(msg), log);
     } finally {
       release(hold); // a turn that failed before taking its room
     }
   };
 
-  const crawlTurn = async (job: CrawlJob, attempt: number, hold: Hold, watching: boolean, log: Logger): Promise<Handled<CrawlJob>> => {
+  const crawlTurn = async (job: CrawlJob, attempt: number, hold: Hold, watching: boolean, storedAtMs: number, log: Logger): Promise<Handled<CrawlJob>> => {
     let result;
     const crawlStarted = Date.now();
     try {
@@ -342,11 +342,15 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
       return { outcome: { kind: 'failed', retryable: !isPermanent(err), reason: `crawl failed: ${describeError(err)}` }, detail: job };
     }
     let live = liveState(result.live, job.startedAt, cfg);
-    const still = live === 'recrawl' ? liveStillness(job, keysDigest(result.files), Date.now(), cfg.live.staleAfterMs) : undefined;
+    // The playlists as read before a repair run's filter: growth outside the files it repairs is growth too.
+    const still = live === 'recrawl' ? liveStillness(job, result.playlistsDigest, storedAtMs, cfg.live.staleAfterMs) : undefined;
     if (still?.stale) {
       // Its recorder stopped without EXT-X-ENDLIST: watched until FLANTS_LIVE_MAX_WAIT, a back catalogue of such
       // recordings would hold the scan's watching for hours.
-      log.warn({ unchangedSince: still.since, staleAfterMs: cfg.live.staleAfterMs }, 'recording has not changed for FLANTS_LIVE_STALE_AFTER and has no EXT-X-ENDLIST: given up on, reported incomplete');
+      log.warn(
+        { unchangedSince: new Date(still.since ?? storedAtMs).toISOString(), staleAfterMs: cfg.live.staleAfterMs },
+        'recording has not changed for FLANTS_LIVE_STALE_AFTER and has no EXT-X-ENDLIST: given up on, reported incomplete',
+      );
       live = 'incomplete';
     }
     if (live === 'recrawl') lookedAtLive(Date.now() - crawlStarted);
@@ -521,23 +525,35 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
 
 /** What identifies a bulk class's file list across turns: its destination keys, in order. */
 /**
- * Whether a recording still live has stopped changing: its files are the ones
- * its last look found (`digest`, of their keys), and have been for
- * `staleAfterMs` (0: never stale). `since` is carried to the next look.
+ * Whether a recording still live has stopped changing: its playlists
+ * (`digest`) are the ones its last look found, and have been for
+ * `staleAfterMs` (0: never stale). Measured on one clock, the stream's: each
+ * re-crawl message's stored time (`storedAtMs`), never a crawler's own clock,
+ * since the looks of one recording may run on crawlers whose clocks differ.
+ * `since` is the stored time of the first re-crawl that found the digest
+ * unchanged; the look before it, which first saw that digest, came after the
+ * change, so the stillness is underestimated (given up on up to two intervals
+ * late), never overestimated. A redelivered message is stored at the same
+ * time, so its attempts decide alike.
  */
 export function liveStillness(
   job: Pick<CrawlJob, 'liveDigest' | 'liveSince'>,
   digest: string,
-  now: number,
+  storedAtMs: number,
   staleAfterMs: number,
-): { stale: boolean; digest: string; since: string } {
-  const before = job.liveDigest === digest && job.liveSince !== undefined ? Date.parse(job.liveSince) : Number.NaN;
-  // A time from a message is not trusted to be one: unreadable, or ahead of this clock, counts from now.
-  const since = Number.isFinite(before) && before <= now ? before : now;
-  return { stale: staleAfterMs > 0 && now - since >= staleAfterMs, digest, since: new Date(since).toISOString() };
+): { stale: boolean; digest: string; since?: number } {
+  if (job.liveDigest !== digest) return { stale: false, digest };
+  // A time from the future (a message's, not the stream's) counts from this message.
+  const since = job.liveSince !== undefined && job.liveSince <= storedAtMs ? job.liveSince : storedAtMs;
+  return { stale: staleAfterMs > 0 && storedAtMs - since >= staleAfterMs, digest, since };
 }
 
-function keysDigest(jobs: ReadonlyArray<{ readonly key: string }>): string {
+/** When the stream stored a message (ms), on the server's clock. */
+function storedAt(msg: JsMsg): number {
+  return msg.time.getTime();
+}
+
+function keysDigest(jobs: readonly TransferJob[]): string {
   const h = createHash('sha1');
   for (const j of jobs) h.update(j.key).update('\n');
   return h.digest('hex');

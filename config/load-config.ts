@@ -418,6 +418,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FlantsConfig {
   if (e.FLANTS_PART_SIZE < 5 * 1024 * 1024) fail('FLANTS_PART_SIZE', 'must be at least 5MiB (the S3 minimum part size)');
   if (e.FLANTS_SPLIT_PART_SIZE < 5 * 1024 * 1024) fail('FLANTS_SPLIT_PART_SIZE', 'must be at least 5MiB (the S3 minimum part size)');
   if (e.FLANTS_SPLIT_THRESHOLD < e.FLANTS_SPLIT_PART_SIZE) fail('FLANTS_SPLIT_THRESHOLD', 'must be at least FLANTS_SPLIT_PART_SIZE');
+  // A recording is looked at once an interval: a shorter stale time gives up on one that merely had no new segment
+  // between two looks. Left at its default, it grows with the interval instead.
+  const staleAfterMs = merged.FLANTS_LIVE_STALE_AFTER === undefined ? Math.max(e.FLANTS_LIVE_STALE_AFTER, 2 * e.FLANTS_LIVE_RECRAWL_INTERVAL) : e.FLANTS_LIVE_STALE_AFTER;
+  if (staleAfterMs > 0 && staleAfterMs < 2 * e.FLANTS_LIVE_RECRAWL_INTERVAL) {
+    fail('FLANTS_LIVE_STALE_AFTER', 'must be 0 (never) or at least twice FLANTS_LIVE_RECRAWL_INTERVAL: a recording is looked at once an interval');
+  }
   if (e.FLANTS_MULTIPART_THRESHOLD < e.FLANTS_PART_SIZE) {
     fail('FLANTS_MULTIPART_THRESHOLD', 'must be at least FLANTS_PART_SIZE');
   }
@@ -535,7 +541,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FlantsConfig {
       policy: e.FLANTS_LIVE,
       recrawlIntervalMs: e.FLANTS_LIVE_RECRAWL_INTERVAL,
       maxWaitMs: e.FLANTS_LIVE_MAX_WAIT,
-      staleAfterMs: e.FLANTS_LIVE_STALE_AFTER,
+      staleAfterMs,
     },
     crawl: {
       maxPlaylistBytes: e.FLANTS_MAX_PLAYLIST_BYTES,

@@ -8,6 +8,7 @@
  * class's playlists is capped, files are counted as they are found rather than
  * after the walk, and a parsed playlist is kept only as its list of files.
  */
+import { createHash } from 'node:crypto';
 import type { Refusal } from '../streams/messages.js';
 import { PermanentError, RefusedUriError, TooLargeError } from '../storage/errors.js';
 import type { SourceReader } from '../storage/source-reader.js';
@@ -79,6 +80,11 @@ export interface CrawlResult {
   readonly skippedCount: number;
   /** True when some media playlist has no EXT-X-ENDLIST. */
   readonly live: boolean;
+  /**
+   * SHA-1 over every playlist's reference and text: a recording whose files
+   * keep their names (one growing byte-range file, say) still changes this.
+   */
+  readonly playlistsDigest: string;
 }
 
 /** A playlist child is named by its fetch reference (a key of `visited`); a file child is the file itself. */
@@ -91,6 +97,8 @@ interface Visited {
   readonly imported: Readonly<Record<string, string>>;
   live: boolean;
   children: Child[];
+  /** SHA-1 of its text, for CrawlResult.playlistsDigest. */
+  textHash?: string;
 }
 
 /** Schemes a source file may have. Key URIs in any other scheme name a DRM system's key, not a file. */
@@ -174,7 +182,9 @@ export async function crawlClass(
   };
 
   const load = async (v: Visited) => {
-    const parsed = parsePlaylist(await read(v), v.ref.path, { url: v.ref.url.href, imported: v.imported });
+    const text = await read(v);
+    v.textHash = createHash('sha1').update(text).digest('hex');
+    const parsed = parsePlaylist(text, v.ref.path, { url: v.ref.url.href, imported: v.imported });
     v.live = parsed.type === 'media' && !parsed.endList;
     for (const r of parsed.references) {
       const scheme = /^([a-z][a-z0-9+.-]*:)/i.exec(r.uri)?.[1]?.toLowerCase();
@@ -273,7 +283,11 @@ export async function crawlClass(
     stack.pop();
   };
   walk(visited.get(entry.ref) as Visited);
+  // In reference order: playlists load concurrently, in no fixed order.
+  const digest = createHash('sha1');
+  for (const ref of [...visited.keys()].sort()) digest.update(ref).update('\0').update(visited.get(ref)?.textHash ?? '').update('\n');
   return {
+    playlistsDigest: digest.digest('hex'),
     files,
     runs,
     playlists: visited.size,

@@ -63,9 +63,13 @@ export const crawlJobSchema = z.object({
    * count (a segment replaced) would otherwise go unnoticed between turns.
    */
   bulkDigest: z.string().max(64).optional(),
-  /** A recording's files as its last look found them (SHA-1 of their keys), and since when they have been so. */
+  /** A recording's playlists as its last look found them (CrawlResult.playlistsDigest). */
   liveDigest: z.string().max(64).optional(),
-  liveSince: z.string().max(40).optional(),
+  /**
+   * Since when they have been so, on the stream's clock: the stored time (ms)
+   * of the first re-crawl that found them unchanged (see liveStillness).
+   */
+  liveSince: z.number().int().nonnegative().optional(),
 });
 export type CrawlJob = z.infer<typeof crawlJobSchema>;
 

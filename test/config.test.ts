@@ -70,6 +70,7 @@ describe('config - units, zeros and flants\' own words', () => {
     [{ FLANTS_METRICS_PORT: 'x' }, /^FLANTS_METRICS_PORT must be a whole number, not "x"$/],
     [{ FLANTS_STREAM_REPLICAS: '9' }, /^FLANTS_STREAM_REPLICAS must be between 1 and 5, not 9$/],
     [{ FLANTS_LIVE: 'maybe' }, /^FLANTS_LIVE must be recrawl or incomplete$/],
+    [{ FLANTS_LIVE_STALE_AFTER: '10s', FLANTS_LIVE_RECRAWL_INTERVAL: '30s' }, /^FLANTS_LIVE_STALE_AFTER must be 0 \(never\) or at least twice FLANTS_LIVE_RECRAWL_INTERVAL/],
     [{ FLANTS_KEEP_QUERY: 'sure' }, /^FLANTS_KEEP_QUERY must be true or false$/],
   ])('config - refuses %o in flants words', (override, message) => {
     const env = { ...base, ...override };
@@ -81,6 +82,13 @@ describe('config - units, zeros and flants\' own words', () => {
   it('config - durations and sizes with units, and a bare 0 where 0 means off', () => {
     const c = loadConfig({ ...base, FLANTS_ACK_WAIT: '2m', FLANTS_BATCH_WAIT: '0', FLANTS_RECORDED_MAX_AGE: '0', FLANTS_PART_SIZE: '8MiB', FLANTS_RETRY_BACKOFF: '500ms,2s', NATS_URL: 'nats://a:4222,tls://b:4222,c:4222' });
     expect([c.ackWaitMs, c.batchWaitMs, c.recordedMaxAgeMs, c.transfer.partSize, c.retryBackoffMs]).toEqual([120_000, 0, 0, 8 * 1024 * 1024, [500, 2_000]]);
+  });
+
+  it('config - FLANTS_LIVE_STALE_AFTER: 15m by default, at least twice a longer re-crawl interval when left unset, 0 for never', () => {
+    expect(loadConfig(base).live.staleAfterMs).toBe(15 * 60_000);
+    expect(loadConfig({ ...base, FLANTS_LIVE_RECRAWL_INTERVAL: '10m' }).live.staleAfterMs).toBe(20 * 60_000);
+    expect(loadConfig({ ...base, FLANTS_LIVE_STALE_AFTER: '0' }).live.staleAfterMs).toBe(0);
+    expect(loadConfig({ ...base, FLANTS_LIVE_STALE_AFTER: '1m', FLANTS_LIVE_RECRAWL_INTERVAL: '30s' }).live.staleAfterMs).toBe(60_000);
   });
 
   it('config - several bad variables in one line', () => {

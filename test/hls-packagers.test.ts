@@ -158,27 +158,38 @@ describe('crawler - real packager output, end to end', () => {
     expect(keys).toEqual(['stale/crashed/c0.ts', 'stale/crashed/c1.ts', 'stale/crashed/index.m3u8']);
   });
 
-  it('crawler - a recording that keeps growing for longer than FLANTS_LIVE_STALE_AFTER is watched until it ends', async () => {
-    const lines = ['#EXTM3U', '#EXT-X-TARGETDURATION:4', '#EXT-X-PLAYLIST-TYPE:EVENT', '#EXTINF:4,', 'g0.ts'];
+  // Each recording grows for 4.8 s in all, never pausing longer than 600 ms, against a stale time of 1.5 s.
+  // From the review: a growing byte-range file keeps its name, and a repair run sees only the files it repairs.
+  it.each([
+    ['new segments', 'segments', undefined, 9],
+    ['one byte-range file that grows', 'ranges', undefined, 2],
+    ['a repair run of one segment', 'repair', ['growrepair/g0.ts'], 1],
+  ] as const)('crawler - a recording that keeps growing (%s) for longer than FLANTS_LIVE_STALE_AFTER is watched until it ends', async (_, shape, files, expected) => {
+    const id = `grow${shape}`;
     const n = 8;
-    for (let i = 0; i < n; i++) origin.files.set(`/vod/growing/g${i}.ts`, Buffer.from(`growing ${i}`));
-    origin.files.set('/vod/growing/index.m3u8', Buffer.from(`${lines.join('\n')}\n`));
-    const t = await start('grow/', { FLANTS_LIVE_RECRAWL_INTERVAL: '200ms', FLANTS_LIVE_STALE_AFTER: '1500ms' });
-    await js.publish(t.subjects.recorded, JSON.stringify({ classId: 'growing', manifest: 'growing/index.m3u8' }));
-    // A segment every 600 ms for 4.2 s: always changing within the stale time, and in all well past it.
+    const lines = ['#EXTM3U', '#EXT-X-VERSION:4', '#EXT-X-TARGETDURATION:4', '#EXT-X-PLAYLIST-TYPE:EVENT'];
+    const addSegment = (i: number) =>
+      shape === 'ranges' ? lines.push('#EXTINF:4,', `#EXT-X-BYTERANGE:10@${i * 10}`, 'all.ts') : lines.push('#EXTINF:4,', `g${i}.ts`);
+    const publishPlaylist = () => origin.files.set(`/vod/${id}/index.m3u8`, Buffer.from(`${lines.join('\n')}\n`));
+    for (let i = 0; i < n; i++) origin.files.set(`/vod/${id}/g${i}.ts`, Buffer.from(`growing ${i}`));
+    origin.files.set(`/vod/${id}/all.ts`, Buffer.from('0123456789'.repeat(n)));
+    addSegment(0);
+    publishPlaylist();
+    const t = await start(`${id}/`, { FLANTS_LIVE_RECRAWL_INTERVAL: '200ms', FLANTS_LIVE_STALE_AFTER: '1500ms' });
+    await js.publish(t.subjects.recorded, JSON.stringify({ classId: id, manifest: `${id}/index.m3u8`, files }));
     for (let i = 1; i < n; i++) {
       await new Promise((r) => setTimeout(r, 600));
-      expect(outcomes.has('grow/growing')).toBe(false);
-      lines.push('#EXTINF:4,', `g${i}.ts`);
-      origin.files.set('/vod/growing/index.m3u8', Buffer.from(`${lines.join('\n')}\n`));
+      expect(outcomes.has(`${id}/${id}`)).toBe(false);
+      addSegment(i);
+      publishPlaylist();
     }
     await new Promise((r) => setTimeout(r, 600));
-    expect(outcomes.has('grow/growing')).toBe(false);
+    expect(outcomes.has(`${id}/${id}`)).toBe(false);
     lines.push('#EXT-X-ENDLIST');
-    origin.files.set('/vod/growing/index.m3u8', Buffer.from(`${lines.join('\n')}\n`));
-    const e = await outcome('grow/growing', 30_000);
+    publishPlaylist();
+    const e = await outcome(`${id}/${id}`, 30_000);
     expect(e.status).toBe('complete');
-    expect(e.files).toBe(n + 1);
+    expect(e.files).toBe(expected);
   });
 
   it('crawler - with FLANTS_LIVE=incomplete a live recording is reported incomplete, never complete', async () => {

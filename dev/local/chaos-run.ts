@@ -68,6 +68,8 @@ export interface ChaosReport extends LibraryRun {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** How long after a nats-server restart a daemon's exit 3 counts as the restart's doing (a start's requests time out in 5 s, and a missing consumer is retried for 15 s). */
+const RESTART_GRACE_MS = 25_000;
 
 async function chaosDest(given: ChaosDest | undefined): Promise<ChaosDest & { close(): Promise<void> }> {
   if (given) return { ...given, close: async () => given.close?.() };
@@ -115,18 +117,20 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const cli = fileURLToPath(distFile(import.meta.url, '../../cli.js'));
   const procs: Array<ChildProcess | undefined> = [];
   const killing = new Set<ChildProcess>();
-  // Like docker-compose's `restart: on-failure`: a daemon started while nats-server restarts exits
-  // with code 3 (cannot reach NATS) and is started again. Any other exit of its own fails the run.
+  // Like docker-compose's `restart: on-failure`, for the one failure the run causes: a daemon starting while
+  // nats-server restarts exits with code 3 (cannot reach NATS) and is started again, within RESTART_GRACE_MS of the
+  // restart and at most as many times as there are processes. Any other exit of its own, or a later exit 3, fails the run by name.
   let crashed: string | undefined;
   let supervisorRestarts = 0;
   let stopping = false;
+  let natsRestartedAt = 0;
   const spawnGroup = (i: number) => {
     const child = spawn(process.execPath, [cli, 'daemon', '--actors', groups[i] as string], { env, stdio: ['ignore', 'inherit', 'inherit'] });
     procs[i] = child;
     child.once('exit', (code, signal) => {
       if (killing.has(child) || stopping) return;
-      if (code === 3) {
-        log(`chaos: ${groups[i]} could not reach NATS at its start (exit 3); started again`);
+      if (code === 3 && natsRestartedAt > 0 && Date.now() - natsRestartedAt < RESTART_GRACE_MS && supervisorRestarts < groups.length) {
+        log(`chaos: ${groups[i]} exited 3 (a service unreachable) ${((Date.now() - natsRestartedAt) / 1000).toFixed(1)} s after the nats-server restart; started again`);
         supervisorRestarts++;
         setTimeout(() => !stopping && procs[i] === child && spawnGroup(i), 500);
         return;
@@ -199,6 +203,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       const progress = done / classIds.length;
       if (natsRestarts === 0 && (progress >= 0.25 || Date.now() - faultsFrom > 4_000)) {
         log('chaos: restarting nats-server');
+        natsRestartedAt = Date.now();
         await nats.restart();
         natsRestarts++;
         continue;
@@ -230,6 +235,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     await sleep(2_000); // room for a duplicate outcome to show up
     const transferredInStream = await reported();
     const outcomes = await readStoredOutcomes(nc, jsm, t, transferredInStream);
+    if (crashed) throw new Error(`chaos: ${crashed}`);
     return {
       ...libraryRun(built, outcomes, transferredInStream),
       injected: origin.injected,
