@@ -106,6 +106,8 @@ const FETCHABLE_SCHEMES = new Set(['http:', 'https:', 's3:']);
 /** Refused, never skipped: a local file is a security matter, whatever role names it. */
 const REFUSED_SCHEMES = new Set(['file:']);
 const KEY_ROLES = new Set(['key', 'session-key']);
+/** A URI's query in a playlist's text, in a URI line or a quoted URI attribute. */
+const QUERY = /\?[^"\s]*/g;
 
 /** Crawls from `entry`. Throws PermanentError (class fails) or anything else (retry the crawl). */
 export async function crawlClass(
@@ -183,7 +185,9 @@ export async function crawlClass(
 
   const load = async (v: Visited) => {
     const text = await read(v);
-    v.textHash = createHash('sha1').update(text).digest('hex');
+    // Without FLANTS_KEEP_QUERY a query is no part of a file's identity: an origin that puts a fresh token in every
+    // URI on every fetch must not look like a recording that is still growing.
+    v.textHash = createHash('sha1').update(keepQuery ? text : text.replace(QUERY, '')).digest('hex');
     const parsed = parsePlaylist(text, v.ref.path, { url: v.ref.url.href, imported: v.imported });
     v.live = parsed.type === 'media' && !parsed.endList;
     for (const r of parsed.references) {
@@ -285,7 +289,8 @@ export async function crawlClass(
   walk(visited.get(entry.ref) as Visited);
   // In reference order: playlists load concurrently, in no fixed order.
   const digest = createHash('sha1');
-  for (const ref of [...visited.keys()].sort()) digest.update(ref).update('\0').update(visited.get(ref)?.textHash ?? '').update('\n');
+  const named = [...visited.values()].map((v) => [keepQuery ? v.ref.ref : v.ref.path, v.textHash ?? ''] as const).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  for (const [name, hash] of named) digest.update(name).update('\0').update(hash).update('\n');
   return {
     playlistsDigest: digest.digest('hex'),
     files,

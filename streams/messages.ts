@@ -64,12 +64,14 @@ export const crawlJobSchema = z.object({
    */
   bulkDigest: z.string().max(64).optional(),
   /** A recording's playlists as its last look found them (CrawlResult.playlistsDigest). */
-  liveDigest: z.string().max(64).optional(),
+  // Advisory: a value that is not one (a hostile message's, or an earlier form's) restarts the count, and never
+  // makes the whole message poison (its run would then get no outcome).
+  liveDigest: z.string().max(64).optional().catch(undefined),
   /**
    * Since when they have been so, on the stream's clock: the stored time (ms)
    * of the first re-crawl that found them unchanged (see liveStillness).
    */
-  liveSince: z.number().int().nonnegative().optional(),
+  liveSince: z.number().int().nonnegative().optional().catch(undefined),
 });
 export type CrawlJob = z.infer<typeof crawlJobSchema>;
 

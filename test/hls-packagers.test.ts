@@ -139,23 +139,39 @@ describe('crawler - real packager output, end to end', () => {
     for (let i = 0; i < 4; i++) expect(origin.requests.filter((r) => r === `GET /vod/rec/l${i}.ts`)).toHaveLength(1);
   });
 
-  it('crawler - a recording that stops changing without EXT-X-ENDLIST is given up on after FLANTS_LIVE_STALE_AFTER, not FLANTS_LIVE_MAX_WAIT', async () => {
-    // A recorder that crashed: the playlist never changes again and never ends.
-    origin.files.set('/vod/crashed/index.m3u8', Buffer.from(['#EXTM3U', '#EXT-X-TARGETDURATION:4', '#EXT-X-PLAYLIST-TYPE:EVENT', '#EXTINF:4,', 'c0.ts', '#EXTINF:4,', 'c1.ts', ''].join('\n')));
-    for (let i = 0; i < 2; i++) origin.files.set(`/vod/crashed/c${i}.ts`, Buffer.from(`crashed ${i}`));
-    const t = await start('stale/', { FLANTS_LIVE_RECRAWL_INTERVAL: '300ms', FLANTS_LIVE_STALE_AFTER: '2s' });
-    const triggered = Date.now();
-    await js.publish(t.subjects.recorded, JSON.stringify({ classId: 'crashed', manifest: 'crashed/index.m3u8' }));
-    const e = await outcome('stale/crashed', 30_000);
-    const tookMs = Date.now() - triggered;
-    console.log(`stale recording: reported ${e.status} ${tookMs} ms after its trigger (FLANTS_LIVE_STALE_AFTER 2s, FLANTS_LIVE_MAX_WAIT 6h)`);
-    expect(e.status).toBe('incomplete');
-    expect(e.files).toBe(3);
-    // Watched for the stale time first, not given up at its first look.
-    expect(tookMs).toBeGreaterThanOrEqual(2_000);
-    expect(origin.requests.filter((r) => r === 'GET /vod/crashed/index.m3u8').length).toBeGreaterThanOrEqual(5);
-    const keys = (await listKeys(dst.s3, dst.name)).filter((k) => k.startsWith('stale/crashed/')).sort();
-    expect(keys).toEqual(['stale/crashed/c0.ts', 'stale/crashed/c1.ts', 'stale/crashed/index.m3u8']);
+  // A recorder that crashed: the playlist never changes again and never ends. From the second review: an origin that
+  // puts a fresh token in every URI on every fetch is a recording that stopped too.
+  it.each([
+    ['plain', false],
+    ['with a fresh token in every URI at every fetch', true],
+  ] as const)('crawler - a recording that stops changing without EXT-X-ENDLIST (%s) is given up on after FLANTS_LIVE_STALE_AFTER, not FLANTS_LIVE_MAX_WAIT', async (_, tokens) => {
+    const id = tokens ? 'crashedtok' : 'crashed';
+    let fetches = 0;
+    const playlist = () =>
+      ['#EXTM3U', '#EXT-X-TARGETDURATION:4', '#EXT-X-PLAYLIST-TYPE:EVENT', '#EXTINF:4,', `c0.ts${tokens ? `?token=${fetches}` : ''}`, '#EXTINF:4,', `c1.ts${tokens ? `?token=${fetches}` : ''}`, ''].join('\n');
+    origin.files.set(`/vod/${id}/index.m3u8`, Buffer.from(playlist()));
+    const rotate = setInterval(() => {
+      fetches++;
+      origin.files.set(`/vod/${id}/index.m3u8`, Buffer.from(playlist()));
+    }, 50);
+    for (let i = 0; i < 2; i++) origin.files.set(`/vod/${id}/c${i}.ts`, Buffer.from(`crashed ${i}`));
+    try {
+      const t = await start(`stale${id}/`, { FLANTS_LIVE_RECRAWL_INTERVAL: '300ms', FLANTS_LIVE_STALE_AFTER: '2s' });
+      const triggered = Date.now();
+      await js.publish(t.subjects.recorded, JSON.stringify({ classId: id, manifest: `${id}/index.m3u8` }));
+      const e = await outcome(`stale${id}/${id}`, 30_000);
+      const tookMs = Date.now() - triggered;
+      console.log(`stale recording (${_}): reported ${e.status} ${tookMs} ms after its trigger (FLANTS_LIVE_STALE_AFTER 2s, FLANTS_LIVE_MAX_WAIT 6h)`);
+      expect(e.status).toBe('incomplete');
+      expect(e.files).toBe(3);
+      // Watched for the stale time first, not given up at its first look.
+      expect(tookMs).toBeGreaterThanOrEqual(2_000);
+      expect(origin.requests.filter((r) => r === `GET /vod/${id}/index.m3u8`).length).toBeGreaterThanOrEqual(5);
+      const keys = (await listKeys(dst.s3, dst.name)).filter((k) => k.startsWith(`stale${id}/${id}/`)).sort();
+      expect(keys).toEqual([`stale${id}/${id}/c0.ts`, `stale${id}/${id}/c1.ts`, `stale${id}/${id}/index.m3u8`]);
+    } finally {
+      clearInterval(rotate);
+    }
   });
 
   // Each recording grows for 4.8 s in all, never pausing longer than 600 ms, against a stale time of 1.5 s.

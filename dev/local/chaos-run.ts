@@ -205,6 +205,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         log('chaos: restarting nats-server');
         natsRestartedAt = Date.now();
         await nats.restart();
+        natsRestartedAt = Date.now(); // the grace runs from when it is back: a start can take its whole retry after that
+
         natsRestarts++;
         continue;
       }
