@@ -523,7 +523,6 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
   return actor;
 }
 
-/** What identifies a bulk class's file list across turns: its destination keys, in order. */
 /**
  * Whether a recording still live has stopped changing: its playlists
  * (`digest`) are the ones its last look found, and have been for
@@ -532,8 +531,8 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
  * since the looks of one recording may run on crawlers whose clocks differ.
  * `since` is the stored time of the first re-crawl that found the digest
  * unchanged; the look before it, which first saw that digest, came after the
- * change, so the stillness is underestimated (given up on up to two intervals
- * late), never overestimated. A redelivered message is stored at the same
+ * change, so the stillness is underestimated (given up on up to three
+ * intervals late), never overestimated. A redelivered message is stored at the same
  * time, so its attempts decide alike.
  */
 export function liveStillness(
@@ -553,6 +552,7 @@ function storedAt(msg: JsMsg): number {
   return msg.time.getTime();
 }
 
+/** What identifies a bulk class's file list across turns: its destination keys, in order. */
 function keysDigest(jobs: readonly TransferJob[]): string {
   const h = createHash('sha1');
   for (const j of jobs) h.update(j.key).update('\n');

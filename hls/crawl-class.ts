@@ -81,8 +81,10 @@ export interface CrawlResult {
   /** True when some media playlist has no EXT-X-ENDLIST. */
   readonly live: boolean;
   /**
-   * SHA-1 over every playlist's reference and text: a recording whose files
-   * keep their names (one growing byte-range file, say) still changes this.
+   * While `live`: SHA-1 over every playlist's name and every live media
+   * playlist's text, so that a recording whose files keep their names (one
+   * growing byte-range file, say) still changes it. Empty otherwise: an ended
+   * class is never looked at again.
    */
   readonly playlistsDigest: string;
 }
@@ -97,7 +99,7 @@ interface Visited {
   readonly imported: Readonly<Record<string, string>>;
   live: boolean;
   children: Child[];
-  /** SHA-1 of its text, for CrawlResult.playlistsDigest. */
+  /** SHA-1 of its text while it is live, for CrawlResult.playlistsDigest. */
   textHash?: string;
 }
 
@@ -185,11 +187,11 @@ export async function crawlClass(
 
   const load = async (v: Visited) => {
     const text = await read(v);
-    // Without FLANTS_KEEP_QUERY a query is no part of a file's identity: an origin that puts a fresh token in every
-    // URI on every fetch must not look like a recording that is still growing.
-    v.textHash = createHash('sha1').update(keepQuery ? text : text.replace(QUERY, '')).digest('hex');
     const parsed = parsePlaylist(text, v.ref.path, { url: v.ref.url.href, imported: v.imported });
     v.live = parsed.type === 'media' && !parsed.endList;
+    // Only a live playlist can still grow. Without FLANTS_KEEP_QUERY a query is no part of a file's identity: an
+    // origin that puts a fresh token in every URI on every fetch must not look like a recording that is still growing.
+    if (v.live) v.textHash = createHash('sha1').update(keepQuery ? text : text.replace(QUERY, '')).digest('hex');
     for (const r of parsed.references) {
       const scheme = /^([a-z][a-z0-9+.-]*:)/i.exec(r.uri)?.[1]?.toLowerCase();
       const isKey = KEY_ROLES.has(r.role);
@@ -287,12 +289,8 @@ export async function crawlClass(
     stack.pop();
   };
   walk(visited.get(entry.ref) as Visited);
-  // In reference order: playlists load concurrently, in no fixed order.
-  const digest = createHash('sha1');
-  const named = [...visited.values()].map((v) => [keepQuery ? v.ref.ref : v.ref.path, v.textHash ?? ''] as const).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  for (const [name, hash] of named) digest.update(name).update('\0').update(hash).update('\n');
   return {
-    playlistsDigest: digest.digest('hex'),
+    playlistsDigest: live ? playlistsDigest(visited.values(), keepQuery) : '',
     files,
     runs,
     playlists: visited.size,
@@ -302,4 +300,12 @@ export async function crawlClass(
     skippedCount: skippedUris.size,
     live,
   };
+}
+
+/** CrawlResult.playlistsDigest, in name order: playlists load concurrently, in no fixed order. */
+function playlistsDigest(visited: Iterable<Visited>, keepQuery: boolean): string {
+  const named = [...visited].map((v) => [keepQuery ? v.ref.ref : v.ref.path, v.textHash ?? ''] as const).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const digest = createHash('sha1');
+  for (const [name, hash] of named) digest.update(name).update('\0').update(hash).update('\n');
+  return digest.digest('hex');
 }
