@@ -23,6 +23,7 @@ import { bufferTime, filter, map, merge, mergeMap, Observable, Subject, type Ope
 import { deadLetterRecord } from './dead-letter.js';
 import { decide, honoursTermReason, type Decision, type Outcome, type PolicySettings } from './outcome-policy.js';
 import { mergePulls, pullMessages } from './pull-messages.js';
+import { recreateWhenDeleted } from './recreate-consumer.js';
 import { startExhaustedListener, type ExhaustedMessage } from './exhausted-messages.js';
 import type { Topology } from './topology.js';
 
@@ -177,6 +178,7 @@ export async function startActor<D>(o: ActorOptions<D>): Promise<RuntimeHandle> 
   const consumer = await o.js.consumers.get(o.stream, o.consumer);
   const info = await consumer.info(true);
   const low = o.lowPriorityConsumer ? await o.js.consumers.get(o.stream, o.lowPriorityConsumer) : undefined;
+  const [firstGone, lowGone] = await Promise.all([recreateWhenDeleted(o.jsm, consumer, log), low && recreateWhenDeleted(o.jsm, low, log)]);
   const ackWaitMs = Math.max(1_000, (info.config.ack_wait ?? 30e9) / 1e6);
   const termReason = honoursTermReason(o.serverVersion);
   const stats: RuntimeStats = { held: 0, acked: 0, failed: 0, retried: 0, throttleRounds: 0, crashed: 0, deadLettered: 0 };
@@ -195,6 +197,7 @@ export async function startActor<D>(o: ActorOptions<D>): Promise<RuntimeHandle> 
     room: () => o.maxHeld - held.size,
     logger: log,
     counted: o.keepsLowWaiting,
+    onFailure: firstGone,
     fetched: (got, asked, counted) => {
       firstIdle = got < asked || counted === 0;
     },
@@ -204,7 +207,7 @@ export async function startActor<D>(o: ActorOptions<D>): Promise<RuntimeHandle> 
     if (free <= 0 || !o.lowPriorityAdmission) return free;
     return Math.min(free, o.lowPriorityAdmission.room());
   };
-  const second = low ? pullMessages(low, { maxMessages, room: lowRoom, fetched: o.lowPriorityAdmission?.fetched, logger: log }) : undefined;
+  const second = low ? pullMessages(low, { maxMessages, room: lowRoom, fetched: o.lowPriorityAdmission?.fetched, onFailure: lowGone, logger: log }) : undefined;
   const messages = second ? mergePulls(first, second) : first;
 
   // Held messages (queued, being handled, waiting out a throttle round) must not time out.

@@ -9,6 +9,7 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import { pullMessages } from './pull-messages.js';
+import { recreateWhenDeleted } from './recreate-consumer.js';
 import type { Topology } from './topology.js';
 
 /** The advisory subject for messages of `stream` that reached `consumer`'s redelivery cap. */
@@ -42,7 +43,7 @@ export async function startExhaustedListener(o: {
   report: (m: ExhaustedMessage) => Promise<void>;
 }): Promise<{ stop(): Promise<void> }> {
   const consumer = await o.js.consumers.get(o.topology.streams.advisories, exhaustedConsumerName(o.consumer));
-  const messages = pullMessages(consumer, { maxMessages: 16, logger: o.logger });
+  const messages = pullMessages(consumer, { maxMessages: 16, logger: o.logger, onFailure: await recreateWhenDeleted(o.jsm, consumer, o.logger) });
   // Work-queue messages are deleted once reported: nothing else would ever remove them.
   const workQueue = o.stream !== o.topology.streams.classes;
   const run = (async () => {

@@ -27,6 +27,8 @@ export interface PullOptions {
   readonly fetched?: (got: number, asked: number, counted: number) => void;
   /** Which messages `fetched` counts as `counted` (all unless given). A throw counts the message. */
   readonly counted?: (m: JsMsg) => boolean;
+  /** Run after a failed fetch, before the retry (streams/recreate-consumer.ts). A throw is logged. */
+  readonly onFailure?: (err: unknown) => Promise<void>;
   readonly logger?: Logger;
 }
 
@@ -69,6 +71,7 @@ export function pullMessages(consumer: Consumer, o: PullOptions): PulledMessages
         // Disconnected, server restarting, leader moving: wait and pull again.
         failures++;
         if (!stopping) o.logger?.warn({ err, failures }, 'pull failed; retrying');
+        if (!stopping && o.onFailure) await o.onFailure(err).catch((e: unknown) => o.logger?.warn({ err: e }, 'could not check the consumer after a failed pull'));
         await sleep(Math.min(5_000, 100 * 2 ** Math.min(failures, 6)));
       }
     }

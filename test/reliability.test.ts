@@ -155,4 +155,33 @@ describe('reliability - retries, throttling, idempotency', () => {
     expect(after.filter((v, i) => v !== before[i])).toHaveLength(1);
     expect(after[3]).not.toBe(before[3]);
   });
+
+  it('reliability - consumers deleted while the daemon runs are created again, and the next class completes', async () => {
+    const names = Array.from({ length: 30 }, (_, i) => `d${i}.ts`);
+    origin.files.set('/vod/gone/index.m3u8', Buffer.from(media(names)));
+    for (const n of names) origin.files.set(`/vod/gone/${n}`, Buffer.from(n));
+    const { t } = await start('gone/');
+    const jsm = await js.jetstreamManager();
+    const doomed = [
+      [t.streams.classes, t.consumers.scanner],
+      [t.streams.work, t.consumers.crawler],
+      [t.streams.work, t.consumers.dispatcher],
+      [t.streams.work, t.consumers.dispatcherBulk],
+      [t.streams.events, t.consumers.aggregator],
+    ] as const;
+    const before = await Promise.all(doomed.map(([s, c]) => jsm.consumers.info(s, c)));
+    for (const [s, c] of doomed) await jsm.consumers.delete(s, c);
+    await js.publish(t.subjects.recorded, JSON.stringify({ classId: 'gone', manifest: 'gone/index.m3u8' }));
+    // Before, every fetch failed ("heartbeats missed") until a restart: the trigger sat in the stream for good.
+    const e = await outcome('gone/gone', 1, 60_000);
+    expect(e).toMatchObject({ status: 'complete', files: 31 });
+    const after = await Promise.all(doomed.map(([s, c]) => jsm.consumers.info(s, c)));
+    after.forEach((a, i) => {
+      const b = before[i] as (typeof before)[number];
+      // Created again with the settings it had, not server defaults.
+      expect({ ack_wait: a.config.ack_wait, max_deliver: a.config.max_deliver, max_ack_pending: a.config.max_ack_pending, filter_subject: a.config.filter_subject }).toEqual({
+        ack_wait: b.config.ack_wait, max_deliver: b.config.max_deliver, max_ack_pending: b.config.max_ack_pending, filter_subject: b.config.filter_subject,
+      });
+    });
+  });
 });
