@@ -6,8 +6,8 @@
  * so that new recordings never wait behind a scan.
  */
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { Kvm } from '@nats-io/kv';
+import { jetstream, JetStreamApiCodes, JetStreamApiError, jetstreamManager } from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { MongoClient } from 'mongodb';
 import { manifestFor } from '../actors/scanner.js';
@@ -71,8 +71,14 @@ export async function runScan(deps: ScanDeps, o: ScanOptions): Promise<ScanSumma
   const print = deps.print ?? (() => undefined);
   // A scan may run before any daemon has: it creates the streams it publishes to.
   if (!o.dryRun) await ensureTopology(await jetstreamManager(deps.nc), t, topologyOptions(config), []);
-  const scannerKv = await kvm.create(t.kv.scanner, { history: 1 });
-  const classesKv = await kvm.create(t.kv.classes, { history: 1 });
+  // A dry run creates nothing: it reads the buckets if they are there, and a bucket not there holds nothing.
+  const bucket = (name: string) => (o.dryRun ? kvm.open(name) : kvm.create(name, { history: 1 }));
+  const [scannerKv, classesKv] = await Promise.all([bucket(t.kv.scanner), bucket(t.kv.classes)]);
+  const read = (kv: KV, key: string) =>
+    kv.get(key).catch((err: unknown) => {
+      if (o.dryRun && err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) return null;
+      throw err;
+    });
 
   let origin: ScanSummary['origin'];
   let source: AsyncIterable<Candidate | Skipped>;
@@ -80,7 +86,7 @@ export async function runScan(deps: ScanDeps, o: ScanOptions): Promise<ScanSumma
   if (config.catalogue) {
     if (!deps.mongo) throw new Error('MONGODB_URL is set but no MongoDB client was given');
     if (!since && !o.full) {
-      const stored = await scannerKv.get('watermark');
+      const stored = await read(scannerKv, 'watermark');
       if (stored?.operation === 'PUT' && stored.length > 0) since = new Date(stored.string());
     }
     origin = 'catalogue';
@@ -96,7 +102,7 @@ export async function runScan(deps: ScanDeps, o: ScanOptions): Promise<ScanSumma
 
   /** A class whose last run completed and whose entry playlist has not changed since is left alone. */
   const completeAndUnchanged = async (c: Candidate, manifest: string): Promise<boolean> => {
-    const e = await classesKv.get(lastRunKey(c.classId));
+    const e = await read(classesKv, lastRunKey(c.classId));
     if (!e || e.operation !== 'PUT' || e.length === 0) return false;
     if (e.json<RunPointer>().status !== 'complete') return false;
     const entry = deps.root.fromRef(manifest);

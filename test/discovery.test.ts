@@ -106,6 +106,12 @@ describe('scanner - bucket and index discovery, end to end', () => {
     return bulk?.state.subjects?.[t.subjects.recordedBulk] ?? 0;
   };
 
+  const streamNames = async () => {
+    const names: string[] = [];
+    for await (const n of (await jetstreamManager(client)).streams.names()) names.push(n);
+    return names.sort();
+  };
+
   beforeAll(async () => {
     [nats, src, dst, lambda] = await Promise.all([startNats(), startS3('source-bucket'), startS3('dest-bucket'), startLambda()]);
     await writeSyntheticLibrary(s3For(src), 'source-bucket', 'vod/', { classes: 3, renditions: 1, segments: 3, minBytes: 1_000, maxBytes: 2_000, strayFiles: true });
@@ -133,8 +139,11 @@ describe('scanner - bucket and index discovery, end to end', () => {
       FLANTS_LAMBDA_ENDPOINT: lambda.url,
       FLANTS_BATCH_WAIT: '50ms',
     });
+    const before = await streamNames();
     const dry = await scan(config, { dryRun: true });
     expect(dry.summary).toMatchObject({ origin: 'bucket', seen: 3, queued: 3, skipped: 0 });
+    // A dry run leaves the server as it found it: no stream, no KV bucket made for it.
+    expect(await streamNames()).toEqual(before);
     expect(dry.lines).toEqual(['would queue class-0000  class-0000/master.m3u8', 'would queue class-0001  class-0001/master.m3u8', 'would queue class-0002  class-0002/master.m3u8']);
     expect(await recordedCount(config)).toBe(0);
 
