@@ -24,7 +24,7 @@ import type { Lane, Topology } from '../streams/topology.js';
 import { failureReason, type Metrics } from '../observability/metrics.js';
 import { AdaptiveLimit, type LimitStats } from './adaptive-limit.js';
 import { handOn } from './split-parts.js';
-import { chunkResults, fileResultsOf, planJob, planUnrun, type WaveJob } from './wave-plan.js';
+import { fileResultsOf, planJob, planUnrun, resultsMessages, type WaveJob } from './wave-plan.js';
 
 /** What the dispatcher needs. */
 export interface DispatcherDeps {
@@ -62,19 +62,36 @@ export interface DispatcherHandle extends RuntimeHandle {
 /** Results per NATS message, in bytes of JSON: far under any server's max_payload (1 MiB by default). */
 const RESULTS_MESSAGE_BYTES = 64 * 1024;
 
-/** Counts one wave's reported results into the process's metrics. */
+/** Counts one wave's reported results into the process's metrics: one update per label, not per file. */
 function record(m: Metrics, decided: ReadonlyArray<Decided<WaveJob>>, results: readonly FileResult[]): void {
+  let copied = 0;
+  let unchanged = 0;
+  let bytes = 0;
+  let failed = 0;
+  let retries = 0;
+  const reasons = new Map<string, number>();
   for (const r of results) {
     if (r.ok) {
-      m.files.inc({ outcome: r.unchanged ? 'unchanged' : 'copied' });
-      if (!r.unchanged) m.bytes.inc(r.bytes);
+      if (r.unchanged) unchanged++;
+      else {
+        copied++;
+        bytes += r.bytes;
+      }
       continue;
     }
-    m.failures.inc({ reason: failureReason(r.error) });
-    if (r.final) m.files.inc({ outcome: 'failed' });
-    else m.retries.inc();
+    const reason = failureReason(r.error);
+    reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+    if (r.final) failed++;
+    else retries++;
   }
-  for (const d of decided) if (d.decision.end === 'throttle-round') m.throttled.inc();
+  if (copied) m.files.inc({ outcome: 'copied' }, copied);
+  if (unchanged) m.files.inc({ outcome: 'unchanged' }, unchanged);
+  if (failed) m.files.inc({ outcome: 'failed' }, failed);
+  if (bytes) m.bytes.inc(bytes);
+  if (retries) m.retries.inc(retries);
+  for (const [reason, n] of reasons) m.failures.inc({ reason }, n);
+  const throttled = decided.filter((d) => d.decision.end === 'throttle-round').length;
+  if (throttled) m.throttled.inc(throttled);
 }
 
 function waveRequest(config: FlantsConfig, jobs: readonly TransferJob[]): WaveRequest {
@@ -144,6 +161,7 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
       // A split file's parts become jobs of their own, and an uploaded part is
       // recorded (the last one queues the assembly): each is acked only once
       // what it hands on is safely queued; otherwise it comes back, free.
+      if (!handled.some((h) => h.detail?.handOn)) return handled;
       return await Promise.all(
         handled.map(async (h, n) => {
           if (!h.detail?.handOn || !h.detail.r) return h;
@@ -169,18 +187,22 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
 
   /** Apply, first half: results reach the aggregator before any job is acked, each in its job's lane. */
   const report = async (decided: ReadonlyArray<Decided<WaveJob>>) => {
+    const lanes = { live: [] as Array<Decided<WaveJob>>, bulk: [] as Array<Decided<WaveJob>> };
+    for (const d of decided) lanes[laneOfSubject(d.delivery.msg.subject)].push(d);
     const results: FileResult[] = [];
     for (const lane of ['live', 'bulk'] as const) {
-      const inLane = fileResultsOf(decided.filter((d) => laneOfSubject(d.delivery.msg.subject) === lane));
-      for (const chunk of chunkResults(inLane, RESULTS_MESSAGE_BYTES)) {
-        await laneEvents.publish(lane, 'results', (s) => publishDurably(deps.js, s, JSON.stringify({ results: chunk } satisfies WaveResults)));
+      const inLane = fileResultsOf(lanes[lane]);
+      for (const message of resultsMessages(inLane, RESULTS_MESSAGE_BYTES)) {
+        await laneEvents.publish(lane, 'results', (s) => publishDurably(deps.js, s, message));
       }
       results.push(...inLane);
     }
     if (deps.metrics) record(deps.metrics, decided, results);
     dispatch.waves++;
-    dispatch.files += results.filter((r) => r.ok).length;
-    dispatch.failedAttempts += results.filter((r) => !r.ok).length;
+    let ok = 0;
+    for (const r of results) if (r.ok) ok++;
+    dispatch.files += ok;
+    dispatch.failedAttempts += results.length - ok;
     dispatch.throttledJobs += decided.filter((d) => d.decision.end === 'throttle-round').length;
   };
 

@@ -59,21 +59,27 @@ export function fileResultsOf(decided: ReadonlyArray<Decided<WaveJob>>): FileRes
   return out;
 }
 
-/** Splits results into messages of at most `maxBytes` of JSON each, so that any wave fits NATS max_payload. */
-export function chunkResults(results: readonly FileResult[], maxBytes: number): FileResult[][] {
-  const chunks: FileResult[][] = [];
-  let cur: FileResult[] = [];
-  let size = 16;
+/**
+ * The results as `WaveResults` messages of at most `maxBytes` of JSON each, so
+ * that any wave fits NATS max_payload. Each result is serialised once: the
+ * message is built from the same text that was measured.
+ */
+export function resultsMessages(results: readonly FileResult[], maxBytes: number): string[] {
+  const messages: string[] = [];
+  const open = '{"results":[';
+  let cur: string[] = [];
+  let size = open.length + 2;
   for (const r of results) {
-    const n = Buffer.byteLength(JSON.stringify(r)) + 1;
+    const text = JSON.stringify(r);
+    const n = Buffer.byteLength(text) + 1;
     if (cur.length > 0 && size + n > maxBytes) {
-      chunks.push(cur);
+      messages.push(`${open}${cur.join(',')}]}`);
       cur = [];
-      size = 16;
+      size = open.length + 2;
     }
-    cur.push(r);
+    cur.push(text);
     size += n;
   }
-  if (cur.length > 0) chunks.push(cur);
-  return chunks;
+  if (cur.length > 0) messages.push(`${open}${cur.join(',')}]}`);
+  return messages;
 }

@@ -276,10 +276,18 @@ export class PoisonMessageError extends Error {
   override name = 'PoisonMessageError';
 }
 
+/**
+ * A message's bytes as text. A view, not a copy: `Buffer.from(data)` copied
+ * every job the dispatcher read (garbage it then had to collect).
+ */
+export function textOf(data: Uint8Array): string {
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8');
+}
+
 /** Parses JSON bytes, or yields undefined: for messages already known to be unprocessable. */
 export function safeJson(data: Uint8Array): unknown {
   try {
-    return JSON.parse(Buffer.from(data).toString('utf8'));
+    return JSON.parse(textOf(data));
   } catch {
     return undefined;
   }
@@ -292,7 +300,7 @@ export function parseMessage<T>(schema: z.ZodType<T>, data: Uint8Array, what: st
   }
   let json: unknown;
   try {
-    json = JSON.parse(Buffer.from(data).toString('utf8'));
+    json = JSON.parse(textOf(data));
   } catch (err) {
     throw new PoisonMessageError(`${what} is not valid JSON: ${(err as Error).message}`);
   }
@@ -312,7 +320,7 @@ export function parseClassRecorded(data: Uint8Array): ClassRecorded {
   if (data.length > MAX_PAYLOAD_BYTES) {
     throw new PoisonMessageError(`class.recorded payload is ${data.length} bytes, over the ${MAX_PAYLOAD_BYTES}-byte limit`);
   }
-  const text = Buffer.from(data).toString('utf8').trim();
+  const text = textOf(data).trim();
   if (text.startsWith('{') || text.startsWith('[') || text.startsWith('"')) {
     return parseMessage(classRecordedSchema, data, 'class.recorded');
   }

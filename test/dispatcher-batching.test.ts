@@ -2,6 +2,8 @@
 import { firstValueFrom, Subject, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { intoBatches as intoWaves } from '../streams/actor-runtime.js';
+import { resultsMessages } from '../actors/wave-plan.js';
+import { waveResultsSchema, type FileResult, type WaveResults } from '../streams/messages.js';
 
 describe('dispatcher - batching', () => {
   it('dispatcher - fills waves of 100 and flushes the rest after the maximum wait', async () => {
@@ -43,5 +45,27 @@ describe('dispatcher - batching', () => {
     await new Promise((r) => setTimeout(r, 120));
     sub.unsubscribe();
     expect(waves).toEqual([]);
+  });
+});
+
+describe('dispatcher - results messages', () => {
+  const result = (i: number, key: string): FileResult => ({ classId: 'c', runId: 'r', i, key, ok: true, bytes: i, attempt: 1, final: true });
+
+  it('dispatcher - results leave in messages under the byte limit, counted in UTF-8, each the JSON of its results', () => {
+    // Non-ASCII keys: 3 bytes per character in UTF-8, 1 in a JS string's length.
+    const results = Array.from({ length: 300 }, (_, i) => result(i, `lecture-${'講'.repeat(i % 40)}-${i}.ts`));
+    const limit = 4_096;
+    const messages = resultsMessages(results, limit);
+    expect(messages.length).toBeGreaterThan(1);
+    for (const m of messages) expect(Buffer.byteLength(m)).toBeLessThanOrEqual(limit);
+    const parsed = messages.map((m) => waveResultsSchema.parse(JSON.parse(m)));
+    expect(parsed.flatMap((p) => p.results)).toEqual(results);
+    expect(messages[0]).toBe(JSON.stringify({ results: parsed[0]?.results }));
+  });
+
+  it('dispatcher - one result larger than the limit still leaves, alone', () => {
+    const messages = resultsMessages([result(0, 'a.ts'), result(1, 'x'.repeat(500)), result(2, 'b.ts')], 200);
+    expect(messages.map((m) => (JSON.parse(m) as WaveResults).results.map((r) => r.i))).toEqual([[0], [1], [2]]);
+    expect(resultsMessages([], 200)).toEqual([]);
   });
 });
