@@ -13,6 +13,7 @@ import { redactUri } from '../storage/source-root.js';
 import { startActor, type Delivery, type Handled, type RuntimeHandle } from '../streams/actor-runtime.js';
 import { publishDurably } from '../streams/durable-publish.js';
 import { policyOf } from '../streams/policy-settings.js';
+import { topologyOptions } from '../streams/ensure-topology.js';
 import {
   classCrawledSchema,
   classDetailsSchema,
@@ -288,6 +289,7 @@ export async function startAggregator(deps: AggregatorDeps): Promise<AggregatorH
     lowPriorityConsumer: deps.topology.consumers.aggregatorBulk,
     logger,
     policy: policyOf(cfg),
+    topologyOptions: topologyOptions(cfg),
     // One batch at a time: batches grow with load, and each costs one KV write per class it touches.
     concurrency: 1,
     maxHeld: 4_000,

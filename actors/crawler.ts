@@ -21,6 +21,7 @@ import { LaneEvents } from '../streams/lane-events.js';
 import { startActor, type Delivery, type Handled, type RuntimeHandle } from '../streams/actor-runtime.js';
 import { publishDurably } from '../streams/durable-publish.js';
 import { policyOf } from '../streams/policy-settings.js';
+import { topologyOptions } from '../streams/ensure-topology.js';
 import {
   crawlJobSchema,
   parseMessage,
@@ -507,6 +508,7 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
     keepsLowWaiting: (m) => !isWatch(m),
     logger,
     policy: policyOf(cfg),
+    topologyOptions: topologyOptions(cfg),
     concurrency: 4,
     maxHeld: 8,
     handle: (ds) => Promise.all(ds.map(handleOne)),

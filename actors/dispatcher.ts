@@ -19,6 +19,7 @@ import { startActor, type Decided, type Delivery, type Handled, type RuntimeHand
 import { parseMessage, PoisonMessageError, safeJson, transferJobSchema, type FileResult, type TransferJob, type WaveEvent, type WaveResults } from '../streams/messages.js';
 import { publishDurably } from '../streams/durable-publish.js';
 import { policyOf } from '../streams/policy-settings.js';
+import { topologyOptions } from '../streams/ensure-topology.js';
 import { LaneEvents } from '../streams/lane-events.js';
 import type { Lane, Topology } from '../streams/topology.js';
 import { failureReason, type Metrics } from '../observability/metrics.js';
@@ -238,6 +239,7 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
     lowPriorityConsumer: deps.topology.consumers.dispatcherBulk,
     logger,
     policy: policyOf(cfg),
+    topologyOptions: topologyOptions(cfg),
     concurrency: cfg.waveConcurrency,
     maxHeld: cfg.batchSize * cfg.waveConcurrency,
     batch: { size: cfg.batchSize, maxWaitMs: cfg.batchWaitMs },

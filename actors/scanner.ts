@@ -16,6 +16,7 @@ import { startActor, type Delivery, type Handled, type RuntimeHandle } from '../
 import { parseClassRecorded, PoisonMessageError, type CrawlJob } from '../streams/messages.js';
 import { publishDurably } from '../streams/durable-publish.js';
 import { policyOf } from '../streams/policy-settings.js';
+import { topologyOptions } from '../streams/ensure-topology.js';
 import { runIdFor, runIdOf } from '../streams/run-id.js';
 import type { Topology } from '../streams/topology.js';
 
@@ -95,6 +96,7 @@ export async function startScanner(deps: ScannerDeps): Promise<RuntimeHandle> {
     lowPriorityConsumer: deps.topology.consumers.scannerBulk,
     logger,
     policy: policyOf(deps.config),
+    topologyOptions: topologyOptions(deps.config),
     concurrency: 16,
     maxHeld: 64,
     handle: (ds) => Promise.all(ds.map(handleOne)),

@@ -41,11 +41,11 @@ export class SourceRoot {
     this.root = location.kind === 's3'
       ? new URL(`s3://${location.bucket}/${encodePath(location.prefix)}`)
       : new URL(location.root);
-    this.rootDecoded = decodeURIComponent(this.root.pathname);
+    this.rootDecoded = decodedOrRaw(this.root.pathname);
     this.allowed = allow.map((a) => {
       const u = new URL(a);
       if (!u.pathname.endsWith('/')) u.pathname += '/';
-      return { url: u, decoded: decodeURIComponent(u.pathname) };
+      return { url: u, decoded: decodedOrRaw(u.pathname) };
     });
   }
 
@@ -98,6 +98,19 @@ export class SourceRoot {
       this.lastHost = hostname;
     }
     return this.lastHostRefused;
+  }
+}
+
+/**
+ * A root's path, decoded once. A root with bad percent-encoding is kept as it
+ * is: no URI under it passes safeDecodedPath, so each is refused by name, as
+ * before, instead of the start failing.
+ */
+function decodedOrRaw(pathname: string): string {
+  try {
+    return decodeURIComponent(pathname);
+  } catch {
+    return pathname;
   }
 }
 

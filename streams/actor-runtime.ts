@@ -23,7 +23,8 @@ import { bufferTime, filter, map, merge, mergeMap, Observable, Subject, type Ope
 import { deadLetterRecord } from './dead-letter.js';
 import { decide, honoursTermReason, type Decision, type Outcome, type PolicySettings } from './outcome-policy.js';
 import { mergePulls, pullMessages } from './pull-messages.js';
-import { recreateWhenDeleted } from './recreate-consumer.js';
+import { keepConsumer } from './recreate-consumer.js';
+import { consumerConfigFor, type TopologyOptions } from './ensure-topology.js';
 import { startExhaustedListener, type ExhaustedMessage } from './exhausted-messages.js';
 import type { Topology } from './topology.js';
 
@@ -75,6 +76,8 @@ export interface ActorOptions<D> {
   readonly topology: Topology;
   readonly stream: string;
   readonly consumer: string;
+  /** The settings this daemon creates its consumers with: one deleted while the actor runs is created again so. */
+  readonly topologyOptions?: TopologyOptions;
   /**
    * A lower-priority consumer on the same stream (the bulk lane): pulled only
    * while the first comes back with less than it asked for, so that its work
@@ -178,7 +181,11 @@ export async function startActor<D>(o: ActorOptions<D>): Promise<RuntimeHandle> 
   const consumer = await o.js.consumers.get(o.stream, o.consumer);
   const info = await consumer.info(true);
   const low = o.lowPriorityConsumer ? await o.js.consumers.get(o.stream, o.lowPriorityConsumer) : undefined;
-  const [firstGone, lowGone] = await Promise.all([recreateWhenDeleted(o.jsm, consumer, log), low && recreateWhenDeleted(o.jsm, low, log)]);
+  const want = (name: string) => (o.topologyOptions ? consumerConfigFor(o.topology, o.topologyOptions, name) : undefined);
+  const [firstKept, lowKept] = await Promise.all([
+    keepConsumer(o.jsm, consumer, log, want(o.consumer)),
+    low && o.lowPriorityConsumer ? keepConsumer(o.jsm, low, log, want(o.lowPriorityConsumer)) : undefined,
+  ]);
   const ackWaitMs = Math.max(1_000, (info.config.ack_wait ?? 30e9) / 1e6);
   const termReason = honoursTermReason(o.serverVersion);
   const stats: RuntimeStats = { held: 0, acked: 0, failed: 0, retried: 0, throttleRounds: 0, crashed: 0, deadLettered: 0 };
@@ -197,7 +204,7 @@ export async function startActor<D>(o: ActorOptions<D>): Promise<RuntimeHandle> 
     room: () => o.maxHeld - held.size,
     logger: log,
     counted: o.keepsLowWaiting,
-    onFailure: firstGone,
+    onFailure: firstKept.check,
     fetched: (got, asked, counted) => {
       firstIdle = got < asked || counted === 0;
     },
@@ -207,7 +214,7 @@ export async function startActor<D>(o: ActorOptions<D>): Promise<RuntimeHandle> 
     if (free <= 0 || !o.lowPriorityAdmission) return free;
     return Math.min(free, o.lowPriorityAdmission.room());
   };
-  const second = low ? pullMessages(low, { maxMessages, room: lowRoom, fetched: o.lowPriorityAdmission?.fetched, onFailure: lowGone, logger: log }) : undefined;
+  const second = low ? pullMessages(low, { maxMessages, room: lowRoom, fetched: o.lowPriorityAdmission?.fetched, onFailure: lowKept?.check, logger: log }) : undefined;
   const messages = second ? mergePulls(first, second) : first;
 
   // Held messages (queued, being handled, waiting out a throttle round) must not time out.
@@ -352,14 +359,18 @@ export async function startActor<D>(o: ActorOptions<D>): Promise<RuntimeHandle> 
     merge(pulled$, retry$)
       .pipe(batched, mergeMap((msgs) => run(msgs), o.concurrency))
       .subscribe({ complete: resolve, error: reject });
-  }).finally(() => clearInterval(heartbeat));
+  }).finally(() => {
+    clearInterval(heartbeat);
+    firstKept.stop();
+    lowKept?.stop();
+  });
 
   // Pulling has begun: a listener that fails to start must not leave it running with no handle to stop it (a failed
   // daemon start is retried on a new connection; a review found the old loop still pulling on the closed one).
   const listeners = o.exhausted
     ? await Promise.allSettled(
         [o.consumer, ...(o.lowPriorityConsumer ? [o.lowPriorityConsumer] : [])].map((c) =>
-          startExhaustedListener({ js: o.js, jsm: o.jsm, topology: o.topology, stream: o.stream, consumer: c, logger: log, report: o.exhausted as NonNullable<typeof o.exhausted> }),
+          startExhaustedListener({ js: o.js, jsm: o.jsm, topology: o.topology, topologyOptions: o.topologyOptions, stream: o.stream, consumer: c, logger: log, report: o.exhausted as NonNullable<typeof o.exhausted> }),
         ),
       )
     : [];

@@ -295,6 +295,11 @@ async function ensureConsumer(jsm: JetStreamManager, stream: string, cfg: Partia
   await jsm.consumers.update(stream, durable_name, rest).catch((e: unknown) => orExisting(`consumer ${stream}/${durable_name}`, e, exists));
 }
 
+/** One consumer's settings as a daemon with options `o` creates it (streams/recreate-consumer.ts creates it again so). */
+export function consumerConfigFor(t: Topology, o: TopologyOptions, durable: string): (Partial<ConsumerConfig> & { durable_name: string }) | undefined {
+  return consumerConfigs(t, o).find((c) => c.config.durable_name === durable)?.config;
+}
+
 /**
  * Creates every stream, and the consumers of `consumers` (all by default: a
  * daemon passes the actors it runs, so that a least-privilege user touches

@@ -9,7 +9,8 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import { pullMessages } from './pull-messages.js';
-import { recreateWhenDeleted } from './recreate-consumer.js';
+import { keepConsumer } from './recreate-consumer.js';
+import { consumerConfigFor, type TopologyOptions } from './ensure-topology.js';
 import type { Topology } from './topology.js';
 
 /** The advisory subject for messages of `stream` that reached `consumer`'s redelivery cap. */
@@ -37,13 +38,17 @@ export async function startExhaustedListener(o: {
   js: JetStreamClient;
   jsm: JetStreamManager;
   topology: Topology;
+  /** The settings this daemon creates its consumers with (a deleted listener consumer is created again so). */
+  topologyOptions?: TopologyOptions;
   stream: string;
   consumer: string;
   logger: Logger;
   report: (m: ExhaustedMessage) => Promise<void>;
 }): Promise<{ stop(): Promise<void> }> {
   const consumer = await o.js.consumers.get(o.topology.streams.advisories, exhaustedConsumerName(o.consumer));
-  const messages = pullMessages(consumer, { maxMessages: 16, logger: o.logger, onFailure: await recreateWhenDeleted(o.jsm, consumer, o.logger) });
+  const name = exhaustedConsumerName(o.consumer);
+  const kept = await keepConsumer(o.jsm, consumer, o.logger, o.topologyOptions && consumerConfigFor(o.topology, o.topologyOptions, name));
+  const messages = pullMessages(consumer, { maxMessages: 16, logger: o.logger, onFailure: kept.check });
   // Work-queue messages are deleted once reported: nothing else would ever remove them.
   const workQueue = o.stream !== o.topology.streams.classes;
   const run = (async () => {
@@ -66,6 +71,7 @@ export async function startExhaustedListener(o: {
   return {
     stop: async () => {
       messages.stop();
+      kept.stop();
       await run;
     },
   };

@@ -4,42 +4,86 @@
  * fails ("consumer deleted", then "heartbeats missed") and the actor pulls
  * nothing until someone restarts it, which is when a start would create it.
  * So the pull loop asks, after a failed fetch, whether the consumer is still
- * there, and creates it again with the settings it was read with at start.
+ * there, and creates it again as a start of this daemon would; on a stream
+ * that keeps its messages (the trigger history), from just after the last
+ * acknowledged message it knew of: a deleted consumer's state is gone, and a
+ * consumer from the first message would replay the whole history.
  */
-import { JetStreamApiCodes, JetStreamApiError, type Consumer, type ConsumerConfig, type JetStreamManager } from '@nats-io/jetstream';
+import { DeliverPolicy, JetStreamApiCodes, RetentionPolicy, JetStreamApiError, type Consumer, type ConsumerConfig, type JetStreamManager } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 
-const isCode = (err: unknown, code: number) => err instanceof JetStreamApiError && err.code === code;
+/** How often the consumer's ack floor is read, and so how much a re-created consumer may deliver again at most. */
+const FLOOR_READ_MS = 10_000;
+/** A cluster electing a leader can answer "not found" for a moment: only answers this many checks in a row count. */
+const NOT_FOUND_CHECKS = 2;
+/** A refusal (no permission) is logged once in this many checks, not at every failed fetch. */
+const REFUSAL_LOG_EVERY = 12;
+
+const codeOf = (err: unknown) => (err instanceof JetStreamApiError ? err.code : undefined);
+/** Created meanwhile by someone else (another daemon, `flants setup`): 2.10+ refuses a create whose settings differ. */
+const CREATED_MEANWHILE = new Set([10013, 10058, 10105, 10148]);
+
+/** Watches one consumer for deletion; `check` runs after a failed fetch. */
+export interface ConsumerKeeper {
+  check(failure: unknown): Promise<void>;
+  stop(): void;
+}
 
 /**
- * Returns the check to run after a failed fetch from `consumer`. It costs one
- * info request per failure (the pull loop backs off between failures). Any
- * other answer (a disconnect, a leader election) is left to the loop's retry.
+ * `want` is the consumer's settings as this daemon creates it at start
+ * (streams/ensure-topology.ts consumerConfigFor); without it, a deletion is
+ * only reported.
  */
-export async function recreateWhenDeleted(jsm: JetStreamManager, consumer: Consumer, logger: Logger): Promise<(failure: unknown) => Promise<void>> {
+export async function keepConsumer(jsm: JetStreamManager, consumer: Consumer, logger: Logger, want?: Partial<ConsumerConfig>): Promise<ConsumerKeeper> {
   const info = await consumer.info(true);
   const stream = info.stream_name;
-  // What the server held at start, server defaults included: the consumer comes back as it was, not as this version
-  // would create it (`flants setup` owns its settings).
-  const config: Partial<ConsumerConfig> = { ...info.config };
   const name = info.config.durable_name ?? info.name;
-  let running: Promise<void> | undefined;
+  const log = logger.child({ stream, consumer: name });
+  // Every message at or below the floor was acknowledged: never delivered again, whatever happens to the consumer.
+  let floor = info.ack_floor.stream_seq;
+  let notFound = 0;
+  let refusals = 0;
+  const read = async () => {
+    const now = await jsm.consumers.info(stream, name);
+    floor = Math.max(floor, now.ack_floor.stream_seq);
+  };
+  const reading = setInterval(() => void read().catch(() => undefined), FLOOR_READ_MS);
+  reading.unref();
+
   const check = async () => {
     try {
-      await jsm.consumers.info(stream, name);
+      await read();
+      notFound = 0;
       return;
     } catch (err) {
-      if (isCode(err, JetStreamApiCodes.StreamNotFound)) {
-        logger.error({ stream, consumer: name }, `stream ${stream} was deleted while this actor ran; run \`flants setup\` or restart the daemon to create it`);
+      if (codeOf(err) === JetStreamApiCodes.StreamNotFound) {
+        log.error(`stream ${stream} is gone; run \`flants setup\` or restart the daemon to create it`);
         return;
       }
-      if (!isCode(err, JetStreamApiCodes.ConsumerNotFound)) return;
+      if (codeOf(err) !== JetStreamApiCodes.ConsumerNotFound || ++notFound < NOT_FOUND_CHECKS) return;
     }
-    logger.error({ stream, consumer: name }, `consumer ${stream}/${name} was deleted while this actor ran; creating it again as it was`);
-    // Concurrent daemons may all do this: a second add of the same settings is answered with the existing consumer.
-    await jsm.consumers.add(stream, config);
-    logger.warn({ stream, consumer: name }, `consumer ${stream}/${name} created again`);
+    if (!want) {
+      log.error(`consumer ${stream}/${name} is gone; run \`flants setup\` or restart the daemon to create it`);
+      return;
+    }
+    try {
+      // A work queue holds only what no one acknowledged (and takes only consumers from its start); a stream that keeps
+      // its messages is read on from just after the floor.
+      const keeps = (await jsm.streams.info(stream)).config.retention !== RetentionPolicy.Workqueue;
+      const from = keeps ? floor + 1 : undefined;
+      await jsm.consumers.add(stream, from ? { ...want, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from } : want);
+      log.error({ fromSeq: from }, `consumer ${stream}/${name} was deleted while this actor ran; created it again${from ? `, from message ${from}` : ''}`);
+    } catch (err) {
+      if (CREATED_MEANWHILE.has(codeOf(err) ?? 0)) return;
+      if (refusals++ % REFUSAL_LOG_EVERY === 0) {
+        log.error({ err }, `consumer ${stream}/${name} is gone and could not be created again; run \`flants setup\` as the admin user, or restart the daemon`);
+      }
+    }
   };
-  // Both lanes of an actor, or a quick run of failures, share one check.
-  return () => (running ??= check().finally(() => (running = undefined)));
+  let running: Promise<void> | undefined;
+  return {
+    // Both lanes of an actor, or a quick run of failures, share one check.
+    check: () => (running ??= check().finally(() => (running = undefined))),
+    stop: () => clearInterval(reading),
+  };
 }

@@ -50,6 +50,7 @@ describe('crawler - URI resolution', () => {
     ['https://169.254.169.254/vod/x.ts', /link-local or metadata/],
     ['https://[fe80::1]/vod/x.ts', /link-local or metadata/],
     ['https://metadata.google.internal/computeMetadata/v1/', /link-local or metadata/],
+    ['https://metadata.google.internal./computeMetadata/v1/', /link-local or metadata/],
     ['../../../../etc/passwd', /outside the source prefix/],
     ['https://cdn.example.com/other/x.ts', /outside the source prefix/],
     ['%2e%2e/%2e%2e/%2e%2e/secret.ts', /outside the source prefix|climbs/],
@@ -58,6 +59,20 @@ describe('crawler - URI resolution', () => {
   ])('crawler - refuses %s', (uri, reason) => {
     expect(() => root.resolve(uri, base)).toThrow(RefusedUriError);
     expect(() => root.resolve(uri, base)).toThrow(reason);
+  });
+
+  it('crawler - the link-local check, made once per host, still refuses a metadata host between allowed ones', () => {
+    const r = new SourceRoot({ kind: 'http', root: 'https://cdn.example.com/vod/' }, ['https://169.254.169.254/']);
+    for (let i = 0; i < 3; i++) {
+      expect(r.resolve('a.ts', base).path).toBe('c1/hd/a.ts');
+      expect(() => r.resolve('https://169.254.169.254/latest/x.ts', base)).toThrow(/link-local or metadata/);
+    }
+  });
+
+  it('crawler - an allowed root with bad percent-encoding refuses the URIs under it, by name, and no other', () => {
+    const r = new SourceRoot({ kind: 'http', root: 'https://cdn.example.com/vod/' }, ['https://other.example.com/a%zz/']);
+    expect(r.resolve('b.ts', base).path).toBe('c1/hd/b.ts');
+    expect(() => r.resolve('https://other.example.com/a%zz/x.ts', base)).toThrow(/invalid percent-encoding/);
   });
 
   it('crawler - s3 sources resolve inside their bucket and prefix only', () => {

@@ -5,6 +5,7 @@
  * Also: user/password authentication is enforced.
  */
 import { resolve } from 'node:path';
+import { pino } from 'pino';
 import { jetstream } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon, type Daemon } from '../cli/daemon.js';
@@ -124,6 +125,35 @@ describe('nats - least-privilege users per actor', () => {
         await expect(readFleet(crawler, await jetstreamManager(crawler), t)).rejects.toThrow(/permission/i);
       } finally {
         await crawler.close();
+      }
+    } finally {
+      await nc.close();
+    }
+  });
+
+  it('nats - a consumer deleted under a least-privilege actor: it says to run setup, and pulls again once setup has run', async () => {
+    const admin = configFor('admin', passwords.FLANTS_ADMIN_PASSWORD);
+    const nc = await connectNats(admin.nats, 'test-deleted');
+    const lines: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (l: string) => void lines.push(l) });
+    try {
+      const t = topology('');
+      const jsm = await jetstreamManager(nc);
+      await ensureTopology(jsm, t, topologyOptions(admin));
+      const d = await startDaemon({ config: configFor('scanner', passwords.FLANTS_SCANNER_PASSWORD), logger, actors: ['scanner'] });
+      daemons.push(d);
+      await jsm.consumers.delete(t.streams.classes, t.consumers.scanner);
+      const { seq } = await jetstream(nc).publish(t.subjects.recorded, 'perm');
+      const told = /consumer FLANTS_CLASSES\/scanner is gone and could not be created again; run `flants setup` as the admin user/;
+      for (const end = Date.now() + 20_000; !lines.some((l) => told.test(l)); await new Promise((r) => setTimeout(r, 100))) {
+        if (Date.now() > end) throw new Error(`not told to run setup; logged:\n${lines.join('')}`);
+      }
+      // The refusal names the missing permission too.
+      expect(lines.find((l) => told.test(l))).toMatch(/Permissions Violation/);
+      await ensureTopology(jsm, t, topologyOptions(admin));
+      const taken = async () => (await jsm.consumers.info(t.streams.classes, t.consumers.scanner).catch(() => undefined))?.ack_floor.stream_seq ?? 0;
+      for (const end = Date.now() + 20_000; (await taken()) < seq; await new Promise((r) => setTimeout(r, 100))) {
+        if (Date.now() > end) throw new Error('the trigger was not taken after setup');
       }
     } finally {
       await nc.close();

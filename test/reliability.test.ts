@@ -156,12 +156,20 @@ describe('reliability - retries, throttling, idempotency', () => {
     expect(after[3]).not.toBe(before[3]);
   });
 
-  it('reliability - consumers deleted while the daemon runs are created again, and the next class completes', async () => {
+  it('reliability - consumers deleted while the daemon runs are created again after the last acknowledged message, and the next class completes', async () => {
     const names = Array.from({ length: 30 }, (_, i) => `d${i}.ts`);
-    origin.files.set('/vod/gone/index.m3u8', Buffer.from(media(names)));
-    for (const n of names) origin.files.set(`/vod/gone/${n}`, Buffer.from(n));
+    for (const id of ['kept', 'gone']) {
+      origin.files.set(`/vod/${id}/index.m3u8`, Buffer.from(media(names)));
+      for (const n of names) origin.files.set(`/vod/${id}/${n}`, Buffer.from(n));
+    }
     const { t } = await start('gone/');
     const jsm = await js.jetstreamManager();
+    // A class done before the deletion: once the actors have read their consumers' ack floors (every 10 s), it must
+    // not be replayed by the consumers created again (the trigger history is kept: a consumer from the first message
+    // would run every class ever triggered again).
+    await js.publish(t.subjects.recorded, JSON.stringify({ classId: 'kept', manifest: 'kept/index.m3u8' }));
+    expect(await outcome('gone/kept')).toMatchObject({ status: 'complete', files: 31 });
+    await new Promise((r) => setTimeout(r, 11_000));
     const doomed = [
       [t.streams.classes, t.consumers.scanner],
       [t.streams.work, t.consumers.crawler],
@@ -171,17 +179,27 @@ describe('reliability - retries, throttling, idempotency', () => {
     ] as const;
     const before = await Promise.all(doomed.map(([s, c]) => jsm.consumers.info(s, c)));
     for (const [s, c] of doomed) await jsm.consumers.delete(s, c);
-    await js.publish(t.subjects.recorded, JSON.stringify({ classId: 'gone', manifest: 'gone/index.m3u8' }));
+    const keptFetches = () => origin.requests.filter((r) => r === 'GET /vod/kept/index.m3u8').length;
+    const fetched = keptFetches();
+    const { seq } = await js.publish(t.subjects.recorded, JSON.stringify({ classId: 'gone', manifest: 'gone/index.m3u8' }));
     // Before, every fetch failed ("heartbeats missed") until a restart: the trigger sat in the stream for good.
     const e = await outcome('gone/gone', 1, 60_000);
     expect(e).toMatchObject({ status: 'complete', files: 31 });
+    expect(keptFetches()).toBe(fetched);
+    expect(outcomes.get('gone/kept')).toHaveLength(1);
     const after = await Promise.all(doomed.map(([s, c]) => jsm.consumers.info(s, c)));
     after.forEach((a, i) => {
       const b = before[i] as (typeof before)[number];
-      // Created again with the settings it had, not server defaults.
+      // Created again with the settings a start gives it, from just after the last message acknowledged.
       expect({ ack_wait: a.config.ack_wait, max_deliver: a.config.max_deliver, max_ack_pending: a.config.max_ack_pending, filter_subject: a.config.filter_subject }).toEqual({
         ack_wait: b.config.ack_wait, max_deliver: b.config.max_deliver, max_ack_pending: b.config.max_ack_pending, filter_subject: b.config.filter_subject,
       });
     });
+    // The trigger history is read on from just after the last trigger acknowledged; the work queues hold only what is
+    // left to do, from their start.
+    expect(after[0]?.config).toMatchObject({ deliver_policy: 'by_start_sequence', opt_start_seq: (before[0]?.ack_floor.stream_seq ?? 0) + 1 });
+    for (const a of after.slice(1)) expect(a.config.deliver_policy).toBe('all');
+    expect(after[0]?.config.opt_start_seq).toBeLessThanOrEqual(seq);
+    expect(after[0]?.config.opt_start_seq).toBeGreaterThan(1);
   });
 });
