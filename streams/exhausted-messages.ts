@@ -45,8 +45,8 @@ export async function startExhaustedListener(o: {
   logger: Logger;
   report: (m: ExhaustedMessage) => Promise<void>;
 }): Promise<{ stop(): Promise<void> }> {
-  const consumer = await o.js.consumers.get(o.topology.streams.advisories, exhaustedConsumerName(o.consumer));
   const name = exhaustedConsumerName(o.consumer);
+  const consumer = await o.js.consumers.get(o.topology.streams.advisories, name);
   const kept = await keepConsumer(o.jsm, consumer, o.logger, o.topologyOptions && consumerConfigFor(o.topology, o.topologyOptions, name));
   const messages = pullMessages(consumer, { maxMessages: 16, logger: o.logger, onFailure: kept.check });
   // Work-queue messages are deleted once reported: nothing else would ever remove them.
