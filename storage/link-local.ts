@@ -10,8 +10,8 @@ const METADATA_HOSTS = new Set(['metadata.google.internal', 'metadata', 'instanc
 
 /** True for link-local and well-known metadata addresses, which are never fetched. */
 export function isLinkLocalOrMetadata(hostname: string): boolean {
-  // A trailing dot names the same host (`metadata.google.internal.`).
-  const host = hostname.replace(/^\[|\]$/g, '').replace(/\.$/, '').toLowerCase();
+  // Trailing dots name the same host (`metadata.google.internal.`).
+  const host = hostname.replace(/^\[|\]$/g, '').replace(/\.+$/, '').toLowerCase();
   if (METADATA_HOSTS.has(host)) return true;
   if (isIP(host) === 4) return isLinkLocalV4(host.split('.').map(Number));
   const words = ipv6Words(host);

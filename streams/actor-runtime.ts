@@ -182,10 +182,18 @@ export async function startActor<D>(o: ActorOptions<D>): Promise<RuntimeHandle> 
   const info = await consumer.info(true);
   const low = o.lowPriorityConsumer ? await o.js.consumers.get(o.stream, o.lowPriorityConsumer) : undefined;
   const want = (name: string) => (o.topologyOptions ? consumerConfigFor(o.topology, o.topologyOptions, name) : undefined);
-  const [firstKept, lowKept] = await Promise.all([
+  const keepers = await Promise.allSettled([
     keepConsumer(o.jsm, consumer, log, want(o.consumer)),
     low && o.lowPriorityConsumer ? keepConsumer(o.jsm, low, log, want(o.lowPriorityConsumer)) : undefined,
   ]);
+  const [firstKept, lowKept] = keepers.map((k) => (k.status === 'fulfilled' ? k.value : undefined));
+  const keeperFailed = keepers.find((k) => k.status === 'rejected');
+  if (!firstKept || keeperFailed) {
+    // A failed start leaves no timer reading consumers on a connection about to close.
+    firstKept?.stop();
+    lowKept?.stop();
+    throw (keeperFailed as PromiseRejectedResult).reason;
+  }
   const ackWaitMs = Math.max(1_000, (info.config.ack_wait ?? 30e9) / 1e6);
   const termReason = honoursTermReason(o.serverVersion);
   const stats: RuntimeStats = { held: 0, acked: 0, failed: 0, retried: 0, throttleRounds: 0, crashed: 0, deadLettered: 0 };

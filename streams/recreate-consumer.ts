@@ -4,23 +4,30 @@
  * fails ("consumer deleted", then "heartbeats missed") and the actor pulls
  * nothing until someone restarts it, which is when a start would create it.
  * So the pull loop asks, after a failed fetch, whether the consumer is still
- * there, and creates it again as a start of this daemon would; on a stream
- * that keeps its messages (the trigger history), from just after the last
- * acknowledged message it knew of: a deleted consumer's state is gone, and a
- * consumer from the first message would replay the whole history.
+ * there, and, once it has been gone for a few seconds, creates it again as a
+ * start of this daemon would; on a stream that keeps its messages (the
+ * trigger history), from just after the last acknowledged message it knew
+ * of: a deleted consumer's state is gone, and a consumer from the first
+ * message would replay the whole history.
  */
 import { DeliverPolicy, JetStreamApiCodes, RetentionPolicy, JetStreamApiError, type Consumer, type ConsumerConfig, type JetStreamManager } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 
 /** How often the consumer's ack floor is read, and so how much a re-created consumer may deliver again at most. */
 const FLOOR_READ_MS = 10_000;
-/** A cluster electing a leader can answer "not found" for a moment: only answers this many checks in a row count. */
-const NOT_FOUND_CHECKS = 2;
-/** A refusal (no permission) is logged once in this many checks, not at every failed fetch. */
-const REFUSAL_LOG_EVERY = 12;
+/**
+ * A cluster electing a leader can answer "not found" for a moment: the
+ * consumer is taken for gone only when every check for this long said so,
+ * with no answer that it exists in between.
+ */
+const GONE_FOR_MS = 5_000;
+/** Not-found answers further apart than this are unrelated: the count starts again. */
+const UNRELATED_AFTER_MS = 60_000;
+/** A refusal or a missing stream is logged once in this many checks, not at every failed fetch. */
+const LOG_EVERY = 12;
 
 const codeOf = (err: unknown) => (err instanceof JetStreamApiError ? err.code : undefined);
-/** Created meanwhile by someone else (another daemon, `flants setup`): 2.10+ refuses a create whose settings differ. */
+/** Answers to a create that mean the consumer exists. */
 const CREATED_MEANWHILE = new Set([10013, 10058, 10105, 10148]);
 
 /** Watches one consumer for deletion; `check` runs after a failed fetch. */
@@ -40,49 +47,66 @@ export async function keepConsumer(jsm: JetStreamManager, consumer: Consumer, lo
   const name = info.config.durable_name ?? info.name;
   const log = logger.child({ stream, consumer: name });
   // Every message at or below the floor was acknowledged: never delivered again, whatever happens to the consumer.
+  // A floor holds only for the stream and the consumer it was read from: a stream created again numbers its messages
+  // from 1, and a consumer created again (by setup, by another daemon) has a floor of its own.
   let floor = info.ack_floor.stream_seq;
-  let notFound = 0;
-  let refusals = 0;
+  let consumerCreated = info.created;
+  // Unknown (not allowed to read it): the floor is then not trusted, and a consumer created again reads from the start.
+  let streamCreated = await jsm.streams.info(stream).then((si) => si.created, () => undefined);
+  let notFoundSince = 0;
+  let lastNotFound = 0;
+  let logged = 0;
   const read = async () => {
     const now = await jsm.consumers.info(stream, name);
-    floor = Math.max(floor, now.ack_floor.stream_seq);
+    floor = now.created === consumerCreated ? Math.max(floor, now.ack_floor.stream_seq) : now.ack_floor.stream_seq;
+    consumerCreated = now.created;
+    notFoundSince = 0;
+    lastNotFound = 0;
   };
   const reading = setInterval(() => void read().catch(() => undefined), FLOOR_READ_MS);
   reading.unref();
+  const rarely = (say: () => void) => {
+    if (logged++ % LOG_EVERY === 0) say();
+  };
 
   const check = async () => {
     try {
       await read();
-      notFound = 0;
       return;
     } catch (err) {
       if (codeOf(err) === JetStreamApiCodes.StreamNotFound) {
-        log.error(`stream ${stream} is gone; run \`flants setup\` or restart the daemon to create it`);
+        rarely(() => log.error(`stream ${stream} is gone; run \`flants setup\` or restart the daemon to create it`));
         return;
       }
-      if (codeOf(err) !== JetStreamApiCodes.ConsumerNotFound || ++notFound < NOT_FOUND_CHECKS) return;
+      if (codeOf(err) !== JetStreamApiCodes.ConsumerNotFound) return;
+      const now = Date.now();
+      if (now - lastNotFound > UNRELATED_AFTER_MS) notFoundSince = now;
+      lastNotFound = now;
+      if (now - notFoundSince < GONE_FOR_MS) return;
     }
     if (!want) {
-      log.error(`consumer ${stream}/${name} is gone; run \`flants setup\` or restart the daemon to create it`);
+      rarely(() => log.error(`consumer ${stream}/${name} is gone; run \`flants setup\` or restart the daemon to create it`));
       return;
     }
     try {
+      const si = await jsm.streams.info(stream);
+      if (si.created !== streamCreated) floor = 0;
+      streamCreated = si.created;
       // A work queue holds only what no one acknowledged (and takes only consumers from its start); a stream that keeps
       // its messages is read on from just after the floor.
-      const keeps = (await jsm.streams.info(stream)).config.retention !== RetentionPolicy.Workqueue;
-      const from = keeps ? floor + 1 : undefined;
+      const from = si.config.retention !== RetentionPolicy.Workqueue && floor > 0 ? floor + 1 : undefined;
       await jsm.consumers.add(stream, from ? { ...want, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from } : want);
       log.error({ fromSeq: from }, `consumer ${stream}/${name} was deleted while this actor ran; created it again${from ? `, from message ${from}` : ''}`);
     } catch (err) {
-      if (CREATED_MEANWHILE.has(codeOf(err) ?? 0)) return;
-      if (refusals++ % REFUSAL_LOG_EVERY === 0) {
-        log.error({ err }, `consumer ${stream}/${name} is gone and could not be created again; run \`flants setup\` as the admin user, or restart the daemon`);
-      }
+      // Created meanwhile by someone else (another daemon, \`flants setup\`): 2.10+ refuses a create whose settings
+      // differ, 2.9 one that would change its start.
+      if (CREATED_MEANWHILE.has(codeOf(err) ?? 0) || (await jsm.consumers.info(stream, name).then(() => true, () => false))) return;
+      rarely(() => log.error({ err }, `consumer ${stream}/${name} is gone and could not be created again; run \`flants setup\` as the admin user, or restart the daemon`));
     }
   };
   let running: Promise<void> | undefined;
   return {
-    // Both lanes of an actor, or a quick run of failures, share one check.
+    // A quick run of failed fetches shares one check.
     check: () => (running ??= check().finally(() => (running = undefined))),
     stop: () => clearInterval(reading),
   };

@@ -8,7 +8,8 @@ import { connect } from '@nats-io/transport-node';
 import { publishDurably } from '../streams/durable-publish.js';
 import { describe, expect, it } from 'vitest';
 import { startActor, type Decided, type Delivery, type Handled } from '../streams/actor-runtime.js';
-import { ensureTopology, TopologyMismatchError, type TopologyOptions } from '../streams/ensure-topology.js';
+import { consumerConfigFor, ensureTopology, TopologyMismatchError, type TopologyOptions } from '../streams/ensure-topology.js';
+import { keepConsumer } from '../streams/recreate-consumer.js';
 import type { ExhaustedMessage } from '../streams/exhausted-messages.js';
 import type { PolicySettings } from '../streams/outcome-policy.js';
 import { topology, type Topology } from '../streams/topology.js';
@@ -271,5 +272,83 @@ describe('actor runtime - a start that fails stops what it began', () => {
     expect(handled).toEqual([]);
     expect((await consumerState(jsm, t)).pending).toBe(3);
     await nc.close();
+  }, 30_000);
+});
+
+describe('actor runtime - a consumer deleted while it runs', () => {
+  /** The scanner's consumer on the trigger history (a stream that keeps its messages), with `n` triggers acked. */
+  const withAckedTriggers = async (url: string, n: number) => {
+    const nc = await natsClient(url);
+    const t = topology(uniqueName('keep').replace('-', '_'));
+    const jsm = await jetstreamManager(nc);
+    const o = options({ ackWaitMs: 30_000 });
+    await ensureTopology(jsm, t, o, [t.consumers.scanner]);
+    const js = jetstream(nc);
+    for (let i = 0; i < n; i++) await js.publish(t.subjects.recorded, `c${i}`);
+    const consumer = await js.consumers.get(t.streams.classes, t.consumers.scanner);
+    for (let got = 0; got < n; ) {
+      const batch = await consumer.fetch({ max_messages: n, expires: 1_000 });
+      for await (const m of batch) (m.ack(), got++);
+    }
+    await sleep(200); // the acks reach the server
+    const keeper = await keepConsumer(jsm, consumer, testLogger(), consumerConfigFor(t, o, t.consumers.scanner));
+    await keeper.check(undefined); // reads the floor
+    return { nc, t, jsm, js, o, keeper };
+  };
+  const gone = (jsm: JetStreamManager, t: Topology) => jsm.consumers.info(t.streams.classes, t.consumers.scanner).then(() => false, () => true);
+
+  it('actor runtime - a consumer found missing once, then present, then missing once, is not created again; once gone for 5 s, it is, from its own floor', async () => {
+    await using nats = await startNats();
+    const { nc, t, jsm, keeper } = await withAckedTriggers(nats.url, 20);
+    await using _nc = nc;
+    // Missing at one check, back (setup) at the next: the next single "not found" is not enough to create it.
+    await jsm.consumers.delete(t.streams.classes, t.consumers.scanner);
+    await keeper.check(undefined);
+    expect(await gone(jsm, t)).toBe(true);
+    await ensureTopology(jsm, t, options({ ackWaitMs: 30_000 }), [t.consumers.scanner]);
+    await keeper.check(undefined);
+    await jsm.consumers.delete(t.streams.classes, t.consumers.scanner);
+    await sleep(5_500);
+    await keeper.check(undefined);
+    expect(await gone(jsm, t)).toBe(true);
+    // Gone for 5 s at every check: created again. The consumer setup made had acknowledged nothing: its floor counts,
+    // not the 20 of the one before, so all 20 triggers come again rather than any being skipped.
+    await sleep(5_500);
+    await keeper.check(undefined);
+    const info = await jsm.consumers.info(t.streams.classes, t.consumers.scanner);
+    expect(info.config.deliver_policy).toBe('all');
+    expect(info.num_pending).toBe(20);
+    keeper.stop();
+  }, 30_000);
+
+  it('actor runtime - a trigger-history consumer gone for 5 s comes back after its ack floor', async () => {
+    await using nats = await startNats();
+    const { nc, t, jsm, keeper } = await withAckedTriggers(nats.url, 20);
+    await using _nc = nc;
+    await jsm.consumers.delete(t.streams.classes, t.consumers.scanner);
+    await keeper.check(undefined);
+    await sleep(5_500);
+    await keeper.check(undefined);
+    const info = await jsm.consumers.info(t.streams.classes, t.consumers.scanner);
+    expect(info.config).toMatchObject({ deliver_policy: 'by_start_sequence', opt_start_seq: 21 });
+    expect(info.num_pending).toBe(0);
+    keeper.stop();
+  }, 30_000);
+
+  it('actor runtime - after its stream was created again, a consumer comes back from the start of the new stream: no trigger is skipped', async () => {
+    // From a review: the floor of the deleted stream (20) was kept, and the consumer created again from message 21 of
+    // a stream that held 5: they were never delivered.
+    await using nats = await startNats();
+    const { nc, t, jsm, js, o, keeper } = await withAckedTriggers(nats.url, 20);
+    await using _nc = nc;
+    await jsm.streams.delete(t.streams.classes);
+    await ensureTopology(jsm, t, o, []);
+    for (let i = 0; i < 5; i++) await js.publish(t.subjects.recorded, `new${i}`);
+    await keeper.check(undefined);
+    await sleep(5_500);
+    await keeper.check(undefined);
+    const info = await jsm.consumers.info(t.streams.classes, t.consumers.scanner);
+    expect(info.num_pending).toBe(5);
+    keeper.stop();
   }, 30_000);
 });
