@@ -9,7 +9,7 @@ import { publishDurably } from '../streams/durable-publish.js';
 import { describe, expect, it } from 'vitest';
 import { startActor, type Decided, type Delivery, type Handled } from '../streams/actor-runtime.js';
 import { consumerConfigFor, ensureTopology, TopologyMismatchError, type TopologyOptions } from '../streams/ensure-topology.js';
-import { keepConsumer } from '../streams/recreate-consumer.js';
+import { keepConsumer, type ConsumerKeeper } from '../streams/recreate-consumer.js';
 import type { ExhaustedMessage } from '../streams/exhausted-messages.js';
 import type { PolicySettings } from '../streams/outcome-policy.js';
 import { topology, type Topology } from '../streams/topology.js';
@@ -296,6 +296,12 @@ describe('actor runtime - a consumer deleted while it runs', () => {
     return { nc, t, jsm, js, o, keeper };
   };
   const gone = (jsm: JetStreamManager, t: Topology) => jsm.consumers.info(t.streams.classes, t.consumers.scanner).then(() => false, () => true);
+  /** Two checks 5.5 s apart: a consumer missing at both is taken for gone. */
+  const checkAcross5s = async (keeper: ConsumerKeeper) => {
+    await keeper.check(undefined);
+    await sleep(5_500);
+    await keeper.check(undefined);
+  };
 
   it('actor runtime - a consumer found missing once, then present, then missing once, is not created again; once gone for 5 s, it is, from its own floor', async () => {
     await using nats = await startNats();
@@ -326,9 +332,7 @@ describe('actor runtime - a consumer deleted while it runs', () => {
     const { nc, t, jsm, keeper } = await withAckedTriggers(nats.url, 20);
     await using _nc = nc;
     await jsm.consumers.delete(t.streams.classes, t.consumers.scanner);
-    await keeper.check(undefined);
-    await sleep(5_500);
-    await keeper.check(undefined);
+    await checkAcross5s(keeper);
     const info = await jsm.consumers.info(t.streams.classes, t.consumers.scanner);
     expect(info.config).toMatchObject({ deliver_policy: 'by_start_sequence', opt_start_seq: 21 });
     expect(info.num_pending).toBe(0);
@@ -344,9 +348,7 @@ describe('actor runtime - a consumer deleted while it runs', () => {
     await jsm.streams.delete(t.streams.classes);
     await ensureTopology(jsm, t, o, []);
     for (let i = 0; i < 5; i++) await js.publish(t.subjects.recorded, `new${i}`);
-    await keeper.check(undefined);
-    await sleep(5_500);
-    await keeper.check(undefined);
+    await checkAcross5s(keeper);
     const info = await jsm.consumers.info(t.streams.classes, t.consumers.scanner);
     expect(info.num_pending).toBe(5);
     keeper.stop();
