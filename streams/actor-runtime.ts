@@ -182,9 +182,12 @@ export async function startActor<D>(o: ActorOptions<D>): Promise<RuntimeHandle> 
   const info = await consumer.info(true);
   const low = o.lowPriorityConsumer ? await o.js.consumers.get(o.stream, o.lowPriorityConsumer) : undefined;
   const want = (name: string) => (o.topologyOptions ? consumerConfigFor(o.topology, o.topologyOptions, name) : undefined);
+  // A consumer is created again only once this process holds none of the messages its last incarnation delivered.
+  const held = new Map<JsMsg, Held>();
+  const holdsNoneOf = (name: string) => () => ![...held.keys()].some((m) => m.info.consumer === name);
   const keepers = await Promise.allSettled([
-    keepConsumer(o.jsm, consumer, log, want(o.consumer)),
-    low && o.lowPriorityConsumer ? keepConsumer(o.jsm, low, log, want(o.lowPriorityConsumer)) : undefined,
+    keepConsumer(o.jsm, consumer, log, want(o.consumer), holdsNoneOf(o.consumer)),
+    low && o.lowPriorityConsumer ? keepConsumer(o.jsm, low, log, want(o.lowPriorityConsumer), holdsNoneOf(o.lowPriorityConsumer)) : undefined,
   ]);
   const [firstKept, lowKept] = keepers.map((k) => (k.status === 'fulfilled' ? k.value : undefined));
   const keeperFailed = keepers.find((k) => k.status === 'rejected');
@@ -197,7 +200,6 @@ export async function startActor<D>(o: ActorOptions<D>): Promise<RuntimeHandle> 
   const ackWaitMs = Math.max(1_000, (info.config.ack_wait ?? 30e9) / 1e6);
   const termReason = honoursTermReason(o.serverVersion);
   const stats: RuntimeStats = { held: 0, acked: 0, failed: 0, retried: 0, throttleRounds: 0, crashed: 0, deadLettered: 0 };
-  const held = new Map<JsMsg, Held>();
   const free = new FreeDeliveries();
   const retry$ = new Subject<JsMsg>();
   let pulling = true;

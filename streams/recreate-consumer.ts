@@ -41,18 +41,22 @@ export interface ConsumerKeeper {
  * (streams/ensure-topology.ts consumerConfigFor); without it, a deletion is
  * only reported.
  */
-export async function keepConsumer(jsm: JetStreamManager, consumer: Consumer, logger: Logger, want?: Partial<ConsumerConfig>): Promise<ConsumerKeeper> {
+export async function keepConsumer(
+  jsm: JetStreamManager,
+  consumer: Consumer,
+  logger: Logger,
+  want?: Partial<ConsumerConfig>,
+  holdsNone: () => boolean = () => true,
+): Promise<ConsumerKeeper> {
   const info = await consumer.info(true);
   const stream = info.stream_name;
   const name = info.config.durable_name ?? info.name;
   const log = logger.child({ stream, consumer: name });
   // Every message at or below the floor was acknowledged: never delivered again, whatever happens to the consumer.
-  // A floor holds only for the stream and the consumer it was read from: a stream created again numbers its messages
-  // from 1, and a consumer created again (by setup, by another daemon) has a floor of its own.
+  // A floor holds only for the consumer it was read from (one created again, by setup or another daemon, has a floor
+  // of its own), and only if that consumer is younger than the stream: a stream created again numbers from 1.
   let floor = info.ack_floor.stream_seq;
   let consumerCreated = info.created;
-  // Unknown (not allowed to read it): the floor is then not trusted, and a consumer created again reads from the start.
-  let streamCreated = await jsm.streams.info(stream).then((si) => si.created, () => undefined);
   let notFoundSince = 0;
   let lastNotFound = 0;
   let logged = 0;
@@ -88,10 +92,13 @@ export async function keepConsumer(jsm: JetStreamManager, consumer: Consumer, lo
       rarely(() => log.error(`consumer ${stream}/${name} is gone; run \`flants setup\` or restart the daemon to create it`));
       return;
     }
+    // Acks of messages the old consumer delivered, sent after the new one exists, reach it under the same name: some
+    // 2.10 releases then move its next message past all it has not delivered yet (lost). So it is created only once
+    // this process holds none of them; their acks meanwhile go nowhere, and the new consumer delivers them again.
+    if (!holdsNone()) return;
     try {
       const si = await jsm.streams.info(stream);
-      if (si.created !== streamCreated) floor = 0;
-      streamCreated = si.created;
+      if (Date.parse(consumerCreated) < Date.parse(si.created)) floor = 0;
       // A work queue holds only what no one acknowledged (and takes only consumers from its start); a stream that keeps
       // its messages is read on from just after the floor.
       const from = si.config.retention !== RetentionPolicy.Workqueue && floor > 0 ? floor + 1 : undefined;

@@ -354,3 +354,36 @@ describe('actor runtime - a consumer deleted while it runs', () => {
     keeper.stop();
   }, 30_000);
 });
+
+describe('actor runtime - a consumer deleted while the actor holds its messages', () => {
+  it('actor runtime - the consumer is created again only once the actor holds none of the messages the old one delivered; those come again', async () => {
+    // From a review: acks sent to the new consumer for the old one's messages move its next message past all it has
+    // not delivered yet on some 2.10 releases (lost). Held messages' acks must go nowhere instead.
+    await using nats = await startNats();
+    const o = { ackWaitMs: 30_000 };
+    const { nc, t, jsm, js } = await setup(nats.url, o, ['slow']);
+    await using _nc = nc;
+    const handled: string[] = [];
+    let release: () => void = () => undefined;
+    const slow = new Promise<void>((r) => (release = r));
+    const actor = await startActor<string>({
+      name: 'dispatcher', js, jsm, topology: t, stream: t.streams.work, consumer: t.consumers.dispatcher, topologyOptions: options(o),
+      logger: testLogger(), policy: policy(), serverVersion: nc.info?.version, concurrency: 2, maxHeld: 10,
+      handle: async (ds) => {
+        handled.push(...ds.map((d) => d.msg.string()));
+        if (handled.length === 1) await slow;
+        return ds.map(() => ({ outcome: { kind: 'ok' } }));
+      },
+    });
+    await until(() => handled.length === 1, 10_000, 'the first delivery');
+    await jsm.consumers.delete(t.streams.work, t.consumers.dispatcher);
+    await sleep(8_000); // past the 5 s after which an idle actor would have created it again
+    expect(await jsm.consumers.info(t.streams.work, t.consumers.dispatcher).then(() => 'there', () => 'gone')).toBe('gone');
+    release(); // its ack goes nowhere
+    await until(() => handled.length === 2, 20_000, 'the message delivered again by the new consumer');
+    expect(handled).toEqual(['slow', 'slow']);
+    await sleep(500);
+    expect(await consumerState(jsm, t)).toMatchObject({ pending: 0, ackPending: 0 });
+    await actor.stop();
+  }, 45_000);
+});
