@@ -105,7 +105,7 @@ export async function keepConsumer(
       await jsm.consumers.add(stream, from ? { ...want, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from } : want);
       log.error({ fromSeq: from }, `consumer ${stream}/${name} was deleted while this actor ran; created it again${from ? `, from message ${from}` : ''}`);
     } catch (err) {
-      // Created meanwhile by someone else (another daemon, \`flants setup\`): 2.10+ refuses a create whose settings
+      // Created meanwhile by someone else (another daemon, `flants setup`): 2.10+ refuses a create whose settings
       // differ, 2.9 one that would change its start.
       if (CREATED_MEANWHILE.has(codeOf(err) ?? 0) || (await jsm.consumers.info(stream, name).then(() => true, () => false))) return;
       rarely(() => log.error({ err }, `consumer ${stream}/${name} is gone and could not be created again; run \`flants setup\` as the admin user, or restart the daemon`));
