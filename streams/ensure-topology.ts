@@ -182,7 +182,8 @@ function consumerConfigs(t: Topology, o: TopologyOptions): ConsumerSpec[] {
 
 const ALREADY_EXISTS = new Set([10058, 10013, 10148, 10105]);
 
-function isAlreadyExists(err: unknown): boolean {
+/** The server's answers to a create that mean it exists already (on 2.10+, also: with other settings). */
+export function isAlreadyExists(err: unknown): boolean {
   return err instanceof JetStreamApiError && ALREADY_EXISTS.has(err.code);
 }
 

@@ -12,6 +12,7 @@
  */
 import { DeliverPolicy, JetStreamApiCodes, RetentionPolicy, JetStreamApiError, type Consumer, type ConsumerConfig, type JetStreamManager } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
+import { isAlreadyExists } from './ensure-topology.js';
 
 /** How often the consumer's ack floor is read, and so how much a re-created consumer may deliver again at most. */
 const FLOOR_READ_MS = 10_000;
@@ -27,8 +28,6 @@ const UNRELATED_AFTER_MS = 60_000;
 const LOG_EVERY = 12;
 
 const codeOf = (err: unknown) => (err instanceof JetStreamApiError ? err.code : undefined);
-/** Answers to a create that mean the consumer exists. */
-const CREATED_MEANWHILE = new Set([10013, 10058, 10105, 10148]);
 
 /** Watches one consumer for deletion; `check` runs after a failed fetch. */
 export interface ConsumerKeeper {
@@ -107,7 +106,7 @@ export async function keepConsumer(
     } catch (err) {
       // Created meanwhile by someone else (another daemon, `flants setup`): 2.10+ refuses a create whose settings
       // differ, 2.9 one that would change its start.
-      if (CREATED_MEANWHILE.has(codeOf(err) ?? 0) || (await jsm.consumers.info(stream, name).then(() => true, () => false))) return;
+      if (isAlreadyExists(err) || (await jsm.consumers.info(stream, name).then(() => true, () => false))) return;
       rarely(() => log.error({ err }, `consumer ${stream}/${name} is gone and could not be created again; run \`flants setup\` as the admin user, or restart the daemon`));
     }
   };

@@ -206,7 +206,6 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         natsRestartedAt = Date.now();
         await nats.restart();
         natsRestartedAt = Date.now(); // the grace runs from when it is back: a start can take its whole retry after that
-
         natsRestarts++;
         continue;
       }
