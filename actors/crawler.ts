@@ -287,7 +287,13 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
   const turnSize = async (job: CrawlJob, remaining: number, hold: Hold): Promise<number> => {
     const b = await laneBacklog(job.lane);
     release(hold);
-    const n = Math.max(0, Math.min(cfg.flow.maxQueuedJobs - b.jobs - b.reserved, cfg.flow.classSlice, remaining));
+    const { maxQueuedJobs: max, classSlice } = cfg.flow;
+    const room = max - b.jobs - b.reserved;
+    const want = Math.min(classSlice, remaining);
+    // A live class's first turn waits for room for its whole first slice: a part of it would send the rest of a
+    // small recording to the bulk lane, behind a scan's whole backlog (a review found 4 of 6 files there).
+    if (job.lane === 'live' && job.enqueueFrom === 0 && room < Math.min(want, max)) return 0;
+    const n = Math.max(0, Math.min(room, want));
     b.jobs += n;
     return n;
   };

@@ -16,7 +16,7 @@ import { invokeWave, waveEnds } from '../lambda/invoke-wave.js';
 import type { WaveRequest } from '../lambda/wave.js';
 import { describeError, isThrottle } from '../storage/errors.js';
 import { startActor, type Decided, type Delivery, type Handled, type RuntimeHandle } from '../streams/actor-runtime.js';
-import { parseMessage, PoisonMessageError, safeJson, transferJobSchema, type FileResult, type TransferJob, type WaveEvent, type WaveResults } from '../streams/messages.js';
+import { fileOfPoisonJob, parseMessage, PoisonMessageError, safeJson, transferJobSchema, type FileResult, type TransferJob, type WaveEvent, type WaveResults } from '../streams/messages.js';
 import { publishDurably } from '../streams/durable-publish.js';
 import { policyOf } from '../streams/policy-settings.js';
 import { topologyOptions } from '../streams/ensure-topology.js';
@@ -117,7 +117,10 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
     try {
       return parseMessage(transferJobSchema, d.msg.data, 'transfer job');
     } catch (err) {
-      if (err instanceof PoisonMessageError) return { outcome: { kind: 'poison', reason: err.message } };
+      if (err instanceof PoisonMessageError) {
+        const job = fileOfPoisonJob(d.msg.data);
+        return { outcome: { kind: 'poison', reason: err.message }, detail: job && { job, poison: true } };
+      }
       throw err;
     }
   };

@@ -13,12 +13,15 @@ import type { SourceRoot } from '../storage/source-root.js';
 import { failRun, reportFailedRuns } from './class-failures.js';
 import { LaneEvents } from '../streams/lane-events.js';
 import { startActor, type Delivery, type Handled, type RuntimeHandle } from '../streams/actor-runtime.js';
-import { parseClassRecorded, PoisonMessageError, type CrawlJob } from '../streams/messages.js';
+import { MAX_PAYLOAD_BYTES, parseClassRecorded, PoisonMessageError, type CrawlJob } from '../streams/messages.js';
 import { publishDurably } from '../streams/durable-publish.js';
 import { policyOf } from '../streams/policy-settings.js';
 import { topologyOptions } from '../streams/ensure-topology.js';
 import { runIdFor, runIdOf } from '../streams/run-id.js';
 import type { Topology } from '../streams/topology.js';
+
+/** Room a crawl job keeps for the fields its turns and re-crawls add (turn, notBefore, digests, counts: under 400 bytes). */
+const TURN_FIELDS_BYTES = 1_024;
 
 /** What the scanner needs. */
 export interface ScannerDeps {
@@ -80,7 +83,16 @@ export async function startScanner(deps: ScannerDeps): Promise<RuntimeHandle> {
       log.warn({ err }, 'entry playlist check failed');
       return { outcome: { kind: 'failed', retryable: !isPermanent(err), reason }, detail: job };
     }
-    await publishDurably(deps.js, job.lane === 'bulk' ? subjects.crawlBulk : subjects.crawl, JSON.stringify(job), { msgID: `crawl:${job.runId}` });
+    const crawl = JSON.stringify(job);
+    // The crawl job is the trigger plus the run's fields, and each turn adds a few more: one that would not fit a
+    // message is refused here, with a report, rather than dead-lettered by the crawler with none (a review found a
+    // repair list just under the trigger's limit left its run open for good).
+    const bytes = Buffer.byteLength(crawl);
+    if (bytes > MAX_PAYLOAD_BYTES - TURN_FIELDS_BYTES) {
+      const reason = `its crawl job would be ${bytes} bytes, over the ${MAX_PAYLOAD_BYTES - TURN_FIELDS_BYTES}-byte limit (a shorter files list, or several triggers, fit)`;
+      return { outcome: { kind: 'failed', retryable: false, reason }, detail: job };
+    }
+    await publishDurably(deps.js, job.lane === 'bulk' ? subjects.crawlBulk : subjects.crawl, crawl, { msgID: `crawl:${job.runId}` });
     log.info({ manifest: job.manifest }, 'class queued for crawl');
     return { outcome: { kind: 'ok' }, detail: job };
   };

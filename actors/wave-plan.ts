@@ -12,6 +12,8 @@ export interface WaveJob {
   readonly r?: JobResult;
   /** A split plan or an uploaded part, handed on to the next job: not the file's outcome yet. */
   readonly handOn?: boolean;
+  /** Dead-lettered, but its file could be named: the file's final result is a failure. */
+  readonly poison?: boolean;
 }
 
 /** One job's outcome from its result. */
@@ -29,8 +31,8 @@ export function planUnrun(jobs: readonly TransferJob[], error: string): Array<Ha
 
 /**
  * The results the aggregator must hear: every real attempt of a file, and its
- * final word. Hand-offs, throttle rounds, poison and free redeliveries are not
- * attempts of the file.
+ * final word. Hand-offs, throttle rounds, free redeliveries and poison that
+ * names no file are not attempts of the file.
  */
 export function fileResultsOf(decided: ReadonlyArray<Decided<WaveJob>>): FileResult[] {
   const out: FileResult[] = [];
@@ -39,7 +41,7 @@ export function fileResultsOf(decided: ReadonlyArray<Decided<WaveJob>>): FileRes
     if (!w || w.handOn) continue;
     const { decision, outcome } = d;
     if (decision.end === 'nak' && decision.free) continue;
-    if (decision.end === 'throttle-round' || decision.end === 'dead-letter') continue;
+    if (decision.end === 'throttle-round' || (decision.end === 'dead-letter' && !w.poison)) continue;
     const ok = decision.end === 'ack';
     out.push({
       classId: w.job.classId,
@@ -51,7 +53,7 @@ export function fileResultsOf(decided: ReadonlyArray<Decided<WaveJob>>): FileRes
       etag: ok ? w.r?.etag : undefined,
       attempt: d.delivery.attempt,
       final: decision.end !== 'nak',
-      error: ok ? undefined : decision.end === 'fail' ? decision.reason : 'reason' in outcome ? outcome.reason : 'failed',
+      error: ok ? undefined : decision.end === 'fail' || decision.end === 'dead-letter' ? decision.reason : 'reason' in outcome ? outcome.reason : 'failed',
       note: w.r?.skipped,
       unchanged: w.r?.unchanged,
     });

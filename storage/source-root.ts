@@ -24,6 +24,9 @@ export interface SourceRef {
 /** Schemes that a playlist may name but that are data, not fetchable files (reported, never fetched). */
 export const UNFETCHABLE_SCHEMES = new Set(['skd:', 'data:']);
 
+/** The longest source URI followed (resolved, query included). */
+export const MAX_URI_CHARS = 16_384;
+
 /** The configured source root plus allow-listed roots, and the rules that keep every fetch inside them. */
 export class SourceRoot {
   readonly root: URL;
@@ -67,6 +70,9 @@ export class SourceRoot {
 
   /** Checks that `url` lies under the source root or an allowed root. Throws RefusedUriError naming why not. */
   check(url: URL): SourceRef {
+    // Each file's URI rides in a job message; one past this could make that job too big to parse (its class then
+    // never finished, a review found). CDNs refuse far shorter URLs (CloudFront: 8,192 bytes).
+    if (url.href.length > MAX_URI_CHARS) throw new RefusedUriError(`URI is ${url.href.length} characters long, over the ${MAX_URI_CHARS}-character limit`);
     if (url.username || url.password) throw new RefusedUriError('URI carries credentials');
     if (url.protocol !== 's3:' && this.refusedHost(url.hostname)) {
       throw new RefusedUriError(`${url.hostname} is a link-local or metadata address`);

@@ -120,6 +120,23 @@ export const transferJobSchema = z.object({
 });
 export type TransferJob = z.infer<typeof transferJobSchema>;
 
+/** The most a poison transfer job's bytes are read to name its file (NATS' own max_payload bounds them too). */
+const MAX_NAMED_POISON_BYTES = 4 * MAX_PAYLOAD_BYTES;
+
+/**
+ * What a poison transfer job still tells: which file of which run it was, when
+ * that can be read. Its file then gets a final failed result, so the class is
+ * reported (failed, naming the reason) instead of never (a review: a segment
+ * URI too long for a job left its class open for good).
+ */
+export function fileOfPoisonJob(data: Uint8Array): TransferJob | undefined {
+  if (data.length > MAX_NAMED_POISON_BYTES) return undefined;
+  const named = z
+    .object({ classId: classIdSchema, runId: z.string().min(1).max(200), i: fileIndex, src: z.string().catch(''), key: z.string().max(1024).catch('') })
+    .safeParse(safeJson(data));
+  return named.success ? named.data : undefined;
+}
+
 /** A URI the crawler refused to follow, with why. Recorded in the class report. */
 export interface Refusal {
   readonly uri: string;

@@ -59,6 +59,11 @@ export interface AttemptState {
 const FIRST_THROTTLE_MS = 250;
 const MAX_THROTTLE_MS = 10_000;
 const FIRST_CRASH_MS = 1_000;
+/**
+ * The longest a not-due message is put back for; one due later is looked at again then. A far-future time (a
+ * review's year 9999) was past what nats-server takes as a nak delay: it redelivered at once, in a tight loop.
+ */
+const MAX_LATER_MS = 3_600_000;
 const MAX_CRASH_MS = 30_000;
 
 /** The one backoff table lookup: attempt n waits entry n-1; past the end, the last entry. */
@@ -75,7 +80,7 @@ export function decide(outcome: Outcome, s: AttemptState, p: PolicySettings): De
     case 'poison':
       return { end: 'dead-letter', reason: outcome.reason };
     case 'later':
-      return { end: 'nak', delayMs: Math.max(0, outcome.delayMs), free: true };
+      return { end: 'nak', delayMs: Math.min(MAX_LATER_MS, Math.max(0, outcome.delayMs)), free: true };
     case 'crashed':
       return { end: 'nak', delayMs: Math.min(MAX_CRASH_MS, FIRST_CRASH_MS * 2 ** Math.min(s.freeDeliveries, 10)), free: true };
     case 'failed':

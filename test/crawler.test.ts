@@ -84,6 +84,10 @@ describe('crawler - URI resolution', () => {
   });
 });
 
+/** A master naming `child`.m3u8 1,000 times. */
+const fanOut = (child: string) =>
+  ['#EXTM3U', ...Array.from({ length: 1_000 }, (_, i) => [`#EXT-X-STREAM-INF:BANDWIDTH=${i + 1}`, `${child}.m3u8`]).flat(), ''].join('\n');
+
 describe('crawler - playlists and jobs', () => {
   let origin: Origin;
   let foreign: Origin;
@@ -127,6 +131,9 @@ describe('crawler - playlists and jobs', () => {
       '/vod/loop/master.m3u8': ['#EXTM3U', '#EXT-X-STREAM-INF:BANDWIDTH=1', 'master.m3u8', '#EXT-X-STREAM-INF:BANDWIDTH=2', 'child.m3u8', ''].join('\n'),
       '/vod/loop/child.m3u8': ['#EXTM3U', '#EXT-X-STREAM-INF:BANDWIDTH=1', 'master.m3u8', ''].join('\n'),
       '/vod/live/index.m3u8': ['#EXTM3U', '#EXT-X-TARGETDURATION:4', '#EXTINF:4,', 's0.ts', ''].join('\n'),
+      // Three masters, each naming the next 1,000 times (18 KB each): a walk per mention is 10⁹ walks.
+      ...Object.fromEntries(['a', 'b', 'c'].map((name, level) => [`/vod/fan/${name}.m3u8`, fanOut(['b', 'c', 'media'][level] as string)])),
+      '/vod/fan/media.m3u8': ['#EXTM3U', '#EXT-X-TARGETDURATION:4', '#EXTINF:4,', 's0.ts', '#EXTINF:4,', 's1.ts', '#EXT-X-ENDLIST', ''].join('\n'),
     });
   });
 
@@ -190,6 +197,25 @@ describe('crawler - playlists and jobs', () => {
   it('crawler - survives playlist cycles', async () => {
     const result = await crawl('loop/master.m3u8');
     expect(result.files.map((f) => f.path)).toEqual(['loop/master.m3u8', 'loop/child.m3u8']);
+  });
+
+  it('crawler - walks a playlist named many times once, and keeps its heartbeats going', async () => {
+    // From a review: each mention walked again, all without yielding, stalled the event loop (and the crawl's
+    // working() heartbeats, every 3.3 s with the default ack wait) for 11 s at 300 mentions; here it would never end.
+    let last = Date.now();
+    let stall = 0;
+    const tick = setInterval(() => {
+      stall = Math.max(stall, Date.now() - last);
+      last = Date.now();
+    }, 10);
+    try {
+      const result = await crawl('fan/a.m3u8');
+      expect(result.files.map((f) => f.path)).toEqual(['fan/a.m3u8', 'fan/b.m3u8', 'fan/c.m3u8', 'fan/media.m3u8', 'fan/s0.ts', 'fan/s1.ts']);
+      expect(result.playlists).toBe(4);
+    } finally {
+      clearInterval(tick);
+    }
+    expect(stall).toBeLessThan(3_000);
   });
 
   it('crawler - marks a playlist without EXT-X-ENDLIST as live', async () => {

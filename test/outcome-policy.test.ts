@@ -88,6 +88,14 @@ describe('outcome policy - properties', () => {
     );
   });
 
+  it('outcome policy - a message due far in the future is put back for an hour at most', () => {
+    // From a review: a crawl job due in the year 9999 asked nats-server for a nak delay it would not take; it
+    // redelivered at once, 13 times in a row, and the run was reported failed for its redelivery cap.
+    const far = decide({ kind: 'later', delayMs: Date.parse('9999-01-01T00:00:00Z') - Date.now() }, state(1), settings);
+    expect(far).toEqual({ end: 'nak', delayMs: 3_600_000, free: true });
+    expect(decide({ kind: 'later', delayMs: 5_000 }, state(1), settings)).toEqual({ end: 'nak', delayMs: 5_000, free: true });
+  });
+
   it('outcome policy - a run of failures always ends in exactly one final failure within maxAttempts', () => {
     fc.assert(
       fc.property(settingsArb, fc.array(fc.boolean(), { minLength: 40, maxLength: 40 }), (p, retryable) => {

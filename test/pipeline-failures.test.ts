@@ -10,7 +10,7 @@ import { startDaemon, type Daemon } from '../cli/daemon.js';
 import type { LocalLambda } from '../lambda/local-endpoint.js';
 import type { NatsServer } from '../dev/local/nats-server.js';
 import type { S3Server } from '../dev/local/s3-server.js';
-import type { ClassTransferred, DeadLetter } from '../streams/messages.js';
+import { MAX_PAYLOAD_BYTES, type ClassTransferred, type DeadLetter } from '../streams/messages.js';
 import { topology, type Topology } from '../streams/topology.js';
 import { startOrigin, type Origin } from './helpers/origin.js';
 import { getObject, listKeys, natsClient, s3For, startLambda, startNats, startS3, pipelineConfig, testLogger } from './helpers/services.js';
@@ -24,6 +24,8 @@ describe('pipeline - per-item retries, failures and poison messages', () => {
   let lambda: LocalLambda;
   let origin: Origin;
   let daemon: Daemon;
+  let dispatcherAgain: Daemon | undefined;
+  let config: ReturnType<typeof pipelineConfig>;
   let t: Topology;
   let client: Awaited<ReturnType<typeof natsClient>>;
   let js: JetStreamClient;
@@ -49,10 +51,18 @@ describe('pipeline - per-item retries, failures and poison messages', () => {
     };
     for (let i = 0; i < 5; i++) if (i !== 3) files[`/vod/mixed/v/seg${i}.ts`] = `segment ${i} `.repeat(100 * (i + 1));
     for (let i = 0; i < 2; i++) files[`/vod/ok/v/seg${i}.ts`] = `ok ${i}`;
+    // From a review: a segment URI past a job message's size was enqueued, dead-lettered, and its class never reported.
+    files['/vod/longuri/master.m3u8'] = ['#EXTM3U', '#EXT-X-TARGETDURATION:4', '#EXTINF:4,', 's0.ts', '#EXTINF:4,', `s1.ts?token=${'a'.repeat(270_000)}`, '#EXT-X-ENDLIST', ''].join('\n');
+    files['/vod/longuri/s0.ts'] = 'zero';
+    files['/vod/longuri/s1.ts'] = 'one';
+    files['/vod/named/master.m3u8'] = ['#EXTM3U', '#EXT-X-TARGETDURATION:4', '#EXTINF:4,', 's0.ts', '#EXTINF:4,', 's1.ts', '#EXT-X-ENDLIST', ''].join('\n');
+    files['/vod/named/s0.ts'] = 'zero';
+    files['/vod/named/s1.ts'] = 'one';
+    files['/vod/repair/master.m3u8'] = files['/vod/named/master.m3u8'];
     origin = await startOrigin(files);
     origin.faults.set('/vod/mixed/v/seg1.ts', { status: 503, times: 1 });
     origin.faults.set('/vod/mixed/v/seg4.ts', { status: 500, times: 100 });
-    const config = pipelineConfig({ nats, origin, dest: dst, lambda }, {
+    config = pipelineConfig({ nats, origin, dest: dst, lambda }, {
       FLANTS_RETRY_BACKOFF: '100ms,200ms',
       FLANTS_BATCH_WAIT: '50ms',
     });
@@ -70,6 +80,7 @@ describe('pipeline - per-item retries, failures and poison messages', () => {
   });
 
   afterAll(async () => {
+    await dispatcherAgain?.stop();
     await daemon?.stop();
     await client?.close();
     await Promise.all([lambda?.close(), dst?.close(), nats?.close(), origin?.close()]);
@@ -147,5 +158,57 @@ describe('pipeline - per-item retries, failures and poison messages', () => {
       ]),
     );
     expect(records.every((r) => r.preview.length <= 1024)).toBe(true);
+  });
+
+  it('pipeline - a file whose URI is too long to carry is refused by name, and its class is reported', async () => {
+    await js.publish(t.subjects.recorded, JSON.stringify({ classId: 'longuri', manifest: 'longuri/master.m3u8' }));
+    const e = await waitFor('longuri', 30_000);
+    expect(e.files).toBe(2); // the playlist and s0.ts
+    expect(e.refused).toBe(1);
+    const report = (await getObject(s3For(dst), 'dest-bucket', e.reportKey)).toString();
+    expect(JSON.parse(report).refused).toEqual([
+      { uri: 's1.ts?…', reason: expect.stringMatching(/segment in longuri\/master.m3u8: URI is 27\d{4} characters long, over the 16384-character limit/) },
+    ]);
+    expect(report).not.toContain('aaaa');
+  });
+
+  it('pipeline - a poison transfer job that names its file fails that file, and its class is reported', async () => {
+    // The class's own jobs are held back: the dispatcher is stopped while the crawl enqueues them.
+    const dispatcher = daemon.dispatcher;
+    if (!dispatcher) throw new Error('no dispatcher');
+    await dispatcher.stop();
+    await js.publish(t.subjects.recorded, JSON.stringify({ classId: 'named', manifest: 'named/master.m3u8' }));
+    const jsm = await js.jetstreamManager();
+    const jobs: Array<{ seq: number; job: Record<string, unknown> }> = [];
+    for (const until = Date.now() + 20_000; jobs.length < 3 && Date.now() < until; await new Promise((r) => setTimeout(r, 100))) {
+      jobs.length = 0;
+      const info = await jsm.streams.info(t.streams.work, { subjects_filter: t.subjects.transfer });
+      for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+        const m = await jsm.streams.getMessage(t.streams.work, { seq }).catch(() => undefined);
+        if (m?.subject === t.subjects.transfer) jobs.push({ seq, job: m.json<Record<string, unknown>>() });
+      }
+    }
+    const s1 = jobs.find((j) => j.job.key === 'named/s1.ts');
+    expect(s1).toBeDefined();
+    // s1.ts's job replaced by one no dispatcher can parse, that still says which file it was.
+    await jsm.streams.deleteMessage(t.streams.work, (s1 as { seq: number }).seq);
+    await js.publish(t.subjects.transfer, JSON.stringify({ ...(s1 as { job: object }).job, optional: 'not a boolean' }));
+    dispatcherAgain = await startDaemon({ config, actors: ['dispatcher'], logger: testLogger() });
+    const e = await waitFor('named', 30_000);
+    expect(e.status).toBe('failed');
+    expect(e.files).toBe(3);
+    expect(e.failed).toEqual([{ key: 'named/s1.ts', reasons: [expect.stringMatching(/transfer job is invalid: optional/)] }]);
+  });
+  it('pipeline - a repair trigger whose crawl job would not fit a message is reported failed, naming the limit', async () => {
+    // From a review: a trigger just under its 256 KiB limit became a crawl job over it, dead-lettered with no report.
+    const files = [...Array.from({ length: 257 }, (_, i) => `repair/${String(i).padStart(4, '0')}${'x'.repeat(1_000)}.ts`), `repair/${'y'.repeat(620)}.ts`];
+    const trigger = JSON.stringify({ classId: 'repair', manifest: 'repair/master.m3u8', files });
+    // Within 100 bytes of the limit: the run's fields alone take the crawl job over it.
+    expect(trigger.length).toBeGreaterThan(MAX_PAYLOAD_BYTES - 100);
+    expect(trigger.length).toBeLessThanOrEqual(MAX_PAYLOAD_BYTES);
+    await js.publish(t.subjects.recorded, trigger);
+    const e = await waitFor('repair', 30_000);
+    expect(e.status).toBe('failed');
+    expect(e.reason).toMatch(/crawl job would be \d+ bytes, over the 261120-byte limit/);
   });
 });
