@@ -279,6 +279,18 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
   };
 
   /**
+   * How many more of a class's files its lane takes in this turn at most: a
+   * slice. In the live lane, what is left of its first slice, whichever turns
+   * it took: a live class that got only part of it (a lane kept nearly full
+   * by other recordings) goes on in the live lane with the rest, taking room
+   * as it frees. Waiting for room for the whole slice instead, a review found
+   * a 13-file recording starved for good by smaller ones, and before that,
+   * taking part and sending the rest to the bulk lane put 4 of a 6-file
+   * recording behind a scan.
+   */
+  const sliceLeft = (job: CrawlJob) => (job.lane === 'live' ? Math.max(0, cfg.flow.classSlice - job.enqueueFrom) : cfg.flow.classSlice);
+
+  /**
    * How many of a class's files this turn may enqueue: what fits under its
    * lane's FLANTS_MAX_QUEUED_JOBS, at most FLANTS_CLASS_SLICE. The rest waits
    * for a later turn, behind the other classes (round robin), so that the
@@ -287,13 +299,8 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
   const turnSize = async (job: CrawlJob, remaining: number, hold: Hold): Promise<number> => {
     const b = await laneBacklog(job.lane);
     release(hold);
-    const { maxQueuedJobs: max, classSlice } = cfg.flow;
-    const room = max - b.jobs - b.reserved;
-    const want = Math.min(classSlice, remaining);
-    // A live class's first turn waits for room for its whole first slice: a part of it would send the rest of a
-    // small recording to the bulk lane, behind a scan's whole backlog (a review found 4 of 6 files there).
-    if (job.lane === 'live' && job.enqueueFrom === 0 && room < Math.min(want, max)) return 0;
-    const n = Math.max(0, Math.min(room, want));
+    const room = cfg.flow.maxQueuedJobs - b.jobs - b.reserved;
+    const n = Math.max(0, Math.min(room, sliceLeft(job), remaining));
     b.jobs += n;
     return n;
   };
@@ -411,7 +418,7 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
     if (!sliced) {
       // Enqueued whole: counted until the next reading, as turnSize counts a slice (its first slice live, the rest bulk).
       release(hold);
-      const inLane = job.lane === 'live' ? Math.min(cfg.flow.classSlice, jobs.length) : jobs.length;
+      const inLane = job.lane === 'live' ? Math.min(sliceLeft(job), jobs.length) : jobs.length;
       backlogs[job.lane].jobs += inLane;
       backlogs.bulk.jobs += jobs.length - inLane;
     }
@@ -452,13 +459,15 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
         publishDurably(deps.js, s, JSON.stringify(crawled), { msgID: `crawled:${job.runId}:${job.generation}:${live}:${crawled.total}` }),
       );
       // Only a first slice is ever live: the rest of a recording given up on (one turn) goes in the bulk lane.
-      const inLane = job.lane === 'live' ? cfg.flow.classSlice : jobs.length;
+      const inLane = job.lane === 'live' ? Math.min(sliceLeft(job), jobs.length) : jobs.length;
       await publishJobs(jobs.slice(0, inLane), lane.transfer);
       await publishJobs(jobs.slice(inLane), subjects.transferBulk);
-      // The rest of the class waits for its next turn, behind the bulk lane's classes: a live class's first
-      // slice goes ahead of everything, and the rest of a very large one must not hold up the next recording.
+      // The rest of the class waits for its next turn: in the live lane while its first slice is not all enqueued,
+      // then behind the bulk lane's classes. A live class's first slice goes ahead of everything, and the rest of a
+      // very large one must not hold up the next recording.
       if (rest) {
-        const next: CrawlJob = { ...job, lane: 'bulk', enqueueFrom: from + jobs.length, bulkTotal: all.length, bulkDigest: digest };
+        const stillLive = job.lane === 'live' && sliceLeft({ ...job, enqueueFrom: from + jobs.length }) > 0;
+        const next: CrawlJob = { ...job, lane: stillLive ? 'live' : 'bulk', enqueueFrom: from + jobs.length, bulkTotal: all.length, bulkDigest: digest };
         await deferTurn(next, next.enqueueFrom, jobs.length === 0 ? noRoomDelayMs(next) : 0);
       }
       if (live === 'recrawl') {

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import type { Refusal } from '../streams/messages.js';
 import { PermanentError, RefusedUriError, TooLargeError } from '../storage/errors.js';
 import type { SourceReader } from '../storage/source-reader.js';
-import { redactUri, UNFETCHABLE_SCHEMES, type SourceRef, type SourceRoot } from '../storage/source-root.js';
+import { redactUri, truncate, UNFETCHABLE_SCHEMES, type SourceRef, type SourceRoot } from '../storage/source-root.js';
 import { destKeyFor } from './dest-key.js';
 import { parsePlaylist } from './parse-playlist.js';
 
@@ -108,6 +108,8 @@ const FETCHABLE_SCHEMES = new Set(['http:', 'https:', 's3:']);
 /** Refused, never skipped: a local file is a security matter, whatever role names it. */
 const REFUSED_SCHEMES = new Set(['file:']);
 const KEY_ROLES = new Set(['key', 'session-key']);
+/** Longest refusal or skip reason kept in a report. */
+const MAX_REASON_CHARS = 512;
 /** A URI's query in a playlist's text, in a URI line or a quoted URI attribute. */
 const QUERY = /\?[^"\s]*/g;
 
@@ -153,15 +155,18 @@ export async function crawlClass(
     visited.set(ref.ref, v);
     queue.push(v);
   };
+  // Reasons are bounded as URIs are (redactUri): they quote playlist paths and schemes, untrusted text up to
+  // MAX_URI_CHARS long, and 20 of them go in one `class crawled` message (a review: 14,000-character paths made it
+  // too large to publish, and the class was never reported).
   const skip = (uri: string, reason: string) => {
     skippedUris.add(uri);
     const shown = redactUri(uri);
-    if (!skipped.has(shown)) skipped.set(shown, { uri: shown, reason });
+    if (!skipped.has(shown)) skipped.set(shown, { uri: shown, reason: truncate(reason, MAX_REASON_CHARS) });
   };
   const refuse = (uri: string, reason: string) => {
     refusedUris.add(uri);
     const shown = redactUri(uri);
-    if (!refused.has(shown)) refused.set(shown, { uri: shown, reason });
+    if (!refused.has(shown)) refused.set(shown, { uri: shown, reason: truncate(reason, MAX_REASON_CHARS) });
   };
   const tooMuch = (at: string) =>
     new PermanentError(`playlists of this class total more than ${classBytes} bytes (maxClassPlaylistBytes), at ${at}`);
@@ -196,7 +201,7 @@ export async function crawlClass(
       const scheme = /^([a-z][a-z0-9+.-]*:)/i.exec(r.uri)?.[1]?.toLowerCase();
       const isKey = KEY_ROLES.has(r.role);
       if (scheme && (UNFETCHABLE_SCHEMES.has(scheme) || (isKey && !FETCHABLE_SCHEMES.has(scheme) && !REFUSED_SCHEMES.has(scheme)))) {
-        skip(r.uri, `${r.role} URI uses ${scheme}, which is not a file to copy`);
+        skip(r.uri, `${r.role} URI uses ${truncate(scheme, 40)}, which is not a file to copy`);
         continue;
       }
       let ref: SourceRef;
@@ -205,7 +210,7 @@ export async function crawlClass(
       } catch (err) {
         if (!(err instanceof RefusedUriError)) throw err;
         // RefusedUriError messages never hold the URI's query or credentials.
-        refuse(r.uri, `${r.role} in ${v.ref.path}: ${err.message}`);
+        refuse(r.uri, `${r.role} in ${truncate(v.ref.path)}: ${err.message}`);
         continue;
       }
       if (r.kind === 'playlist') {

@@ -1,16 +1,39 @@
 /**
- * A new recording triggered while the live lane is nearly full waits for room
- * for its whole first slice. From a review: it took the room there was (2
- * jobs) and the other 4 of its 6 files went to the bulk lane, behind a scan.
+ * A new recording triggered while the live lane is nearly full keeps its whole
+ * first slice in the live lane, taking room as it frees. From two reviews: it
+ * took the room there was (2 jobs) and the other 4 of its 6 files went to the
+ * bulk lane, behind a scan; then, made to wait for room for its whole first
+ * slice, a 13-file recording never started while smaller ones took each bit of
+ * room as it freed.
  */
 import { AckPolicy } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
 import { addClass } from './helpers/hls-fixtures.js';
-import { startPipeline } from './helpers/pipeline.js';
+import { startPipeline, type Pipeline } from './helpers/pipeline.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe('flow control - a live class waits for room for its first slice', () => {
+/** What the work stream holds, read straight from it: by subject, and a class's jobs and crawl turns. */
+function streamReaders({ t, jsm }: Pipeline) {
+  const count = async (subject: string) => (await jsm.streams.info(t.streams.work, { subjects_filter: subject })).state.subjects?.[subject] ?? 0;
+  const ofClass = async (classId: string) => {
+    const si = await jsm.streams.info(t.streams.work);
+    const out: Record<string, number> = {};
+    const turns: unknown[] = [];
+    for (let seq = si.state.first_seq; seq <= si.state.last_seq; seq++) {
+      const m = await jsm.streams.getMessage(t.streams.work, { seq }).catch(() => undefined);
+      if (!m) continue;
+      const j = m.json<{ classId: string; lane?: string; enqueueFrom?: number }>();
+      if (j.classId !== classId) continue;
+      out[m.subject] = (out[m.subject] ?? 0) + 1;
+      if (m.subject === t.subjects.crawl) turns.push({ lane: j.lane, enqueueFrom: j.enqueueFrom });
+    }
+    return { out, turns };
+  };
+  return { count, ofClass };
+}
+
+describe('flow control - a live class keeps its first slice in the live lane', () => {
   it('flow control - a 6-file recording behind a full live lane goes whole into the live lane once there is room, none of it into the bulk lane', async () => {
     const files: Record<string, string> = {};
     for (const c of ['b0', 'b1', 'b2', 'A', 'B']) addClass(files, c, 30);
@@ -18,22 +41,7 @@ describe('flow control - a live class waits for room for its first slice', () =>
     // No dispatcher: the test drains the live lane itself, two jobs at a time.
     await using p = await startPipeline(files, { FLANTS_MAX_QUEUED_JOBS: '20', FLANTS_CLASS_SLICE: '10' }, { lambda: false, actors: ['scanner', 'crawler', 'aggregator'] });
     const { t, js, jsm } = p;
-    const count = async (subject: string) => (await jsm.streams.info(t.streams.work, { subjects_filter: subject })).state.subjects?.[subject] ?? 0;
-    /** Jobs (and crawl turns) of a class, by subject, read straight from the stream. */
-    const ofClass = async (classId: string) => {
-      const si = await jsm.streams.info(t.streams.work);
-      const out: Record<string, number> = {};
-      const turns: unknown[] = [];
-      for (let seq = si.state.first_seq; seq <= si.state.last_seq; seq++) {
-        const m = await jsm.streams.getMessage(t.streams.work, { seq }).catch(() => undefined);
-        if (!m) continue;
-        const j = m.json<{ classId: string; lane?: string; enqueueFrom?: number }>();
-        if (j.classId !== classId) continue;
-        out[m.subject] = (out[m.subject] ?? 0) + 1;
-        if (m.subject === t.subjects.crawl) turns.push({ lane: j.lane, enqueueFrom: j.enqueueFrom });
-      }
-      return { out, turns };
-    };
+    const { count, ofClass } = streamReaders(p);
     for (const c of ['b0', 'b1', 'b2']) await js.publish(t.subjects.recordedBulk, JSON.stringify({ classId: c, manifest: `${c}/master.m3u8` }));
     for (const until = Date.now() + 30_000; (await count(t.subjects.transferBulk)) < 20 && Date.now() < until; ) await sleep(200);
     for (const c of ['A', 'B']) await js.publish(t.subjects.recorded, JSON.stringify({ classId: c, manifest: `${c}/master.m3u8` }));
@@ -75,5 +83,49 @@ describe('flow control - a live class waits for room for its first slice', () =>
     expect(afterRoom.out[t.subjects.transferBulk] ?? 0).toBe(0);
     expect(drainedOfR + (afterDrain.out[t.subjects.transfer] ?? 0)).toBe(6);
     expect(afterDrain.out[t.subjects.transferBulk] ?? 0).toBe(0);
+  }, 120_000);
+
+  it('flow control - a recording of a whole slice is not starved by smaller ones that keep taking the room as it frees', async () => {
+    const files: Record<string, string> = {};
+    for (const c of ['A', 'B']) addClass(files, c, 30);
+    addClass(files, 'R', 12); // 13 files: a first slice of 10 in the live lane, 3 in the bulk lane
+    const smalls = Array.from({ length: 120 }, (_, k) => `s${k}`);
+    for (const c of smalls) addClass(files, c, 1); // 2 files each
+    await using p = await startPipeline(files, { FLANTS_MAX_QUEUED_JOBS: '20', FLANTS_CLASS_SLICE: '10' }, { lambda: false, actors: ['scanner', 'crawler', 'aggregator'] });
+    const { t, js, jsm } = p;
+    const { count, ofClass } = streamReaders(p);
+    for (const c of ['A', 'B']) await js.publish(t.subjects.recorded, JSON.stringify({ classId: c, manifest: `${c}/master.m3u8` }));
+    for (const until = Date.now() + 30_000; (await count(t.subjects.transfer)) < 20 && Date.now() < until; ) await sleep(200);
+    await js.publish(t.subjects.recorded, JSON.stringify({ classId: 'R', manifest: 'R/master.m3u8' }));
+
+    // A live-lane "dispatcher" that copies 2 jobs every 300 ms, while a new 2-file recording arrives as often:
+    // the room never grows to 10 jobs while the recordings keep coming.
+    await jsm.consumers.add(t.streams.work, { durable_name: 'drain', filter_subject: t.subjects.transfer, ack_policy: AckPolicy.Explicit });
+    const drain = await js.consumers.get(t.streams.work, 'drain');
+    const drainedOf: Record<string, number> = {};
+    for (const c of smalls.slice(0, 60)) {
+      await js.publish(t.subjects.recorded, JSON.stringify({ classId: c, manifest: `${c}/master.m3u8` }));
+      const batch = await drain.fetch({ max_messages: 2, expires: 1_000 });
+      for await (const m of batch) {
+        const id = m.json<{ classId: string }>().classId;
+        drainedOf[id] = (drainedOf[id] ?? 0) + 1;
+        m.ack();
+      }
+      await sleep(300);
+    }
+    const r = await ofClass('R');
+    const smallsQueued = smalls.slice(0, 60).filter((c) => (drainedOf[c] ?? 0) > 0).length;
+    console.log(
+      `flow control: under 60 recordings in 18 s, R: ${drainedOf.R ?? 0} taken from the live lane,`,
+      JSON.stringify(r.out),
+      `; ${smallsQueued} of the 60 smaller recordings copied meanwhile; live lane ${await count(t.subjects.transfer)}, bulk ${await count(t.subjects.transferBulk)}`,
+    );
+    // Its whole first slice went in the live lane while the smaller recordings kept coming. Its other 3 files wait
+    // for their turn in the bulk lane (kept full by A's and B's rest here), never in the live lane.
+    expect((drainedOf.R ?? 0) + (r.out[t.subjects.transfer] ?? 0)).toBe(10);
+    expect(r.out[t.subjects.transferBulk] ?? 0).toBeLessThanOrEqual(3);
+    for (const turn of r.turns) expect(turn).toEqual({ lane: 'bulk', enqueueFrom: 10 });
+    // The smaller recordings were not held up either: most of them were copied as they came.
+    expect(smallsQueued).toBeGreaterThanOrEqual(30);
   }, 120_000);
 });

@@ -55,6 +55,10 @@ describe('pipeline - per-item retries, failures and poison messages', () => {
     files['/vod/longuri/master.m3u8'] = ['#EXTM3U', '#EXT-X-TARGETDURATION:4', '#EXTINF:4,', 's0.ts', '#EXTINF:4,', `s1.ts?token=${'a'.repeat(270_000)}`, '#EXT-X-ENDLIST', ''].join('\n');
     files['/vod/longuri/s0.ts'] = 'zero';
     files['/vod/longuri/s1.ts'] = 'one';
+    // A rendition under a 14,000-character folder that names 25 files off the origin: each refusal names it.
+    const deep = `longpath/${'d'.repeat(14_000)}/media.m3u8`;
+    files['/vod/longpath/master.m3u8'] = ['#EXTM3U', '#EXT-X-STREAM-INF:BANDWIDTH=1000', deep.slice('longpath/'.length), ''].join('\n');
+    files[`/vod/${deep}`] = ['#EXTM3U', '#EXT-X-TARGETDURATION:4', ...Array.from({ length: 25 }, (_, i) => `#EXTINF:4,\nhttp://elsewhere.example/s${i}.ts`), '#EXT-X-ENDLIST', ''].join('\n');
     files['/vod/named/master.m3u8'] = ['#EXTM3U', '#EXT-X-TARGETDURATION:4', '#EXTINF:4,', 's0.ts', '#EXTINF:4,', 's1.ts', '#EXT-X-ENDLIST', ''].join('\n');
     files['/vod/named/s0.ts'] = 'zero';
     files['/vod/named/s1.ts'] = 'one';
@@ -170,6 +174,20 @@ describe('pipeline - per-item retries, failures and poison messages', () => {
       { uri: 's1.ts?…', reason: expect.stringMatching(/segment in longuri\/master.m3u8: URI is 27\d{4} characters long, over the 16384-character limit/) },
     ]);
     expect(report).not.toContain('aaaa');
+  });
+
+  it('pipeline - refusals in a playlist with a very long path are reported, each reason cut short', async () => {
+    // 20 sampled refusals each quoting a 14,000-character path made `class crawled` larger than a message may be:
+    // it was dead-lettered and the class never reported (a review).
+    await js.publish(t.subjects.recorded, JSON.stringify({ classId: 'longpath', manifest: 'longpath/master.m3u8' }));
+    const e = await waitFor('longpath', 30_000);
+    expect(e.refused).toBe(25);
+    const report = JSON.parse((await getObject(s3For(dst), 'dest-bucket', e.reportKey)).toString()) as { refused: Array<{ uri: string; reason: string }> };
+    expect(report.refused).toHaveLength(25);
+    for (const r of report.refused) {
+      expect(r.reason).toMatch(/^segment in longpath\/d+…/);
+      expect(r.reason.length).toBeLessThanOrEqual(600);
+    }
   });
 
   it('pipeline - a poison transfer job that names its file fails that file, and its class is reported', async () => {
