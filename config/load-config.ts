@@ -8,6 +8,7 @@ import { natsSettings, type NatsSettings } from '../streams/connect-nats.js';
 import { parseBytes, parseDuration } from './durations.js';
 import { parseS3Location, parseSourceLocation, type S3Location, type SourceLocation } from './locations.js';
 import { MAX_FILES_PER_CLASS } from '../streams/messages.js';
+import { MAX_LATER_MS } from '../streams/outcome-policy.js';
 
 /** Connection details for one S3-compatible service. Credentials come from the SDK chain unless given. */
 export interface S3Endpoint {
@@ -418,6 +419,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FlantsConfig {
   if (e.FLANTS_PART_SIZE < 5 * 1024 * 1024) fail('FLANTS_PART_SIZE', 'must be at least 5MiB (the S3 minimum part size)');
   if (e.FLANTS_SPLIT_PART_SIZE < 5 * 1024 * 1024) fail('FLANTS_SPLIT_PART_SIZE', 'must be at least 5MiB (the S3 minimum part size)');
   if (e.FLANTS_SPLIT_THRESHOLD < e.FLANTS_SPLIT_PART_SIZE) fail('FLANTS_SPLIT_THRESHOLD', 'must be at least FLANTS_SPLIT_PART_SIZE');
+  // A re-crawl not yet due is put back for an hour at most, and each time counts towards the redelivery cap: one due
+  // much later would fail its recording after about 13 hours of waiting (a review).
+  if (e.FLANTS_LIVE_RECRAWL_INTERVAL > MAX_LATER_MS) {
+    fail('FLANTS_LIVE_RECRAWL_INTERVAL', 'must be at most 1h (a recording is looked at again at least hourly)');
+  }
   // A recording is looked at once an interval: a shorter stale time gives up on one that merely had no new segment
   // between two looks. Left at its default, it grows with the interval instead.
   const staleAfterMs = merged.FLANTS_LIVE_STALE_AFTER === undefined ? Math.max(e.FLANTS_LIVE_STALE_AFTER, 2 * e.FLANTS_LIVE_RECRAWL_INTERVAL) : e.FLANTS_LIVE_STALE_AFTER;

@@ -63,7 +63,7 @@ const FIRST_CRASH_MS = 1_000;
  * The longest a not-due message is put back for; one due later is looked at again then. A far-future time (a
  * review's year 9999) was past what nats-server takes as a nak delay: it redelivered at once, in a tight loop.
  */
-const MAX_LATER_MS = 3_600_000;
+export const MAX_LATER_MS = 3_600_000;
 const MAX_CRASH_MS = 30_000;
 
 /** The one backoff table lookup: attempt n waits entry n-1; past the end, the last entry. */

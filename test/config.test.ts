@@ -71,6 +71,7 @@ describe('config - units, zeros and flants\' own words', () => {
     [{ FLANTS_STREAM_REPLICAS: '9' }, /^FLANTS_STREAM_REPLICAS must be between 1 and 5, not 9$/],
     [{ FLANTS_LIVE: 'maybe' }, /^FLANTS_LIVE must be recrawl or incomplete$/],
     [{ FLANTS_LIVE_STALE_AFTER: '10s', FLANTS_LIVE_RECRAWL_INTERVAL: '30s' }, /^FLANTS_LIVE_STALE_AFTER must be 0 \(never\) or at least twice FLANTS_LIVE_RECRAWL_INTERVAL/],
+    [{ FLANTS_LIVE_RECRAWL_INTERVAL: '2h' }, /^FLANTS_LIVE_RECRAWL_INTERVAL must be at most 1h/],
     [{ FLANTS_KEEP_QUERY: 'sure' }, /^FLANTS_KEEP_QUERY must be true or false$/],
   ])('config - refuses %o in flants words', (override, message) => {
     const env = { ...base, ...override };
