@@ -48,6 +48,8 @@ export interface AggregatorDeps {
   readonly metrics?: Metrics;
   /** How often unreported finished runs are looked for (a crash between finishing and reporting). */
   readonly sweepIntervalMs?: number;
+  /** How long a run may have results and no crawl before it is reported failed (ORPHAN_AFTER_MS; shorter in tests). */
+  readonly orphanAfterMs?: number;
 }
 
 /** A running aggregator; `progress()` lists the classes it holds in memory. */
@@ -56,6 +58,13 @@ export interface AggregatorHandle extends RuntimeHandle {
 }
 
 const CAS_RETRIES = 8;
+/**
+ * A run with results and no crawl for this long is reported failed. The crawl
+ * event is published before any of its class's jobs, and served first, so it
+ * is never that late: it was lost (a review: one too large to publish left its
+ * class open for good), or the results name a run that never existed.
+ */
+const ORPHAN_AFTER_MS = 3_600_000;
 
 /** Starts the aggregator on its durable consumer. */
 export async function startAggregator(deps: AggregatorDeps): Promise<AggregatorHandle> {
@@ -253,6 +262,7 @@ export async function startAggregator(deps: AggregatorDeps): Promise<AggregatorH
     return verdicts;
   };
 
+  const upSince = Date.now();
   /** Reports runs that finished but were never reported (a crash between the two): reads only open runs. */
   const sweep = async () => {
     for (const key of await keysUnder(deps.jsm, deps.topology.kv.classes, 'open.')) {
@@ -264,7 +274,21 @@ export async function startAggregator(deps: AggregatorDeps): Promise<AggregatorH
       const p = ClassProgress.fromJSON(state.json<ClassStateJson>());
       if (p.finished && !p.reported) await finalize(p).catch((err) => logger.error({ err, classId: p.classId }, 'sweep: report failed'));
       else if (p.reported) await purgeKey(deps.jsm, deps.topology.kv.classes, key);
+      else if (p.total === null) await failIfOrphaned(p).catch((err) => logger.error({ err, classId: p.classId }, 'sweep: could not report a run with no crawl'));
     }
+  };
+
+  /** Reports failed a run that has had results and no crawl for ORPHAN_AFTER_MS (checked again on its latest state). */
+  const failIfOrphaned = async (p: ClassProgress) => {
+    const orphanAfterMs = deps.orphanAfterMs ?? ORPHAN_AFTER_MS;
+    // Not before this process has read its queue that long: after an outage, the crawl may be waiting in it.
+    if (Date.now() - upSince < orphanAfterMs) return;
+    const before = new Date(Date.now() - orphanAfterMs).toISOString();
+    if (p.updatedAt > before) return;
+    const { p: failed, justFinished } = await commit(runStateKey(p.classId, p.runId), [{ kind: 'orphaned', m: { classId: p.classId, runId: p.runId, before } }]);
+    if (!justFinished) return;
+    logger.warn({ classId: p.classId, runId: p.runId, reason: failed.reason }, 'run has results but no crawl: reported failed');
+    await finalize(failed);
   };
 
   await sweep();

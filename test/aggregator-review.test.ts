@@ -23,7 +23,7 @@ const media = (segs: string[], ended: boolean) =>
   ['#EXTM3U', '#EXT-X-VERSION:3', '#EXT-X-PLAYLIST-TYPE:EVENT', '#EXT-X-TARGETDURATION:4', ...segs.flatMap((s) => ['#EXTINF:4,', s]), ...(ended ? ['#EXT-X-ENDLIST'] : []), ''].join('\n');
 
 /** An aggregator alone, fed by hand. */
-async function aggregatorAlone(natsUrl: string, dstEndpoint: string, sweepIntervalMs?: number) {
+async function aggregatorAlone(natsUrl: string, dstEndpoint: string, sweepIntervalMs?: number, orphanAfterMs?: number) {
   const config = testConfig({ NATS_URL: natsUrl, FLANTS_SOURCE: 'http://origin.invalid/vod/', FLANTS_DEST: 's3://dest-bucket/', FLANTS_DEST_ENDPOINT: dstEndpoint });
   const nc = await natsClient(natsUrl);
   const t = topology(config.namespace);
@@ -35,7 +35,7 @@ async function aggregatorAlone(natsUrl: string, dstEndpoint: string, sweepInterv
   void (async () => {
     for await (const m of sub) outcomes.push(m.json<ClassTransferred>());
   })();
-  const agg = await startAggregator({ js, jsm, kv: await openClassStateKv(nc, t), topology: t, config, logger: testLogger(), dest: makeS3Client(config.destS3), serverVersion: nc.info?.version, sweepIntervalMs });
+  const agg = await startAggregator({ js, jsm, kv: await openClassStateKv(nc, t), topology: t, config, logger: testLogger(), dest: makeS3Client(config.destS3), serverVersion: nc.info?.version, sweepIntervalMs, orphanAfterMs });
   const waitFor = async (n: number, ms = 10_000) => {
     const end = Date.now() + ms;
     while (outcomes.length < n && Date.now() < end) await sleep(50);
@@ -148,5 +148,24 @@ describe('aggregator - review regressions', () => {
     const si = await h.jsm.streams.info(`KV_${h.t.kv.classes}`);
     expect(si.state.consumer_count).toBe(0);
     expect(h.outcomes).toHaveLength(1);
+  }, 30_000);
+
+  it('aggregator - results of a run whose crawl never arrives are reported failed, not left open; a run whose crawl did is left alone', async () => {
+    // What a crawl event lost (dead-lettered as too large) or a job naming a run that never existed leaves: results
+    // and nothing to count them against. Before, the run stayed open for good and its class was never reported.
+    await using nats = await startNats();
+    await using dst = await startS3('dest-bucket');
+    await using h = await aggregatorAlone(nats.url, dst.endpoint, 200, 1_500);
+    const result = (classId: string, runId: string, i: number, ok: boolean) =>
+      h.js.publish(h.t.subjects.results, JSON.stringify({ results: [{ classId, runId, i, key: `${classId}/${i}.ts`, ok, bytes: 1, attempt: 1, final: true, error: ok ? undefined : 'HTTP 404' }] }));
+    await h.js.publish(h.t.subjects.crawled, JSON.stringify({ classId: 'real', runId: '4-r', generation: 0, total: 3, playlists: 1, startedAt: new Date().toISOString(), live: 'ended' }));
+    await result('real', '4-r', 0, true);
+    await result('ghost', '7-q', 0, true);
+    await result('ghost', '7-q', 1, false);
+    await h.waitFor(1, 15_000);
+    await sleep(2_000); // past the orphan time for the run that has its crawl too
+    expect(h.outcomes.map((o) => [o.classId, o.status])).toEqual([['ghost', 'failed']]);
+    expect(h.outcomes[0]?.reason).toMatch(/results for 2 file\(s\) \(1 copied, 1 failed\) arrived, but not the crawl that counts the class's files/);
+    expect(await keysUnder(h.jsm, h.t.kv.classes, 'open.')).toEqual([openRunKey('real', '4-r')]);
   }, 30_000);
 });

@@ -263,6 +263,23 @@ export class ClassProgress {
     this.finishedAt = now;
   }
 
+  /**
+   * Results arrived and no crawl ever counted the class's files, since
+   * `before`: the crawl event was lost (dead-lettered) or the results name a
+   * run that never existed. The run fails, saying so, instead of staying open
+   * for good. A run whose crawl has arrived meanwhile, or that had a result
+   * since `before`, is left as it is.
+   */
+  applyOrphaned(before: string, now: string): void {
+    if (this.finished || this.total !== null || this.updatedAt > before) return;
+    this.status = ClassStatus.failed;
+    this.reason =
+      `results for ${this.doneCount + this.failedCount} file(s) (${this.doneCount} copied, ${this.failedCount} failed) arrived, but not the crawl ` +
+      `that counts the class's files: whether every file was copied is unknown; trigger the class again`;
+    this.updatedAt = now;
+    this.finishedAt = now;
+  }
+
   /** Failed files with every attempt's reason. */
   failedFiles(): Array<{ i: number; key: string; reasons: string[] }> {
     return Object.entries(this.failures)
@@ -275,15 +292,17 @@ export class ClassProgress {
 export type ProgressOp =
   | { readonly kind: 'crawled'; readonly m: ClassCrawled }
   | { readonly kind: 'result'; readonly m: FileResult }
-  | { readonly kind: 'failed'; readonly m: ClassFailed };
+  | { readonly kind: 'failed'; readonly m: ClassFailed }
+  | { readonly kind: 'orphaned'; readonly m: { readonly classId: string; readonly runId: string; readonly before: string } };
 
 /** Applies `op` to its run's progress (`current`, or a new one for a run not seen yet). */
 export function applyOp(current: ClassProgress | undefined, op: ProgressOp, now: string): ClassProgress {
   const { classId, runId } = op.m;
-  const p = current ?? new ClassProgress(classId, runId, op.kind === 'result' ? now : op.m.startedAt);
+  const p = current ?? new ClassProgress(classId, runId, op.kind === 'result' || op.kind === 'orphaned' ? now : op.m.startedAt);
   if (p.runId !== runId) throw new Error(`op of run ${runId} applied to run ${p.runId}`);
   if (op.kind === 'crawled') p.applyCrawled(op.m, now);
   else if (op.kind === 'result') p.applyResult(op.m, now);
+  else if (op.kind === 'orphaned') p.applyOrphaned(op.m.before, now);
   else p.applyClassFailed(op.m, now);
   return p;
 }
