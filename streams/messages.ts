@@ -134,7 +134,9 @@ export function fileOfPoisonJob(data: Uint8Array): TransferJob | undefined {
   const named = z
     .object({ classId: classIdSchema, runId: z.string().min(1).max(200), i: fileIndex, src: z.string().catch(''), key: z.string().max(1024).catch('') })
     .safeParse(safeJson(data));
-  return named.success ? named.data : undefined;
+  if (!named.success) return undefined;
+  // Its key is shown in the report, never written to: one it does not carry readably is named by the file's number.
+  return named.data.key === '' ? { ...named.data, key: `(file #${named.data.i}: the poison job carries no readable key)` } : named.data;
 }
 
 /** A URI the crawler refused to follow, with why. Recorded in the class report. */
