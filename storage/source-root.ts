@@ -63,9 +63,15 @@ export class SourceRoot {
     return this.check(url);
   }
 
-  /** Resolves a reference as carried by jobs. */
+  /**
+   * Resolves a reference as carried by jobs, or a manifest: a path relative
+   * to the root, or an absolute URL (an allowed root's). "lecture:01/s1.ts"
+   * is a path, not a URI with scheme "lecture:" (a class folder named so was
+   * refused in the Lambda, and as a manifest by the scanner).
+   */
   fromRef(ref: string): SourceRef {
-    return this.resolve(ref, this.root);
+    const path = /^[^/?#]*:/.test(ref) && !/^[a-z][a-z0-9+.-]*:\/\//i.test(ref);
+    return this.resolve(path ? `./${ref}` : ref, this.root);
   }
 
   /** Checks that `url` lies under the source root or an allowed root. Throws RefusedUriError naming why not. */

@@ -57,3 +57,28 @@ describe('source - allow-listed roots keep their own scheme', () => {
     expect((await getObject(s3For(s3), 'dst-bucket', `out/${new URL(origin.url).host}/k.bin`)).toString()).toBe('KEY-FROM-ORIGIN');
   });
 });
+
+describe('source - a reference whose first folder holds a colon', () => {
+  it('source - resolves again to the same file, not to a URI with a scheme', () => {
+    // "lecture:01/s1.ts" alone reads as scheme "lecture:": a class folder named so was refused in the Lambda.
+    for (const [root, base] of [
+      [new SourceRoot({ kind: 'http', root: 'http://origin.example/vod/' }), 'http://origin.example/vod/lecture:01/master.m3u8'],
+      [new SourceRoot({ kind: 's3', bucket: 'src-bucket', prefix: 'vod/' }), 's3://src-bucket/vod/lecture:01/master.m3u8'],
+      [new SourceRoot({ kind: 'http', root: 'http://origin.example/vod/' }), 'http://origin.example/vod/master.m3u8'],
+    ] as const) {
+      const file = root.resolve(base.endsWith('vod/master.m3u8') ? './clip:1.ts' : 's1.ts', new URL(base));
+      const again = root.fromRef(file.ref);
+      expect(again.url.href).toBe(file.url.href);
+      expect(again.path).toBe(file.path);
+      expect(file.path).toMatch(/^(lecture:01\/s1\.ts|clip:1\.ts)$/);
+    }
+  });
+
+  it('source - a manifest in such a folder is a path under the root; an absolute URL keeps its scheme', () => {
+    const root = new SourceRoot({ kind: 'http', root: 'http://origin.example/vod/' });
+    expect(root.fromRef('lecture:01/master.m3u8').url.href).toBe('http://origin.example/vod/lecture:01/master.m3u8');
+    expect(root.fromRef('http://origin.example/vod/c1/master.m3u8').path).toBe('c1/master.m3u8');
+    expect(() => root.fromRef('file:///etc/passwd')).toThrow(/scheme file: is not the source's http:/);
+    expect(() => root.fromRef('http://elsewhere.example/vod/c1/master.m3u8')).toThrow(/host elsewhere.example is not the source host/);
+  });
+});
