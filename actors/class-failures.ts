@@ -18,7 +18,9 @@ export function failRun(js: JetStreamClient, events: LaneEvents, job: CrawlJob, 
 export function reportFailedRuns(js: JetStreamClient, events: LaneEvents, logger: Logger, what: string) {
   return async (decided: ReadonlyArray<Decided<CrawlJob>>): Promise<void> => {
     for (const d of decided) {
-      if (d.decision.end !== 'fail' || !d.detail) continue;
+      // A poison message that still names its run (the crawler's) fails that run too: dead-lettered alone, it
+      // would leave its class never reported.
+      if ((d.decision.end !== 'fail' && d.decision.end !== 'dead-letter') || !d.detail) continue;
       logger.warn({ classId: d.detail.classId, runId: d.detail.runId, reason: d.decision.reason }, what);
       await failRun(js, events, d.detail, d.decision.reason);
     }

@@ -26,6 +26,7 @@ import {
   crawlJobSchema,
   parseMessage,
   PoisonMessageError,
+  runOfPoisonCrawl,
   safeJson,
   WATCH_HEADER,
   type ClassCrawled,
@@ -314,7 +315,8 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
       try {
         job = parseMessage(crawlJobSchema, msg.data, 'crawl job');
       } catch (err) {
-        if (err instanceof PoisonMessageError) return { outcome: { kind: 'poison', reason: err.message } };
+        // Dead-lettered; the run it names, if any, is reported failed (reportFailedRuns).
+        if (err instanceof PoisonMessageError) return { outcome: { kind: 'poison', reason: err.message }, detail: runOfPoisonCrawl(msg.data) };
         throw err;
       }
       const wait = job.notBefore ? Date.parse(job.notBefore) - Date.now() : 0;

@@ -139,6 +139,25 @@ export function fileOfPoisonJob(data: Uint8Array): TransferJob | undefined {
   return named.data.key === '' ? { ...named.data, key: `(file #${named.data.i}: the poison job carries no readable key)` } : named.data;
 }
 
+/**
+ * Which run a poison crawl job was for, when that can be read (a crawl job
+ * from another flants version, say): its class is then reported failed with
+ * the reason instead of never. Only what reporting needs is read; the rest of
+ * the job is filled in with defaults and never crawled.
+ */
+export function runOfPoisonCrawl(data: Uint8Array): CrawlJob | undefined {
+  if (data.length > MAX_NAMED_POISON_BYTES) return undefined;
+  const named = z
+    .object({
+      classId: classIdSchema,
+      runId: z.string().min(1).max(200),
+      startedAt: z.iso.datetime().catch(() => new Date().toISOString()),
+      lane: z.enum(['live', 'bulk']).catch('live'),
+    })
+    .safeParse(safeJson(data));
+  return named.success ? crawlJobSchema.parse({ ...named.data, manifest: '(unreadable)' }) : undefined;
+}
+
 /** A URI the crawler refused to follow, with why. Recorded in the class report. */
 export interface Refusal {
   readonly uri: string;

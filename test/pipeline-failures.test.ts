@@ -190,6 +190,16 @@ describe('pipeline - per-item retries, failures and poison messages', () => {
     }
   });
 
+  it('pipeline - a poison crawl job that names its run fails that run, and its class is reported', async () => {
+    // A crawl job this flants cannot read (another version's, say) was dead-lettered and its class never reported.
+    const startedAt = new Date().toISOString();
+    await js.publish(t.subjects.crawl, JSON.stringify({ classId: 'unreadable', runId: '99-x', startedAt, manifest: 42 }));
+    const e = await waitFor('unreadable', 30_000);
+    expect(e.status).toBe('failed');
+    expect(e.runId).toBe('99-x');
+    expect(e.reason).toMatch(/crawl job is invalid: manifest/);
+  });
+
   it('pipeline - a poison transfer job that names its file fails that file, and its class is reported', async () => {
     // The class's own jobs are held back: the dispatcher is stopped while the crawl enqueues them.
     const dispatcher = daemon.dispatcher;
