@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { FlantsConfig } from '../config/load-config.js';
 import { crawlClass } from '../hls/crawl-class.js';
 import { fileGroupsOf } from '../hls/file-groups.js';
+import { detailPieces, fitSamples } from './detail-pieces.js';
 import { describeError, isPermanent } from '../storage/errors.js';
 import type { SourceReader } from '../storage/source-reader.js';
 import type { SourceRoot } from '../storage/source-root.js';
@@ -77,7 +78,7 @@ function isWatch(m: JsMsg): boolean {
 /** Publishes acknowledged by JetStream may be outstanding at once; bounds memory on huge classes. */
 const PUBLISH_WINDOW = 128;
 
-/** Refused or skipped URIs per `class details` message, and how many ride in `class crawled` as a sample. */
+/** Refused or skipped URIs per `class details` message at most (fewer when long: actors/detail-pieces.ts), and how many ride in `class crawled` as a sample. */
 const DETAILS_PER_MESSAGE = 200;
 const SAMPLE = 20;
 
@@ -433,13 +434,12 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
     try {
       // Long lists go in pieces first, so that no message outgrows NATS max_payload.
       for (const [kind, list] of [['refused', result.refused], ['skipped', result.skipped]] as const) {
-        for (let piece = 0; piece * DETAILS_PER_MESSAGE < list.length; piece++) {
-          const items = list.slice(piece * DETAILS_PER_MESSAGE, (piece + 1) * DETAILS_PER_MESSAGE);
+        for (const [piece, items] of detailPieces(list, DETAILS_PER_MESSAGE).entries()) {
           const details: ClassDetails = { classId: job.classId, runId: job.runId, generation: job.generation, kind, piece, items };
           await laneEvents.publish(job.lane, 'details', (s) => deps.js.publish(s, JSON.stringify(details), { msgID: `details:${job.runId}:${job.generation}:${kind}:${piece}` }));
         }
       }
-      const crawled: ClassCrawled = {
+      const crawled: ClassCrawled = fitSamples({
         classId: job.classId,
         runId: job.runId,
         generation: job.generation,
@@ -453,7 +453,7 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
         skippedCount: result.skippedCount,
         startedAt: job.startedAt,
         live,
-      };
+      });
       // The count goes first: the aggregator must know the class size before results arrive.
       // Named by what it says: a retried attempt that finds the recording ended (or a
       // different count) is a new message, never dropped as a duplicate of the first.

@@ -283,9 +283,14 @@ export async function crawlClass(
   const walked = new Set<Visited>();
   const walk = (v: Visited) => {
     if (stack.includes(v)) {
+      // Bounded as skip() bounds its entries: the paths are the playlists' own, as long as MAX_URI_CHARS.
       const uri = v.ref.path;
+      const shown = redactUri(uri);
       skippedUris.add(`cycle:${uri}`);
-      skipped.set(`cycle:${uri}`, { uri, reason: `playlist cycle: ${stack.at(-1)?.ref.path} references its ancestor ${uri}` });
+      if (!skipped.has(`cycle:${shown}`)) {
+        const parent = redactUri(stack.at(-1)?.ref.path ?? '');
+        skipped.set(`cycle:${shown}`, { uri: shown, reason: truncate(`playlist cycle: ${parent} references its ancestor ${shown}`, MAX_REASON_CHARS) });
+      }
       return;
     }
     if (walked.has(v)) return;

@@ -83,6 +83,21 @@ export function checkDestKey(key: string): void {
   }
 }
 
+/** S3's limit on a key, in bytes of UTF-8. */
+export const MAX_KEY_BYTES = 1024;
+
+/**
+ * A key S3 would refuse for its length fails its file at once, saying so: the
+ * PUT's own answer would come three attempts later, with the cause cut off
+ * behind the quoted key.
+ */
+export function checkKeyLength(key: string): void {
+  const bytes = Buffer.byteLength(key);
+  if (bytes > MAX_KEY_BYTES) {
+    throw new PermanentError(`destination key is ${bytes} bytes, over S3's ${MAX_KEY_BYTES}-byte limit (a shorter destination prefix or source path fits): ${JSON.stringify(key.slice(0, 120))}…`);
+  }
+}
+
 /** Copies every job of `req`. Never throws for a single file: each gets its own result. */
 export async function handleWave(req: WaveRequest, ctx: InvocationContext): Promise<WaveResponse> {
   const directIo = req.options.directIo !== false;
@@ -118,6 +133,7 @@ export async function handleWave(req: WaveRequest, ctx: InvocationContext): Prom
       try {
         const ref = root.fromRef(job.src);
         checkDestKey(job.key);
+        checkKeyLength(req.dest.location.prefix + job.key);
         const target = { reader, dest, io, bucket: req.dest.location.bucket };
         if (req.op === 'hash') {
           const hashes = await hashBothSides(target, ref, req.dest.location.prefix + job.key, { ...req.options, signal: abort.signal });

@@ -90,6 +90,11 @@ class S3HttpError extends Error {
   }
 }
 
+/** A long key with its middle cut out: reasons are cut to 200 characters, and the answer must come before that. */
+function keyShown(key: string): string {
+  return key.length > 120 ? `${key.slice(0, 70)}…${key.slice(-40)}` : key;
+}
+
 async function errorFrom(res: IncomingMessage, what: string): Promise<S3HttpError> {
   let text = '';
   for await (const chunk of res) {
@@ -211,7 +216,7 @@ class DirectObjectIo implements ObjectIo {
     const t = await this.target(bucket);
     if (!t) return this.sdk.get(bucket, key, o);
     const res = await this.send(t, 'GET', key, o.range ? { range: o.range } : {}, o.signal);
-    if (res.statusCode !== 200 && res.statusCode !== 206) throw await errorFrom(res, `GET ${key}`);
+    if (res.statusCode !== 200 && res.statusCode !== 206) throw await errorFrom(res, `GET ${keyShown(key)}`);
     return { ...infoFrom(res), body: res };
   }
 
@@ -231,7 +236,7 @@ class DirectObjectIo implements ObjectIo {
     if (o.contentMd5) headers['content-md5'] = o.contentMd5;
     for (const [name, value] of Object.entries(o.metadata ?? {})) headers[`x-amz-meta-${name}`] = value;
     const res = await this.send(t, 'PUT', key, headers, o.signal, body);
-    if (res.statusCode !== 200) throw await errorFrom(res, `PUT ${key}`);
+    if (res.statusCode !== 200) throw await errorFrom(res, `PUT ${keyShown(key)}`);
     res.resume();
     const info = infoFrom(res);
     return { etag: info.etag, sse: info.sse, sseCustomerAlgorithm: info.sseCustomerAlgorithm };

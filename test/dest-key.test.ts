@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { destKeyFor } from '../hls/dest-key.js';
-import { checkDestKey } from '../lambda/transfer-handler.js';
+import { checkDestKey, checkKeyLength } from '../lambda/transfer-handler.js';
 
 describe('dest-key - destination keys from references', () => {
   it('dest-key - drops the query unless it is kept, and decodes a kept one', () => {
@@ -57,5 +57,12 @@ describe('dest-key - destination keys from references', () => {
         expect(() => checkDestKey(key), JSON.stringify({ path, query, key })).not.toThrow();
       }
     }
+  });
+
+  it('dest-key - a key over S3\'s 1,024 bytes of UTF-8 fails its file, naming its length; one at the limit passes', () => {
+    expect(() => checkKeyLength('k'.repeat(1024))).not.toThrow();
+    expect(() => checkKeyLength('講'.repeat(341))).not.toThrow();
+    expect(() => checkKeyLength('講'.repeat(342))).toThrow(/^destination key is 1026 bytes, over S3's 1024-byte limit/);
+    expect(() => checkKeyLength('k'.repeat(1025))).toThrow(/1025 bytes/);
   });
 });

@@ -59,6 +59,21 @@ describe('pipeline - per-item retries, failures and poison messages', () => {
     const deep = `longpath/${'d'.repeat(14_000)}/media.m3u8`;
     files['/vod/longpath/master.m3u8'] = ['#EXTM3U', '#EXT-X-STREAM-INF:BANDWIDTH=1000', deep.slice('longpath/'.length), ''].join('\n');
     files[`/vod/${deep}`] = ['#EXTM3U', '#EXT-X-TARGETDURATION:4', ...Array.from({ length: 25 }, (_, i) => `#EXTINF:4,\nhttp://elsewhere.example/s${i}.ts`), '#EXT-X-ENDLIST', ''].join('\n');
+    // Eight nested masters under 14,000-character folders, each naming itself: each cycle's entry quoted its path
+    // three times, unbounded, so `class crawled` outgrew a message (a review).
+    const loops = Array.from({ length: 8 }, (_, i) => `${i}${'c'.repeat(14_000)}`);
+    files['/vod/cycles/master.m3u8'] = ['#EXTM3U', ...loops.map((l) => `#EXT-X-STREAM-INF:BANDWIDTH=1000\n${l}/m.m3u8`), ''].join('\n');
+    for (const l of loops) {
+      files[`/vod/cycles/${l}/m.m3u8`] = ['#EXTM3U', '#EXT-X-STREAM-INF:BANDWIDTH=1000', 'm.m3u8', '#EXT-X-STREAM-INF:BANDWIDTH=500', 'v.m3u8', ''].join('\n');
+      files[`/vod/cycles/${l}/v.m3u8`] = ['#EXTM3U', '#EXT-X-TARGETDURATION:4', '#EXTINF:4,', 's.ts', '#EXT-X-ENDLIST', ''].join('\n');
+      files[`/vod/cycles/${l}/s.ts`] = l.slice(0, 1);
+    }
+    // 200 refusals in a rendition under a CJK folder, each naming a URI of CJK and control characters: bounded in
+    // characters, about 1.5 KB of JSON each (3 bytes a CJK character, 6 an escaped control character), so 200 of them made one `class details` message larger than NATS takes (a review).
+    const wide = `${'講'.repeat(300)}/media.m3u8`;
+    files['/vod/cjk/master.m3u8'] = ['#EXTM3U', '#EXT-X-STREAM-INF:BANDWIDTH=1000', wide, ''].join('\n');
+    files[`/vod/cjk/${wide}`] = ['#EXTM3U', '#EXT-X-TARGETDURATION:4', '#EXTINF:4,', 'ok.ts', ...Array.from({ length: 200 }, (_, i) => `#EXTINF:4,\nhttp://elsewhere.example/${i}/${'\u0001義'.repeat(150)}.ts`), '#EXT-X-ENDLIST', ''].join('\n');
+    files[`/vod/cjk/${'講'.repeat(300)}/ok.ts`] = 'ok';
     files['/vod/named/master.m3u8'] = ['#EXTM3U', '#EXT-X-TARGETDURATION:4', '#EXTINF:4,', 's0.ts', '#EXTINF:4,', 's1.ts', '#EXT-X-ENDLIST', ''].join('\n');
     files['/vod/named/s0.ts'] = 'zero';
     files['/vod/named/s1.ts'] = 'one';
@@ -188,6 +203,32 @@ describe('pipeline - per-item retries, failures and poison messages', () => {
       expect(r.reason).toMatch(/^segment in longpath\/d+…/);
       expect(r.reason.length).toBeLessThanOrEqual(600);
     }
+  });
+
+  it('pipeline - cycles through playlists with very long paths are reported, each entry cut short', async () => {
+    await js.publish(t.subjects.recorded, JSON.stringify({ classId: 'cycles', manifest: 'cycles/master.m3u8' }));
+    const e = await waitFor('cycles', 30_000);
+    // The files under those folders cannot be S3 keys (over 1,024 bytes): each fails at once, saying so.
+    expect(e).toMatchObject({ status: 'failed', files: 1 + 8 * 3, skipped: 8, retries: 0 });
+    expect(e.failed).toHaveLength(8 * 3);
+    for (const f of e.failed) expect(f.reasons).toEqual([expect.stringMatching(/^attempt 1: destination key is 140\d\d bytes, over S3's 1024-byte limit/)]);
+    const report = JSON.parse((await getObject(s3For(dst), 'dest-bucket', e.reportKey)).toString()) as { skipped: Array<{ uri: string; reason: string }> };
+    expect(report.skipped).toHaveLength(8);
+    for (const r of report.skipped) {
+      expect(r.reason).toMatch(/^playlist cycle: cycles\/\dc+…/);
+      expect(r.reason.length).toBeLessThanOrEqual(600);
+      expect(r.uri.length).toBeLessThanOrEqual(250);
+    }
+  });
+
+  it('pipeline - 200 refusals of many bytes each are reported whole, in messages NATS takes', async () => {
+    await js.publish(t.subjects.recorded, JSON.stringify({ classId: 'cjk', manifest: 'cjk/master.m3u8' }));
+    const e = await waitFor('cjk', 30_000);
+    expect(e).toMatchObject({ files: 3, refused: 200 });
+    const report = JSON.parse((await getObject(s3For(dst), 'dest-bucket', e.reportKey)).toString()) as { refused: Array<{ uri: string; reason: string }> };
+    expect(report.refused).toHaveLength(200);
+    expect(new Set(report.refused.map((r) => r.uri)).size).toBe(200);
+    expect(report.refused.every((r) => r.uri.startsWith('http://elsewhere.example/') && r.reason.startsWith('segment in cjk/講'))).toBe(true);
   });
 
   it('pipeline - a poison crawl job that names its run fails that run, and its class is reported', async () => {
