@@ -259,6 +259,17 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
   };
 
   /**
+   * The least room a bulk class under way reads its playlists again for: a
+   * tenth of a slice, or all it has left. Taking any room, a class under way
+   * in a lane kept nearly full read all its playlists for a handful of files,
+   * turn after turn (a review).
+   */
+  const minTurn = (job: CrawlJob) => {
+    const left = job.bulkTotal !== undefined ? job.bulkTotal - job.enqueueFrom : Infinity;
+    return Math.max(1, Math.min(Math.ceil(cfg.flow.classSlice / 10), left));
+  };
+
+  /**
    * Whether a turn may read the playlists at all. A bulk class not started
    * yet waits for room for a whole slice, and reserves it: classes are
    * finished rather than all started (the aggregator holds every started run),
@@ -268,7 +279,7 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
   const reserve = async (job: CrawlJob): Promise<Hold | undefined> => {
     const { maxQueuedJobs: max, classSlice } = cfg.flow;
     const b = await laneBacklog(job.lane);
-    const needed = job.lane === 'bulk' && job.enqueueFrom === 0 ? Math.min(classSlice, max) : 1;
+    const needed = job.lane === 'bulk' ? Math.min(job.enqueueFrom === 0 ? classSlice : minTurn(job), max) : 1;
     if (b.jobs + b.reserved > max - needed) return undefined;
     const held = needed > 1 ? needed : 0;
     b.reserved += held;
@@ -282,13 +293,11 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
 
   /**
    * How many more of a class's files its lane takes in this turn at most: a
-   * slice. In the live lane, what is left of its first slice, whichever turns
-   * it took: a live class that got only part of it (a lane kept nearly full
-   * by other recordings) goes on in the live lane with the rest, taking room
-   * as it frees. Waiting for room for the whole slice instead, a review found
-   * a 13-file recording starved for good by smaller ones, and before that,
-   * taking part and sending the rest to the bulk lane put 4 of a 6-file
-   * recording behind a scan.
+   * slice. In the live lane, what is left of its first slice (all of it: a
+   * live turn takes its whole first slice, turnSize; a live turn that starts
+   * further on comes from an earlier flants, which took only the room there
+   * was). Taking part and sending the rest to the bulk lane put 4 of a 6-file
+   * recording behind a scan (a review).
    */
   const sliceLeft = (job: CrawlJob) => (job.lane === 'live' ? Math.max(0, cfg.flow.classSlice - job.enqueueFrom) : cfg.flow.classSlice);
 
@@ -302,7 +311,12 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
     const b = await laneBacklog(job.lane);
     release(hold);
     const room = cfg.flow.maxQueuedJobs - b.jobs - b.reserved;
-    const n = Math.max(0, Math.min(room, sliceLeft(job), remaining));
+    // A live class takes its whole first slice once there is any room, going over the bound by less than a slice (as
+    // each of the FLANTS_CRAWL_CONCURRENCY crawls may: the bound says so). Taking only the room there was split a
+    // small recording over several turns, each reading its playlists again, and failed it if they changed between
+    // (a review: an origin naming segments per session); waiting for room for the whole slice starved it behind
+    // smaller recordings taking each bit of room as it freed (an earlier review).
+    const n = job.lane === 'live' ? (room > 0 ? Math.min(sliceLeft(job), remaining) : 0) : Math.max(0, Math.min(room, sliceLeft(job), remaining));
     b.jobs += n;
     return n;
   };
@@ -406,11 +420,19 @@ export async function startCrawler(deps: CrawlerDeps): Promise<RuntimeHandle> {
     // playlist copied in an earlier turn would name files no turn copies. The class fails with the reason instead,
     // also when a later turn finds the recording live again (it would enqueue from 0 over numbers already used).
     const digest = keysDigest(all);
+    // A later turn that finds the recording live again, even with the same files, would enqueue it whole (given up
+    // on) from 0 over numbers already used (a review: reported incomplete, its first slice in the bulk lane).
+    const liveAgain = job.enqueueFrom > 0 && live !== 'ended';
     const changed =
-      job.enqueueFrom > 0 &&
-      ((job.bulkTotal !== undefined && job.bulkTotal !== all.length) || (job.bulkDigest !== undefined && job.bulkDigest !== digest));
+      liveAgain ||
+      (job.enqueueFrom > 0 && ((job.bulkTotal !== undefined && job.bulkTotal !== all.length) || (job.bulkDigest !== undefined && job.bulkDigest !== digest)));
     if (changed) {
-      const counts = job.bulkTotal !== all.length ? `${job.bulkTotal} files, now ${all.length}` : `${all.length} files, not the same ones`;
+      const counts =
+        job.bulkTotal !== undefined && job.bulkTotal !== all.length
+          ? `${job.bulkTotal} files, now ${all.length}`
+          : job.bulkDigest !== undefined && job.bulkDigest !== digest
+            ? `${all.length} files, not the same ones`
+            : `the same ${all.length} files, but live again: no EXT-X-ENDLIST`;
       return {
         outcome: { kind: 'failed', retryable: false, reason: `the class's playlists changed while it was being enqueued (${counts}); trigger it again` },
         detail: job,

@@ -86,4 +86,18 @@ describe('flow control - a bulk class edited between its turns', () => {
     expect(outcome?.status).toBe('failed');
     expect(outcome?.reason).toMatch(/changed while it was being enqueued \(41 files, now 42\)/);
   }, 120_000);
+
+  it('flow control - a class found live again by a later turn with the same files fails with the reason, not reported incomplete', async () => {
+    // A review: that turn enqueued the class whole from file 0 (given up on), its first slice in the bulk lane, and
+    // reported it incomplete over the numbers earlier turns had used.
+    await using c = await editedClass('c3', {}, { FLANTS_LIVE_MAX_WAIT: '1ms' });
+    const { segs, origin, outcomes, t, js } = c;
+    await js.publish(t.subjects.recordedBulk, JSON.stringify({ classId: 'c3', manifest: 'c3/master.m3u8' }));
+    await c.playlistCopied();
+    origin.files.set('/vod/c3/master.m3u8', Buffer.from(media(segs).replace('#EXT-X-ENDLIST\n', '')));
+    const [outcome] = await outcomes.of('c3', 1, 60_000);
+    console.log(`flow control edit: live again, same files: outcome ${outcome?.status}: ${outcome?.reason}`);
+    expect(outcome?.status).toBe('failed');
+    expect(outcome?.reason).toMatch(/changed while it was being enqueued \(the same 41 files, but live again: no EXT-X-ENDLIST\)/);
+  }, 120_000);
 });

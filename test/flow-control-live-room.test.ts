@@ -1,10 +1,11 @@
 /**
- * A new recording triggered while the live lane is nearly full keeps its whole
- * first slice in the live lane, taking room as it frees. From two reviews: it
- * took the room there was (2 jobs) and the other 4 of its 6 files went to the
- * bulk lane, behind a scan; then, made to wait for room for its whole first
- * slice, a 13-file recording never started while smaller ones took each bit of
- * room as it freed.
+ * A new recording triggered while the live lane is nearly full puts its whole
+ * first slice in the live lane, in one turn, once there is any room. From
+ * three reviews: it took the room there was (2 jobs) and the other 4 of its 6
+ * files went to the bulk lane, behind a scan; made to wait for room for its
+ * whole first slice, a 13-file recording never started while smaller ones took
+ * each bit of room as it freed; taking room as it freed, turn after turn, read
+ * a small recording's playlists each turn.
  */
 import { AckPolicy } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
@@ -51,6 +52,8 @@ describe('flow control - a live class keeps its first slice in the live lane', (
     await js.publish(t.subjects.recorded, JSON.stringify({ classId: 'R', manifest: 'R/master.m3u8' }));
     await sleep(2_000);
     console.log('flow control: R before any room:', JSON.stringify(await ofClass('R')));
+    const readsOfR = () => p.origin.requests.filter((r) => r === 'GET /vod/R/master.m3u8').length;
+    const readsBeforeRoom = readsOfR();
 
     // A live-lane "dispatcher" that copies 2 jobs: room for 2 opens in the live lane.
     await jsm.consumers.add(t.streams.work, { durable_name: 'drain', filter_subject: t.subjects.transfer, ack_policy: AckPolicy.Explicit });
@@ -83,6 +86,12 @@ describe('flow control - a live class keeps its first slice in the live lane', (
     expect(afterRoom.out[t.subjects.transferBulk] ?? 0).toBe(0);
     expect(drainedOfR + (afterDrain.out[t.subjects.transfer] ?? 0)).toBe(6);
     expect(afterDrain.out[t.subjects.transferBulk] ?? 0).toBe(0);
+    // In one turn, once there was room: its playlists were read once for it. Taking the 2 jobs of room there was and
+    // the rest in later turns read them again each turn, and an origin that names segments per session failed the
+    // class as "changed while it was being enqueued" (a review).
+    console.log(`flow control: R's playlist read ${readsOfR() - readsBeforeRoom} time(s) once there was room; crawl turns ${JSON.stringify(afterDrain.turns)}`);
+    expect(readsOfR() - readsBeforeRoom).toBe(1);
+    expect(afterRoom.out[t.subjects.transfer] ?? 0).toBe(6);
   }, 120_000);
 
   it('flow control - a recording of a whole slice is not starved by smaller ones that keep taking the room as it frees', async () => {
